@@ -1,0 +1,78 @@
+//! Write ScopeHold agent tasks.
+//!
+//! A task is an ordinary Rust program (`fn main`) built for `wasm32-wasip2`. The
+//! runner executes it as a WebAssembly component with no ambient authority: no
+//! environment variables, no files, no sockets. Its one way to a credential is
+//! [`get_secret`], which the host answers only for secrets granted to the agent
+//! the task runs as (see `tasks.toml`), and only after the access is durably
+//! recorded in the audit log.
+//!
+//! ```no_run
+//! use scopehold::{get_secret, Error};
+//!
+//! fn main() {
+//!     match get_secret("posthog-read") {
+//!         Ok(key) => {
+//!             // Use the key; never print it. `Debug` shows only name and length.
+//!             println!("got {:?}", key);
+//!             let _authorization = format!("Bearer {}", key.expose());
+//!         }
+//!         Err(Error::Denied) => eprintln!("posthog-read is not granted to this agent"),
+//!         Err(Error::Unavailable) => std::process::exit(1),
+//!     }
+//! }
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` and run it with
+//! `runner exec target/wasm32-wasip2/release/TASK.wasm --agent NAME`.
+//!
+//! The WIT contract lives in this crate's `wit/` directory (package
+//! `scopehold:task@0.1.0`); tasks in other languages generate bindings from it.
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "task",
+    });
+}
+
+mod secret;
+
+pub use secret::Secret;
+
+use bindings::scopehold::task::secrets as wit;
+
+/// Why a secret was not handed over.
+///
+/// The task learns no more than this on purpose: whether the secret exists,
+/// was never granted, or has expired is written to the operator's audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Not granted to this agent, expired, revoked or unknown.
+    Denied,
+    /// The host could not record the access or read the store (it fails closed).
+    Unavailable,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Error::Denied => "secret denied: not granted to this agent",
+            Error::Unavailable => "secret unavailable: the host could not record or read it",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Resolves the secret `name` granted to the agent this task runs as.
+///
+/// Each call is checked against the agent's grants and recorded in the audit
+/// log before the value is returned.
+pub fn get_secret(name: &str) -> Result<Secret, Error> {
+    match wit::get_secret(name) {
+        Ok(value) => Ok(Secret::new(name, value)),
+        Err(wit::SecretError::Denied) => Err(Error::Denied),
+        Err(wit::SecretError::Unavailable) => Err(Error::Unavailable),
+    }
+}

@@ -1,0 +1,167 @@
+//! The canonical binary encoding of a record, and the record hash over it.
+//!
+//! The hash never sees JSON text: it covers a length-prefixed sequence of
+//! named fields, so two records hash alike only if every field name and value
+//! is equal. Each field is `u64le(len(name)) || name || u64le(len(value)) ||
+//! value`; integers are fixed-width little-endian, hex identifiers are their
+//! raw bytes, strings their UTF-8 bytes. Field names act as tags, and the
+//! `kind` field comes before the kind's own fields, so records of different
+//! kinds cannot collide. The full specification is `docs/audit-format.md`.
+
+use std::sync::LazyLock;
+
+use blake3::hazmat::{ContextKey, HasherExt, hash_derive_key_context};
+
+use super::ids::{Hash, LogId};
+use super::record::Event;
+
+/// blake3 `derive_key` context: separates record hashes from every other
+/// blake3 use (digests, store keys) and from future format versions.
+pub const HASH_CONTEXT: &str = "scopehold audit record v1";
+
+/// `HASH_CONTEXT` hashed once: `new_from_context_key(&CONTEXT_KEY)` equals
+/// `new_derive_key(HASH_CONTEXT)` without re-hashing the context per record.
+static CONTEXT_KEY: LazyLock<ContextKey> = LazyLock::new(|| hash_derive_key_context(HASH_CONTEXT));
+
+/// The format version written in `v` and covered by the hash.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Appends tagged, length-prefixed fields to a buffer.
+struct Fields<'a>(&'a mut Vec<u8>);
+
+impl Fields<'_> {
+    fn put(&mut self, name: &str, value: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(&(name.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(name.as_bytes());
+        self.0
+            .extend_from_slice(&(value.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(value);
+        self
+    }
+
+    fn str(&mut self, name: &str, value: &str) -> &mut Self {
+        self.put(name, value.as_bytes())
+    }
+}
+
+/// The common header fields, in hashing order.
+pub struct Header<'a> {
+    pub log: &'a LogId,
+    pub seq: u64,
+    /// The canonical timestamp text (see `timestamp`).
+    pub ts: &'a str,
+}
+
+/// Writes the encoding of a record (every field except `hash`) into `buf`.
+pub fn encode(header: &Header<'_>, event: &Event, prev: &Hash, buf: &mut Vec<u8>) {
+    buf.clear();
+    let mut f = Fields(buf);
+    f.put("v", &FORMAT_VERSION.to_le_bytes())
+        .put("log", header.log.as_bytes())
+        .put("seq", &header.seq.to_le_bytes())
+        .str("ts", header.ts)
+        .str("kind", event.kind());
+    encode_event(event, &mut f);
+    f.put("prev", prev.as_bytes());
+}
+
+fn encode_event(event: &Event, f: &mut Fields<'_>) {
+    match event {
+        Event::LogInit { store } => {
+            f.str("store", store);
+        }
+        Event::LogRecover {
+            dropped_bytes,
+            dropped_hash,
+        } => {
+            f.put("dropped_bytes", &dropped_bytes.to_le_bytes())
+                .put("dropped_hash", dropped_hash.as_bytes());
+        }
+        Event::ExecStart {
+            run,
+            agent,
+            project,
+            component,
+            policy,
+            policy_path,
+        } => {
+            f.put("run", run.as_bytes())
+                .str("agent", agent.as_str())
+                .str("project", project.as_str())
+                .put("component", component.as_bytes())
+                .put("policy", policy.as_bytes())
+                .str("policy_path", policy_path);
+        }
+        Event::SecretResolve {
+            run,
+            agent,
+            project,
+            secret,
+            version,
+        } => {
+            f.put("run", run.as_bytes())
+                .str("agent", agent.as_str())
+                .str("project", project.as_str())
+                .str("secret", secret.as_str())
+                .put("version", &version.to_le_bytes());
+        }
+        Event::SecretDeny {
+            run,
+            agent,
+            project,
+            secret,
+            reason,
+            detail,
+        } => {
+            f.put("run", run.as_bytes())
+                .str("agent", agent.as_str())
+                .str("project", project.as_str())
+                .str("secret", secret)
+                .str("reason", reason.as_str())
+                .str("detail", detail);
+        }
+        Event::ExecEnd {
+            run,
+            agent,
+            project,
+            exit_code,
+            duration_ms,
+            outcome,
+        } => {
+            f.put("run", run.as_bytes())
+                .str("agent", agent.as_str())
+                .str("project", project.as_str())
+                .put("exit_code", &exit_code.to_le_bytes())
+                .put("duration_ms", &duration_ms.to_le_bytes())
+                .str("outcome", outcome.as_str());
+        }
+        Event::SecretSet {
+            project,
+            secret,
+            version,
+        }
+        | Event::SecretRotate {
+            project,
+            secret,
+            version,
+        }
+        | Event::SecretRemove {
+            project,
+            secret,
+            version,
+        } => {
+            f.str("project", project.as_str())
+                .str("secret", secret.as_str())
+                .put("version", &version.to_le_bytes());
+        }
+    }
+}
+
+/// The record hash: keyed blake3 over [`encode`]'s output. `buf` is scratch
+/// space, reused across calls so that verify does not allocate per record.
+pub fn record_hash(header: &Header<'_>, event: &Event, prev: &Hash, buf: &mut Vec<u8>) -> Hash {
+    encode(header, event, prev, buf);
+    let mut hasher = blake3::Hasher::new_from_context_key(&CONTEXT_KEY);
+    hasher.update(buf);
+    hasher.finalize().into()
+}

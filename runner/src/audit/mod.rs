@@ -1,0 +1,134 @@
+//! The audit log: an append-only, hash-chained JSON Lines file
+//! (`audit.jsonl` in the state dir) recording every secret resolution,
+//! denial, run and store change.
+//!
+//! Guarantees:
+//! - [`AuditLog::append`] returns only once the record is on disk (written
+//!   with one `write`, then `fdatasync`), under an exclusive file lock, so
+//!   concurrent runners produce one contiguous chain. Callers release a secret
+//!   only after it returns `Ok`: if the record cannot be written, the secret
+//!   is not released (fail closed).
+//! - Each record carries `prev`, the previous record's hash, and `hash`, a
+//!   keyed blake3 over a binary encoding of all its fields (never over JSON
+//!   text). [`verify`] detects any modified, deleted, inserted, reordered or
+//!   spliced record and names the first bad one ([`Problem`]).
+//! - An incomplete last line (a crash mid-append) is reported as such, not as
+//!   tampering; the next append cuts it off and records a `log.recover`.
+//! - Records hold names, versions and digests, never secret values.
+//!
+//! A chain alone cannot show that its newest records were cut off or that the
+//! whole file was rewritten: that needs a checkpoint kept elsewhere. The
+//! format is specified in `docs/audit-format.md`.
+
+mod encode;
+mod ids;
+mod record;
+mod tail;
+mod timestamp;
+mod verify;
+mod wire;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
+pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
+pub use record::{Event, MAX_LINE_BYTES, Record};
+pub use verify::{Problem, ProblemKind, VerifyReport, read_records, verify};
+pub use writer::AuditLog;
+
+/// The log's file name inside the state dir.
+pub const AUDIT_FILE: &str = "audit.jsonl";
+
+/// A fresh random run id for one `runner exec`.
+pub fn new_run_id() -> Result<RunId, AuditError> {
+    RunId::random().map_err(AuditError::Random)
+}
+
+/// What went wrong reading or writing the audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log {} does not exist", .path.display())]
+    NotFound { path: PathBuf },
+    #[error("audit log {} already exists", .path.display())]
+    AlreadyExists { path: PathBuf },
+    #[error("cannot {action} audit log {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("audit log {} is accessible to other users (mode {mode:o})", .path.display())]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("audit log {}, line {line}{}: {reason}", .path.display(), after_seq_note(*.after_seq))]
+    Malformed {
+        path: PathBuf,
+        line: u64,
+        /// The seq of the last good record before the line, if any.
+        after_seq: Option<u64>,
+        reason: String,
+    },
+    #[error("the last record of audit log {} is unusable: {reason}", .path.display())]
+    DamagedTail { path: PathBuf, reason: String },
+    #[error("audit record is {len} bytes long; records are limited to {MAX_LINE_BYTES} bytes")]
+    RecordTooLarge { len: usize },
+    #[error("the system clock is outside the years 0000-9999; audit timestamps cannot be written")]
+    Clock,
+    #[error("cannot get random bytes from the operating system: {0}")]
+    Random(getrandom::Error),
+}
+
+fn after_seq_note(after_seq: Option<u64>) -> String {
+    match after_seq {
+        Some(seq) => format!(" (after record seq {seq})"),
+        None => String::new(),
+    }
+}
+
+impl AuditError {
+    /// A one-line remedy for the user, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            AuditError::NotFound { .. } => {
+                Some("run `runner init` to create the state dir and its audit log".into())
+            }
+            AuditError::AlreadyExists { .. } => Some(
+                "the state dir is already initialised; choose another --home to start afresh"
+                    .into(),
+            ),
+            AuditError::Io { source, .. } => Some(io_hint(source)),
+            AuditError::Permissions { path, .. } => {
+                Some(format!("run `chmod 600 {}`", path.display()))
+            }
+            AuditError::Malformed { .. } => {
+                Some("run `runner audit verify` to check the whole log".into())
+            }
+            AuditError::DamagedTail { .. } => Some(
+                "run `runner audit verify` to locate the damage; no secret is released \
+                 until the log's last record is intact"
+                    .into(),
+            ),
+            AuditError::Clock => Some("set the system clock correctly".into()),
+            AuditError::RecordTooLarge { .. } | AuditError::Random(_) => None,
+        }
+    }
+}
+
+fn io_hint(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            "free disk space: no secret is released while the audit log cannot be written".into()
+        }
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            "check that the state dir and its audit log are writable by this user".into()
+        }
+        _ => "check the state dir's disk and permissions; no secret is released \
+              while the audit log cannot be written"
+            .into(),
+    }
+}

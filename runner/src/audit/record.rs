@@ -1,0 +1,275 @@
+//! Typed audit records and their one-line JSON form.
+//!
+//! [`Event`] is what callers append; [`Record`] is an event sealed into the
+//! chain (sequence number, time, log id, previous hash, own hash).
+//!
+//! Guarantees:
+//! - Parsing is strict: unknown, missing, duplicate or mistyped fields, a
+//!   format version other than 1, bad hex, a non-canonical timestamp, `\r`
+//!   and lines over [`MAX_LINE_BYTES`] are errors.
+//! - A line parses only if it is byte-for-byte what the writer would write for
+//!   the parsed record (compact JSON, fixed field order, serde_json escapes).
+//!   So the log has exactly one spelling per record and any edit of a line is
+//!   either rejected here or changes a hashed field.
+//! - No field carries a secret value: only names, versions and digests.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::encode::{self, FORMAT_VERSION, Header};
+use super::ids::{Hash, LogId, RunId, Token};
+use super::timestamp;
+use super::wire::WireLine;
+use crate::names::{AgentName, ProjectName, SecretName};
+
+/// Longest accepted record line in bytes, not counting its `\n`.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// One auditable event. In JSON the variant is the `kind` field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum Event {
+    /// First record of every log, written by `runner init`.
+    #[serde(rename = "log.init")]
+    LogInit { store: String },
+    /// The writer found an incomplete last line (a crash during an append)
+    /// and cut it off before appending. The cut bytes were never
+    /// acknowledged to a caller, so no secret was released on their account.
+    #[serde(rename = "log.recover")]
+    LogRecover {
+        dropped_bytes: u64,
+        dropped_hash: Hash,
+    },
+    #[serde(rename = "exec.start")]
+    ExecStart {
+        run: RunId,
+        agent: AgentName,
+        project: ProjectName,
+        /// blake3 of the component's `.wasm` bytes.
+        component: Hash,
+        /// blake3 of the tasks.toml bytes.
+        policy: Hash,
+        policy_path: String,
+    },
+    /// Written, and synced, before the value is handed to the task.
+    #[serde(rename = "secret.resolve")]
+    SecretResolve {
+        run: RunId,
+        agent: AgentName,
+        project: ProjectName,
+        secret: SecretName,
+        version: u32,
+    },
+    #[serde(rename = "secret.deny")]
+    SecretDeny {
+        run: RunId,
+        agent: AgentName,
+        project: ProjectName,
+        /// What the task asked for: not necessarily a valid name.
+        secret: String,
+        reason: Token,
+        detail: String,
+    },
+    #[serde(rename = "exec.end")]
+    ExecEnd {
+        run: RunId,
+        agent: AgentName,
+        project: ProjectName,
+        exit_code: i32,
+        duration_ms: u64,
+        outcome: Token,
+    },
+    #[serde(rename = "secret.set")]
+    SecretSet {
+        project: ProjectName,
+        secret: SecretName,
+        version: u32,
+    },
+    #[serde(rename = "secret.rotate")]
+    SecretRotate {
+        project: ProjectName,
+        secret: SecretName,
+        version: u32,
+    },
+    #[serde(rename = "secret.remove")]
+    SecretRemove {
+        project: ProjectName,
+        secret: SecretName,
+        version: u32,
+    },
+}
+
+impl Event {
+    /// The `kind` field's value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::LogInit { .. } => "log.init",
+            Event::LogRecover { .. } => "log.recover",
+            Event::ExecStart { .. } => "exec.start",
+            Event::SecretResolve { .. } => "secret.resolve",
+            Event::SecretDeny { .. } => "secret.deny",
+            Event::ExecEnd { .. } => "exec.end",
+            Event::SecretSet { .. } => "secret.set",
+            Event::SecretRotate { .. } => "secret.rotate",
+            Event::SecretRemove { .. } => "secret.remove",
+        }
+    }
+}
+
+/// A record as stored: an event sealed into the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub seq: u64,
+    /// UTC, whole microseconds.
+    pub ts: OffsetDateTime,
+    pub log: LogId,
+    /// The previous record's `hash` ([`Hash::ZERO`] for seq 0).
+    pub prev: Hash,
+    /// Keyed blake3 of the record's binary encoding (`docs/audit-format.md`).
+    pub hash: Hash,
+    pub event: Event,
+}
+
+/// Serialised field order is the line's field order.
+#[derive(Serialize)]
+struct LineOut<'a> {
+    v: u32,
+    log: LogId,
+    seq: u64,
+    ts: &'a str,
+    #[serde(flatten)]
+    event: &'a Event,
+    prev: Hash,
+    hash: Hash,
+}
+
+impl Record {
+    /// Builds the next record of a chain and computes its hash.
+    /// `ts` is truncated to microseconds; `None` if it has no canonical text.
+    pub fn seal(
+        log: LogId,
+        seq: u64,
+        ts: OffsetDateTime,
+        prev: Hash,
+        event: Event,
+    ) -> Option<Record> {
+        let ts = timestamp::truncate(ts);
+        let text = timestamp::format(ts)?;
+        let header = Header {
+            log: &log,
+            seq,
+            ts: &text,
+        };
+        let hash = encode::record_hash(&header, &event, &prev, &mut Vec::new());
+        Some(Record {
+            seq,
+            ts,
+            log,
+            prev,
+            hash,
+            event,
+        })
+    }
+
+    /// The hash this record's fields produce (equal to `hash` when intact);
+    /// `None` if `ts` has no canonical text.
+    pub fn compute_hash(&self) -> Option<Hash> {
+        let text = timestamp::format(self.ts)?;
+        let header = Header {
+            log: &self.log,
+            seq: self.seq,
+            ts: &text,
+        };
+        Some(encode::record_hash(
+            &header,
+            &self.event,
+            &self.prev,
+            &mut Vec::new(),
+        ))
+    }
+
+    /// The record's canonical JSON line, without the trailing `\n`;
+    /// `None` if `ts` has no canonical text.
+    pub fn to_line(&self) -> Option<String> {
+        let ts = timestamp::format(self.ts)?;
+        let mut out = Vec::with_capacity(256);
+        write_line(self, &ts, &mut out);
+        Some(String::from_utf8(out).expect("serde_json writes UTF-8"))
+    }
+
+    /// Parses one line (without its `\n`) strictly. The error says why the
+    /// line is malformed; it does not check `hash` (see [`Parsed`]).
+    pub fn parse_line(line: &[u8]) -> Result<Record, String> {
+        Parsed::from_line(line, &mut Scratch::default()).map(|p| p.record)
+    }
+}
+
+fn write_line(record: &Record, ts: &str, out: &mut Vec<u8>) {
+    let line = LineOut {
+        v: FORMAT_VERSION,
+        log: record.log,
+        seq: record.seq,
+        ts,
+        event: &record.event,
+        prev: record.prev,
+        hash: record.hash,
+    };
+    serde_json::to_writer(out, &line).expect("records serialise to JSON");
+}
+
+/// Buffers reused across lines so that verify does not allocate per record.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    canonical: Vec<u8>,
+    encoding: Vec<u8>,
+}
+
+/// A parsed line plus the hash its fields recompute to.
+pub(crate) struct Parsed {
+    pub record: Record,
+    pub computed: Hash,
+}
+
+impl Parsed {
+    pub fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
+        if line.len() > MAX_LINE_BYTES {
+            return Err(format!("line is longer than {MAX_LINE_BYTES} bytes"));
+        }
+        if line.contains(&b'\r') {
+            return Err("line contains a carriage return (\\r)".to_owned());
+        }
+        let mut wire: WireLine<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        if wire.v != FORMAT_VERSION {
+            return Err(format!(
+                "format version {}: this runner reads version {FORMAT_VERSION}",
+                wire.v
+            ));
+        }
+        let ts = timestamp::parse(&wire.ts)?;
+        let event = wire.take_event()?;
+        let header = Header {
+            log: &wire.log,
+            seq: wire.seq,
+            ts: &wire.ts,
+        };
+        let computed = encode::record_hash(&header, &event, &wire.prev, &mut scratch.encoding);
+        let record = Record {
+            seq: wire.seq,
+            ts,
+            log: wire.log,
+            prev: wire.prev,
+            hash: wire.hash,
+            event,
+        };
+        scratch.canonical.clear();
+        write_line(&record, &wire.ts, &mut scratch.canonical);
+        if scratch.canonical != line {
+            return Err(
+                "record is not in canonical form: spacing, escapes or field order \
+                        differ from what the writer writes"
+                    .to_owned(),
+            );
+        }
+        Ok(Parsed { record, computed })
+    }
+}

@@ -1,0 +1,185 @@
+//! Appending records durably.
+//!
+//! Every append opens the file afresh and takes an exclusive `flock` on it.
+//! A fresh open matters: `flock` belongs to the open file description, so a
+//! handle shared between threads would not exclude them; separate opens do,
+//! within one process and across processes. Under the lock the writer reads
+//! the last record from the end of the file, seals the new record after it,
+//! writes the line with one `write` (`O_APPEND`) and calls `fdatasync`; only
+//! then does `append` return.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+use tracing::warn;
+
+use super::ids::{Hash, LogId};
+use super::record::{Event, MAX_LINE_BYTES, Record};
+use super::tail::{Torn, read_tail};
+use super::{AUDIT_FILE, AuditError};
+
+/// Handle to an existing audit log. Cheap; holds only the path, so any number
+/// of handles (threads, processes) may append concurrently.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    path: PathBuf,
+}
+
+impl AuditLog {
+    /// Creates `dir/audit.jsonl` (mode 0600, must not exist) and writes its
+    /// `log.init` record with a fresh random log id, durably.
+    pub fn create(dir: &Path, store_id: &str) -> Result<AuditLog, AuditError> {
+        let path = dir.join(AUDIT_FILE);
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::AlreadyExists => AuditError::AlreadyExists { path: path.clone() },
+                _ => io_err("create", &path, source),
+            })?;
+        let log = AuditLog { path };
+        let init = Event::LogInit {
+            store: store_id.to_owned(),
+        };
+        let written = LogId::random()
+            .map_err(AuditError::Random)
+            .and_then(|id| log.write_first(&file, id, init));
+        if let Err(err) = written {
+            // Leave no half-made log behind: `runner init` must be retryable.
+            let _ = std::fs::remove_file(&log.path);
+            return Err(err);
+        }
+        sync_dir(dir).map_err(|source| io_err("sync the directory of", &log.path, source))?;
+        Ok(log)
+    }
+
+    /// Opens an existing log for appending. Refuses a log other users can
+    /// read or write.
+    pub fn open(dir: &Path) -> Result<AuditLog, AuditError> {
+        let path = dir.join(AUDIT_FILE);
+        let meta = std::fs::metadata(&path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => AuditError::NotFound { path: path.clone() },
+            _ => io_err("inspect", &path, source),
+        })?;
+        if !meta.is_file() {
+            let source = io::Error::other("not a regular file");
+            return Err(io_err("open", &path, source));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(AuditError::Permissions {
+                path,
+                mode: meta.mode() & 0o777,
+            });
+        }
+        Ok(AuditLog { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and returns it once it is on disk.
+    pub fn append(&self, event: Event) -> Result<Record, AuditError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::NotFound => AuditError::NotFound {
+                    path: self.path.clone(),
+                },
+                _ => io_err("open", &self.path, source),
+            })?;
+        file.lock()
+            .map_err(|source| io_err("lock", &self.path, source))?;
+        let result = self.append_locked(&file, event);
+        // Closing the file releases the lock too; unlocking first is tidier.
+        let _ = file.unlock();
+        result
+    }
+
+    fn append_locked(&self, file: &File, event: Event) -> Result<Record, AuditError> {
+        let len = file
+            .metadata()
+            .map_err(|source| io_err("inspect", &self.path, source))?
+            .len();
+        let tail = read_tail(file, len, &self.path)?;
+        let mut last = tail.last;
+        if let Some(torn) = tail.torn {
+            last = self.recover(file, &last, &torn)?;
+        }
+        let record = self.write_after(file, &last, event)?;
+        file.sync_data()
+            .map_err(|source| io_err("sync", &self.path, source))?;
+        Ok(record)
+    }
+
+    /// Cuts off an incomplete last line and records that it did. The cut
+    /// bytes were never synced-and-acknowledged, so no caller acted on them.
+    fn recover(&self, file: &File, last: &Record, torn: &Torn) -> Result<Record, AuditError> {
+        warn!(
+            path = %self.path.display(),
+            bytes = torn.len,
+            "audit log ends with an incomplete line (interrupted append); cutting it off"
+        );
+        file.set_len(torn.offset)
+            .map_err(|source| io_err("truncate", &self.path, source))?;
+        let event = Event::LogRecover {
+            dropped_bytes: torn.len,
+            dropped_hash: torn.hash,
+        };
+        self.write_after(file, last, event)
+    }
+
+    fn write_after(&self, file: &File, last: &Record, event: Event) -> Result<Record, AuditError> {
+        let seq = last
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| AuditError::DamagedTail {
+                path: self.path.clone(),
+                reason: "its sequence number is at the maximum".into(),
+            })?;
+        let record = Record::seal(last.log, seq, OffsetDateTime::now_utc(), last.hash, event)
+            .ok_or(AuditError::Clock)?;
+        self.write_record(file, &record)?;
+        Ok(record)
+    }
+
+    fn write_first(&self, file: &File, log: LogId, event: Event) -> Result<(), AuditError> {
+        let record = Record::seal(log, 0, OffsetDateTime::now_utc(), Hash::ZERO, event)
+            .ok_or(AuditError::Clock)?;
+        self.write_record(file, &record)?;
+        file.sync_all()
+            .map_err(|source| io_err("sync", &self.path, source))
+    }
+
+    /// One `write` of the whole line, so a crash leaves at most one torn line
+    /// (which the next append recovers); `O_APPEND` puts it at the end.
+    fn write_record(&self, mut file: &File, record: &Record) -> Result<(), AuditError> {
+        let mut line = record.to_line().ok_or(AuditError::Clock)?;
+        if line.len() > MAX_LINE_BYTES {
+            return Err(AuditError::RecordTooLarge { len: line.len() });
+        }
+        line.push('\n');
+        file.write_all(line.as_bytes())
+            .map_err(|source| io_err("write to", &self.path, source))
+    }
+}
+
+fn io_err(action: &'static str, path: &Path, source: io::Error) -> AuditError {
+    AuditError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Makes a newly created directory entry durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

@@ -1,0 +1,224 @@
+//! The secret broker: the one object through which a running task reaches a
+//! secret.
+//!
+//! A broker is made for one run of one agent. It holds the agent's grants, the
+//! open store and the audit log, and answers `get-secret` by the fixed path
+//! policy → store → audit → release. It guarantees:
+//! - a value is released only for a valid grant in the agent's own project;
+//! - every answer, granted or denied, is recorded in the audit log first, and
+//!   a record that cannot be written turns the answer into `Unavailable`;
+//! - the task learns only `Denied` or `Unavailable`; the precise reason goes to
+//!   the audit log and to the operator's stderr;
+//! - nothing the task sends is written to the log verbatim unless it is a valid
+//!   secret name that is not the value of a secret resolved in this run.
+
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+use crate::audit::{AuditLog, Event, RunId, Token};
+use crate::names::{AgentName, ProjectName, SecretName};
+use crate::policy::{Agent, DenyReason, GrantCheck};
+use crate::store::Store;
+
+/// What the guest is told when it gets no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Denied,
+    Unavailable,
+}
+
+/// The identity of one run, as written into every record of it.
+#[derive(Debug, Clone)]
+pub struct RunIdentity {
+    pub run: RunId,
+    pub agent: AgentName,
+    pub project: ProjectName,
+}
+
+/// Why a request was refused, for the audit log and the operator.
+struct Denial {
+    /// What to record as the secret: the name, or a placeholder for names that
+    /// must not be written verbatim.
+    secret: String,
+    code: &'static str,
+    detail: String,
+    refusal: Refusal,
+}
+
+pub struct Broker {
+    identity: RunIdentity,
+    agent: Agent,
+    store: Store,
+    audit: AuditLog,
+    /// Values handed out in this run, to keep them out of the log.
+    resolved: Vec<(SecretName, SecretString)>,
+    resolutions: u64,
+    denials: u64,
+}
+
+impl Broker {
+    pub fn new(identity: RunIdentity, agent: Agent, store: Store, audit: AuditLog) -> Self {
+        Broker { identity, agent, store, audit, resolved: Vec::new(), resolutions: 0, denials: 0 }
+    }
+
+    pub fn identity(&self) -> &RunIdentity {
+        &self.identity
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Number of values released and requests refused so far in this run.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.resolutions, self.denials)
+    }
+
+    /// Answers one `get-secret` call.
+    pub fn resolve(&mut self, requested: &str) -> Result<SecretString, Refusal> {
+        let outcome = self.decide(requested, OffsetDateTime::now_utc());
+        match outcome {
+            Ok((secret, version, value)) => self.release(secret, version, value),
+            Err(denial) => Err(self.refuse(denial)),
+        }
+    }
+
+    fn decide(
+        &self,
+        requested: &str,
+        now: OffsetDateTime,
+    ) -> Result<(SecretName, u32, SecretString), Denial> {
+        if let Some(owner) = self.value_owner(requested) {
+            return Err(Denial {
+                secret: format!("<value of {owner}>"),
+                code: "value-as-name",
+                detail: format!("the task asked for a secret named by the value of {owner}"),
+                refusal: Refusal::Denied,
+            });
+        }
+        let secret = match self.agent.check(requested, now) {
+            GrantCheck::Granted { secret, .. } => secret,
+            GrantCheck::Denied(reason) => return Err(self.explain(requested, reason)),
+        };
+        self.unseal(secret)
+    }
+
+    fn unseal(&self, secret: SecretName) -> Result<(SecretName, u32, SecretString), Denial> {
+        let project = &self.identity.project;
+        if self.store.find(project, &secret).is_none() {
+            let detail = format!("granted, but no secret {project}/{secret} is stored");
+            return Err(denial(&secret, "not-stored", detail, Refusal::Denied));
+        }
+        let (entry, bytes) = self.store.decrypt(project, &secret).map_err(|error| {
+            denial(&secret, "store-error", error.to_string(), Refusal::Unavailable)
+        })?;
+        match std::str::from_utf8(bytes.expose_secret()) {
+            Ok(text) => Ok((secret, entry.version, SecretString::from(text.to_owned()))),
+            Err(_) => {
+                let detail = "the stored value is not UTF-8 text; get-secret can only return text";
+                Err(denial(&secret, "not-text", detail.into(), Refusal::Unavailable))
+            }
+        }
+    }
+
+    /// Turns the policy's reason into the most precise one the store allows.
+    fn explain(&self, requested: &str, reason: DenyReason) -> Denial {
+        let secret = match &reason {
+            DenyReason::InvalidName => {
+                let placeholder = format!("<invalid name: {} bytes>", requested.len());
+                return denial_raw(placeholder, reason.code(), reason.detail());
+            }
+            DenyReason::NotGranted { secret } => secret.clone(),
+            DenyReason::OtherProject { secret, .. } | DenyReason::Expired { secret, .. } => {
+                return denial(secret, reason.code(), reason.detail(), Refusal::Denied);
+            }
+        };
+        let project = &self.identity.project;
+        if self.store.find(project, &secret).is_some() {
+            return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
+        }
+        let holders = self.store.projects_holding(&secret);
+        if holders.is_empty() {
+            let detail = format!("no secret named {secret} is stored in any project");
+            return denial(&secret, "unknown-secret", detail, Refusal::Denied);
+        }
+        let holders: Vec<String> = holders.iter().map(ToString::to_string).collect();
+        let detail = format!(
+            "{secret} belongs to project {}, agent {} is in project {project}",
+            holders.join(", "),
+            self.identity.agent
+        );
+        denial(&secret, "other-project", detail, Refusal::Denied)
+    }
+
+    fn value_owner(&self, requested: &str) -> Option<&SecretName> {
+        self.resolved
+            .iter()
+            .find(|(_, value)| value.expose_secret() == requested)
+            .map(|(name, _)| name)
+    }
+
+    fn release(
+        &mut self,
+        secret: SecretName,
+        version: u32,
+        value: SecretString,
+    ) -> Result<SecretString, Refusal> {
+        let RunIdentity { run, agent, project } = self.identity.clone();
+        let event = Event::SecretResolve { run, agent, project, secret: secret.clone(), version };
+        if let Err(error) = self.audit.append(event) {
+            eprintln!("scopehold: withholding {secret}: the access could not be recorded: {error}");
+            return Err(Refusal::Unavailable);
+        }
+        tracing::debug!(%secret, version, "secret released");
+        self.resolutions += 1;
+        self.resolved.push((secret, value.clone()));
+        Ok(value)
+    }
+
+    fn refuse(&mut self, denial: Denial) -> Refusal {
+        self.denials += 1;
+        let RunIdentity { run, agent, project } = self.identity.clone();
+        eprintln!("scopehold: {} denied to agent {agent}: {}", denial.secret, denial.detail);
+        if let Some(hint) = self.grant_hint(&denial) {
+            eprintln!("scopehold: hint: {hint}");
+        }
+        let event = Event::SecretDeny {
+            run,
+            agent,
+            project,
+            secret: denial.secret,
+            reason: Token::new(denial.code).expect("reason codes are valid tokens"),
+            detail: denial.detail,
+        };
+        if let Err(error) = self.audit.append(event) {
+            eprintln!("scopehold: the denial could not be recorded: {error}");
+            return Refusal::Unavailable;
+        }
+        denial.refusal
+    }
+
+    /// The tasks.toml change that would allow a denied request, where one would.
+    fn grant_hint(&self, denial: &Denial) -> Option<String> {
+        let agent = &self.identity.agent;
+        match denial.code {
+            "not-granted" => Some(format!(
+                "to allow it, add {{ secret = \"{}\" }} to grants of [agents.{agent}] in tasks.toml",
+                denial.secret
+            )),
+            "expired" => Some(format!(
+                "the grant of {} to {agent} has expired; renew its `expires` in tasks.toml",
+                denial.secret
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn denial(secret: &SecretName, code: &'static str, detail: String, refusal: Refusal) -> Denial {
+    Denial { secret: secret.to_string(), code, detail, refusal }
+}
+
+fn denial_raw(secret: String, code: &'static str, detail: String) -> Denial {
+    Denial { secret, code, detail, refusal: Refusal::Denied }
+}

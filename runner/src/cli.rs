@@ -1,0 +1,103 @@
+//! The command line: global flags and one subcommand per file in `commands/`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// ScopeHold: give the agent access, not the raw key.
+#[derive(Debug, Parser)]
+#[command(name = "runner", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// State dir (default: $SCOPEHOLD_HOME, else $XDG_DATA_HOME/scopehold)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Policy file (default: $SCOPEHOLD_CONFIG, else ./tasks.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Global settings every command may use.
+pub struct Global {
+    pub home: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+}
+
+impl Global {
+    pub fn home(&self) -> anyhow::Result<PathBuf> {
+        Ok(crate::home::locate(self.home.as_deref())?)
+    }
+
+    /// The state dir, checked to exist and be private.
+    pub fn open_home(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.home()?;
+        crate::home::open(&dir)?;
+        Ok(dir)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        crate::home::locate_config(self.config.as_deref())
+    }
+
+    pub fn config_flag(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the state dir, its key file, the store and the audit log
+    Init(commands::init::Init),
+    /// Store and manage secrets
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Run a task as an agent: `runner exec TASK.wasm --agent NAME [-- ARGS...]`
+    Exec(commands::exec::Exec),
+    /// Check and read the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Store a new secret; the value is read from stdin, never from the command line
+    Set(commands::secret_set::SecretSet),
+    /// Store a new version of a secret, read from stdin
+    Rotate(commands::secret_rotate::SecretRotate),
+    /// Remove a secret: grants to it deny from now on
+    Rm(commands::secret_rm::SecretRm),
+    /// List secrets: names, projects, versions and dates, never values
+    List(commands::secret_list::SecretList),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain; exit 0 only when the log is intact
+    Verify(commands::audit_verify::AuditVerify),
+    /// Print the audit log readably (or as JSON Lines with --json)
+    Log(commands::audit_log::AuditLogCmd),
+}
+
+impl Cli {
+    pub fn is_exec(&self) -> bool {
+        matches!(self.command, Command::Exec(_))
+    }
+
+    /// Runs the chosen command and returns the process exit code.
+    pub fn run(self) -> anyhow::Result<u8> {
+        let global = Global { home: self.home, config: self.config };
+        match self.command {
+            Command::Init(cmd) => cmd.execute(&global),
+            Command::Secret(SecretCommand::Set(cmd)) => cmd.execute(&global),
+            Command::Secret(SecretCommand::Rotate(cmd)) => cmd.execute(&global),
+            Command::Secret(SecretCommand::Rm(cmd)) => cmd.execute(&global),
+            Command::Secret(SecretCommand::List(cmd)) => cmd.execute(&global),
+            Command::Exec(cmd) => cmd.execute(&global),
+            Command::Audit(AuditCommand::Verify(cmd)) => cmd.execute(&global),
+            Command::Audit(AuditCommand::Log(cmd)) => cmd.execute(&global),
+        }
+    }
+}

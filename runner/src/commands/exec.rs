@@ -1,0 +1,112 @@
+//! `runner exec TASK.wasm --agent NAME [-- ARGS...]`: run a task as an agent.
+//!
+//! Order matters: the agent is checked and the component compiled before
+//! anything is recorded, so a refused task never starts; `exec.start` is
+//! durable before any task code runs; `exec.end` records how it ended.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::audit::{self, AuditLog, Event, Hash, Token};
+use crate::broker::{Broker, RunIdentity};
+use crate::cli::Global;
+use crate::exit_code;
+use crate::policy::Policy;
+use crate::sandbox::{Outcome, Task};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct Exec {
+    /// The task: a WASI 0.2 command component (.wasm)
+    pub task: PathBuf,
+    /// The agent the task runs as (an [agents.NAME] table in tasks.toml)
+    #[arg(long)]
+    pub agent: String,
+    /// Arguments passed to the task
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+impl Exec {
+    pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
+        let policy = Policy::load(&global.config())?;
+        let agent = policy.agent(&self.agent)?.clone();
+        let wasm = read_component(&self.task)?;
+        let task = Task::load(&wasm)?;
+        let dir = global.open_home()?;
+        let store = Store::open(&dir)?;
+        let audit = AuditLog::open(&dir)?;
+        let identity = RunIdentity {
+            run: audit::new_run_id()?,
+            agent: agent.name.clone(),
+            project: agent.project.clone(),
+        };
+        audit
+            .append(start_event(&identity, &wasm, &policy))
+            .context("cannot record the start of the run; the task was not started")?;
+        let broker = Broker::new(identity, agent, store, audit);
+        let (outcome, broker, elapsed) = run_task(&task, &self.task, &self.args, broker)?;
+        finish(&broker, &outcome, elapsed)
+    }
+}
+
+fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|error| {
+        crate::report::Refused {
+            message: format!("cannot read task {}: {error}", path.display()),
+            hint: Some("build it with `cargo build --release --target wasm32-wasip2`".into()),
+        }
+        .into()
+    })
+}
+
+fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {
+    Event::ExecStart {
+        run: identity.run.clone(),
+        agent: identity.agent.clone(),
+        project: identity.project.clone(),
+        component: Hash::of(wasm),
+        policy: policy.digest().into(),
+        policy_path: policy.path().display().to_string(),
+    }
+}
+
+fn run_task(
+    task: &Task,
+    path: &Path,
+    args: &[String],
+    broker: Broker,
+) -> anyhow::Result<(Outcome, Broker, std::time::Duration)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let argv0 = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let argv: Vec<String> = std::iter::once(argv0).chain(args.iter().cloned()).collect();
+    Ok(runtime.block_on(task.run(&argv, broker)))
+}
+
+/// Records how the run ended and picks the process exit code.
+fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> anyhow::Result<u8> {
+    let RunIdentity { run, agent, project } = broker.identity().clone();
+    let exit_code = match outcome {
+        Outcome::Exited(code) => *code,
+        Outcome::Trapped(message) => {
+            eprintln!("scopehold: task (agent {agent}) trapped: {message}");
+            i32::from(exit_code::TRAPPED)
+        }
+    };
+    let event = Event::ExecEnd {
+        run,
+        agent,
+        project,
+        exit_code,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        outcome: Token::new(outcome.token()).expect("outcome tokens are valid"),
+    };
+    broker.audit().append(event).context("the task finished, but its end could not be recorded")?;
+    // Exit statuses are 8 bits on Unix; keep the low byte as a shell would.
+    Ok((exit_code & 0xff) as u8)
+}

@@ -1,0 +1,10 @@
+//! One file per subcommand: parse arguments, call the library, print.
+
+pub mod audit_log;
+pub mod audit_verify;
+pub mod exec;
+pub mod init;
+pub mod secret_list;
+pub mod secret_rm;
+pub mod secret_rotate;
+pub mod secret_set;

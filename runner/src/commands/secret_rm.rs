@@ -1,0 +1,36 @@
+//! `runner secret rm NAME [--project P]`: remove a secret; grants to it deny.
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::audit::{AuditLog, Event};
+use crate::cli::Global;
+use crate::commands::secret_rotate::pick_project;
+use crate::names::{ProjectName, SecretName};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct SecretRm {
+    /// Secret name
+    pub name: SecretName,
+    /// Project of the secret (needed only when several projects hold the name)
+    #[arg(long, short)]
+    pub project: Option<ProjectName>,
+}
+
+impl SecretRm {
+    pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
+        let dir = global.open_home()?;
+        let mut store = Store::open(&dir)?;
+        let project = pick_project(&store, &self.name, self.project.as_ref())?;
+        let entry = store.remove(&project, &self.name)?;
+        let event = Event::SecretRemove {
+            project: entry.project.clone(),
+            secret: entry.name.clone(),
+            version: entry.version,
+        };
+        AuditLog::open(&dir)?.append(event).context("removed, but the audit record failed")?;
+        println!("removed {}/{} (was version {})", entry.project, entry.name, entry.version);
+        Ok(crate::exit_code::OK)
+    }
+}

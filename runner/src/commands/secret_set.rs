@@ -1,0 +1,74 @@
+//! `runner secret set NAME --project P`: store a new secret read from stdin.
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::audit::{AuditLog, Event};
+use crate::cli::Global;
+use crate::names::{ProjectName, SecretName};
+use crate::report::Refused;
+use crate::store::{self, Store};
+
+#[derive(Debug, Args)]
+pub struct SecretSet {
+    /// Secret name, e.g. posthog-read
+    pub name: SecretName,
+    /// Project the secret belongs to
+    #[arg(long, short)]
+    pub project: Option<ProjectName>,
+    /// Anything else on the command line: refused, never read as a value.
+    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub stray: Vec<String>,
+}
+
+impl SecretSet {
+    pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
+        let project = value_from_stdin_only(&self.stray, &self.name, self.project.as_ref())?;
+        let dir = global.open_home()?;
+        let value = read_stdin_value()?;
+        let mut store = Store::open(&dir)?;
+        let entry = store.set(project, &self.name, &value)?;
+        let event = Event::SecretSet {
+            project: entry.project.clone(),
+            secret: entry.name.clone(),
+            version: entry.version,
+        };
+        AuditLog::open(&dir)?.append(event).context("stored, but the audit record failed")?;
+        println!("stored {}/{} version {}", entry.project, entry.name, entry.version);
+        Ok(crate::exit_code::OK)
+    }
+}
+
+/// Refuses any extra command-line words (a value typed there would sit in shell
+/// history and be visible to every process through `ps`) without repeating
+/// them, and requires `--project`.
+pub fn value_from_stdin_only<'a>(
+    stray: &[String],
+    name: &SecretName,
+    project: Option<&'a ProjectName>,
+) -> anyhow::Result<&'a ProjectName> {
+    let pipe_hint = format!("pipe the value on stdin: printf %s \"$VALUE\" | runner secret set {name} --project PROJECT");
+    if !stray.is_empty() {
+        return Err(Refused {
+            message: format!(
+                "refusing {} extra command-line argument(s): secret values are read from stdin only",
+                stray.len()
+            ),
+            hint: Some(pipe_hint),
+        }
+        .into());
+    }
+    project.ok_or_else(|| {
+        Refused { message: "missing --project".into(), hint: Some(pipe_hint) }.into()
+    })
+}
+
+/// Reads the value from stdin, telling a terminal user how to finish.
+pub fn read_stdin_value() -> anyhow::Result<secrecy::SecretSlice<u8>> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("enter the value, then press Ctrl-D (input is not hidden; prefer a pipe)");
+    }
+    Ok(store::read_value(stdin.lock())?)
+}

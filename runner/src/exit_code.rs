@@ -1,0 +1,20 @@
+//! The runner's documented exit codes.
+//!
+//! `runner exec` exits with the task's own code; the runner's own outcomes use
+//! codes a task rarely picks, chosen to match common shell conventions
+//! (`timeout` uses 124, `env`/`nohup` use 125 and 126).
+
+/// Success.
+pub const OK: u8 = 0;
+/// A command failed (for `audit verify`: the log is not intact).
+pub const FAILURE: u8 = 1;
+/// Bad command line (unknown flag, missing argument).
+pub const USAGE: u8 = 2;
+/// The task ran past its time limit and was stopped.
+pub const TIMEOUT: u8 = 124;
+/// The runner itself failed: unreadable policy, store or audit log, I/O error.
+pub const RUNNER_ERROR: u8 = 125;
+/// The task was refused before it started: unknown agent, invalid component.
+pub const REFUSED: u8 = 126;
+/// The task trapped (a panic, `unreachable`, an out-of-bounds access).
+pub const TRAPPED: u8 = 134;

@@ -1,0 +1,142 @@
+//! Where ScopeHold keeps its state, and who may touch it.
+//!
+//! The state dir holds the encrypted store, its key file and the audit log. It
+//! is located from `--home`, else `$SCOPEHOLD_HOME`, else
+//! `$XDG_DATA_HOME/scopehold`, else `~/.local/share/scopehold`. It is created
+//! with mode 0700, and a state dir that other users can read, write or enter is
+//! refused: the key file inside it is the root of everything.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the state dir.
+pub const HOME_ENV: &str = "SCOPEHOLD_HOME";
+/// Environment variable naming the policy file.
+pub const CONFIG_ENV: &str = "SCOPEHOLD_CONFIG";
+/// Policy file used when neither `--config` nor `$SCOPEHOLD_CONFIG` is given.
+pub const DEFAULT_CONFIG: &str = "tasks.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("cannot find a state dir: none of --home, $SCOPEHOLD_HOME, $XDG_DATA_HOME or $HOME is set")]
+    Unlocatable,
+    #[error("state dir {} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("state dir {} is already initialised", .0.display())]
+    AlreadyInitialised(PathBuf),
+    #[error("state dir {} is accessible to other users (mode {mode:o})", .path.display())]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("cannot access state dir {}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl HomeError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            HomeError::Unlocatable => Some("pass --home DIR or set SCOPEHOLD_HOME".into()),
+            HomeError::Missing(path) => Some(format!("run `runner --home {} init` first", path.display())),
+            HomeError::AlreadyInitialised(_) => {
+                Some("nothing was changed; to start over, use a new --home".into())
+            }
+            HomeError::TooOpen { path, .. } => Some(format!("chmod 700 {}", path.display())),
+            HomeError::NotADirectory(_) | HomeError::Io { .. } => None,
+        }
+    }
+}
+
+/// Picks the state dir from the flag, the environment or the XDG default.
+pub fn locate(flag: Option<&Path>) -> Result<PathBuf, HomeError> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = var(HOME_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(data) = var("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(data).join("scopehold"));
+    }
+    let home = var("HOME").ok_or(HomeError::Unlocatable)?;
+    Ok(PathBuf::from(home).join(".local/share/scopehold"))
+}
+
+/// Picks the policy file from the flag, the environment or `./tasks.toml`.
+pub fn locate_config(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+}
+
+/// Creates the state dir with mode 0700. An existing empty dir is accepted if
+/// it is private; one that already holds files is refused, so `init` can never
+/// overwrite a key or a store.
+pub fn create(dir: &Path) -> Result<(), HomeError> {
+    let io = |source| HomeError::Io { path: dir.to_path_buf(), source };
+    match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(source) => return Err(io(source)),
+    }
+    check_private(dir)?;
+    if fs::read_dir(dir).map_err(io)?.next().is_some() {
+        return Err(HomeError::AlreadyInitialised(dir.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Checks that an existing state dir is a private directory.
+pub fn open(dir: &Path) -> Result<(), HomeError> {
+    match fs::metadata(dir) {
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(HomeError::Missing(dir.to_path_buf()))
+        }
+        Err(source) => Err(HomeError::Io { path: dir.to_path_buf(), source }),
+        Ok(_) => check_private(dir),
+    }
+}
+
+fn check_private(dir: &Path) -> Result<(), HomeError> {
+    let meta =
+        fs::metadata(dir).map_err(|source| HomeError::Io { path: dir.to_path_buf(), source })?;
+    if !meta.is_dir() {
+        return Err(HomeError::NotADirectory(dir.to_path_buf()));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(HomeError::TooOpen { path: dir.to_path_buf(), mode });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_makes_a_private_dir_and_refuses_a_used_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        create(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        fs::write(dir.join("key"), b"x").unwrap();
+        assert!(matches!(create(&dir), Err(HomeError::AlreadyInitialised(_))));
+        open(&dir).unwrap();
+    }
+
+    #[test]
+    fn open_refuses_a_dir_others_can_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let err = open(tmp.path()).unwrap_err();
+        assert!(err.hint().unwrap().starts_with("chmod 700"), "{err}");
+        assert!(matches!(open(&tmp.path().join("nope")), Err(HomeError::Missing(_))));
+    }
+
+    #[test]
+    fn flag_wins_over_environment() {
+        let flag = Path::new("/tmp/flag-home");
+        assert_eq!(locate(Some(flag)).unwrap(), flag);
+    }
+}

@@ -1,0 +1,329 @@
+//! Errors from loading tasks.toml and looking agents up in it.
+//!
+//! Every problem with the file's content is a [`PolicyError::Invalid`] that
+//! names the file, line and column of the offending key or value, shows the
+//! source line with a caret, and has a one-line remedy in [`PolicyError::hint`].
+//! Names the operator wrote that failed validation are printed with `{:?}`, so
+//! control characters come out escaped.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::location::Location;
+use crate::names::{AgentName, NameError, ProjectName, SecretName};
+
+/// Why a policy could not be loaded, or an agent not found in it.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but its content is not a valid policy.
+    #[error("{0}")]
+    Invalid(Box<InvalidPolicy>),
+    #[error("no agent named {name:?} in {}", path.display())]
+    UnknownAgent {
+        name: String,
+        path: PathBuf,
+        known: Vec<AgentName>,
+    },
+}
+
+impl PolicyError {
+    /// A one-line remedy for the user.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            PolicyError::Read { .. } => "pass --config FILE or set SCOPEHOLD_CONFIG".to_owned(),
+            PolicyError::Invalid(invalid) => invalid.problem.hint(),
+            PolicyError::UnknownAgent { known, path, .. } if known.is_empty() => format!(
+                "{} defines no agents; add an [agents.NAME] table",
+                path.display()
+            ),
+            PolicyError::UnknownAgent { known, .. } => format!("known agents: {}", list(known)),
+        })
+    }
+
+    /// Where in the file the problem is, for content errors.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            PolicyError::Invalid(invalid) => Some(&invalid.at),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(at: Location, problem: Problem) -> Self {
+        PolicyError::Invalid(Box::new(InvalidPolicy { at, problem }))
+    }
+}
+
+/// A content error: what is wrong, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidPolicy {
+    pub at: Location,
+    pub problem: Problem,
+}
+
+impl fmt::Display for InvalidPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}\n{}", self.at, self.problem, self.at.snippet())
+    }
+}
+
+/// What is wrong with the content of a policy file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Problem {
+    #[error("the file is not valid UTF-8")]
+    NotUtf8,
+    /// Not TOML at all, or TOML the parser rejects (duplicate keys, ...).
+    #[error("{message}")]
+    Syntax { message: String },
+    #[error("unknown key `{key}`")]
+    UnknownKey { key: String, allowed: Vec<String> },
+    #[error("missing key `{key}`")]
+    MissingKey { key: String },
+    /// A value of the wrong TOML type (`description = 5`, `grants = "x"`).
+    #[error("{message}")]
+    WrongType { message: String },
+    /// An `[agents.NAME]` or `[projects.NAME]` key, or an agent's `project`.
+    #[error("{0}")]
+    BadName(NameError),
+    #[error("agent \"{agent}\" is granted {secret:?}: {error}")]
+    BadSecret {
+        agent: AgentName,
+        secret: String,
+        error: NameError,
+    },
+    #[error("agent \"{agent}\", grant of {secret:?}: {reason}")]
+    BadExpiry {
+        agent: AgentName,
+        secret: String,
+        reason: String,
+    },
+    #[error("agent \"{agent}\" is in project \"{project}\", which is not defined in [projects]")]
+    UnknownProject {
+        agent: AgentName,
+        project: ProjectName,
+        known: Vec<ProjectName>,
+    },
+    #[error(
+        "agent \"{agent}\" is in project \"{agent_project}\" but is granted \"{secret}\" \
+         from project \"{secret_project}\""
+    )]
+    CrossProject {
+        agent: AgentName,
+        agent_project: ProjectName,
+        secret: String,
+        secret_project: ProjectName,
+    },
+    #[error("agent \"{agent}\" is granted secret \"{secret}\" twice")]
+    DuplicateGrant {
+        agent: AgentName,
+        secret: SecretName,
+        first_line: usize,
+    },
+}
+
+impl Problem {
+    /// A one-line remedy.
+    pub fn hint(&self) -> String {
+        match self {
+            Problem::NotUtf8 => "save the file as UTF-8".to_owned(),
+            Problem::Syntax { .. } => {
+                "fix the TOML here; docs/tasks-toml.md describes the file".to_owned()
+            }
+            Problem::UnknownKey { allowed, .. } => allowed_keys(allowed),
+            Problem::MissingKey { key } => missing_key(key),
+            Problem::WrongType { .. } => {
+                "use the type shown; docs/tasks-toml.md lists the type of every key".to_owned()
+            }
+            Problem::BadName(error) => {
+                let (what, example) = name_example(error);
+                format!("rename the {what} using {NAME_CHARS}, for example \"{example}\"")
+            }
+            Problem::BadSecret { .. } => format!(
+                "write the secret as NAME or PROJECT/NAME using {NAME_CHARS}, \
+                 for example \"posthog-read\""
+            ),
+            Problem::BadExpiry { .. } => EXPIRY_HINT.to_owned(),
+            Problem::UnknownProject { project, known, .. } => unknown_project(project, known),
+            Problem::CrossProject {
+                agent_project,
+                secret_project,
+                ..
+            } => format!(
+                "an agent may only be granted secrets of its own project; move the agent to \
+                 project \"{secret_project}\" or store the secret in \"{agent_project}\""
+            ),
+            Problem::DuplicateGrant { first_line, .. } => {
+                format!("remove one of the grants; the first is on line {first_line}")
+            }
+        }
+    }
+}
+
+const NAME_CHARS: &str = "lowercase letters, digits, '-', '_' and '.'";
+
+/// What kind of name failed, and a valid one of that kind.
+fn name_example(error: &NameError) -> (&'static str, &'static str) {
+    let (NameError::Empty { what }
+    | NameError::TooLong { what, .. }
+    | NameError::BadCharacter { what, .. }) = error;
+    let example = match *what {
+        "agent" => "support-analysis",
+        "project" => "analytics",
+        _ => "posthog-read",
+    };
+    (what, example)
+}
+
+pub(crate) const EXPIRY_HINT: &str =
+    "write an RFC 3339 timestamp with a UTC offset, for example \"2027-12-31T00:00:00Z\"";
+
+fn allowed_keys(allowed: &[String]) -> String {
+    if allowed.is_empty() {
+        return "remove it; no keys are allowed here".to_owned();
+    }
+    let keys: Vec<String> = allowed.iter().map(|k| format!("`{k}`")).collect();
+    format!(
+        "remove or rename it; the keys allowed here are {}",
+        keys.join(", ")
+    )
+}
+
+fn missing_key(key: &str) -> String {
+    match key {
+        "project" => "every agent needs `project = \"NAME\"` naming one of the [projects]".into(),
+        "secret" => "every grant needs `secret = \"NAME\"`".into(),
+        _ => format!("add `{key} = ...`; docs/tasks-toml.md lists the required keys"),
+    }
+}
+
+fn unknown_project(project: &ProjectName, known: &[ProjectName]) -> String {
+    if known.is_empty() {
+        format!("no projects are defined; add a [projects.{project}] table")
+    } else {
+        format!(
+            "add a [projects.{project}] table or use one of: {}",
+            list(known)
+        )
+    }
+}
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    let names: Vec<String> = items.iter().map(ToString::to_string).collect();
+    names.join(", ")
+}
+
+/// Sorts a `toml` deserialisation error into a [`Problem`] by serde's
+/// standard message shapes; anything unrecognised stays a syntax error with
+/// the parser's own message.
+pub(crate) fn classify(message: &str) -> Problem {
+    let message = message.trim_end();
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let mut quoted = backticked(rest);
+        let key = if quoted.is_empty() {
+            String::new()
+        } else {
+            quoted.remove(0)
+        };
+        return Problem::UnknownKey {
+            key,
+            allowed: quoted,
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        let key = backticked(rest).into_iter().next().unwrap_or_default();
+        return Problem::MissingKey { key };
+    }
+    let wrong_type = ["invalid type:", "invalid value:", "invalid length"];
+    if wrong_type.iter().any(|p| message.starts_with(p)) {
+        return Problem::WrongType {
+            message: toml_words(message),
+        };
+    }
+    Problem::Syntax {
+        message: message.to_owned(),
+    }
+}
+
+/// Says "array" and "table" where serde says "sequence" and "map".
+fn toml_words(message: &str) -> String {
+    [
+        ("a sequence", "an array"),
+        ("a map", "a table"),
+        ("type: sequence", "type: array"),
+        ("type: map", "type: table"),
+    ]
+    .iter()
+    .fold(message.to_owned(), |m, (serde, toml)| {
+        m.replace(serde, toml)
+    })
+}
+
+/// The `backticked` words of a serde message, in order.
+fn backticked(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_serde_messages() {
+        let p = classify("unknown field `colour`, expected one of `project`, `description`");
+        let allowed = vec!["project".to_owned(), "description".to_owned()];
+        assert_eq!(
+            p,
+            Problem::UnknownKey {
+                key: "colour".into(),
+                allowed
+            }
+        );
+        assert!(
+            p.hint().contains("`project`, `description`"),
+            "{}",
+            p.hint()
+        );
+        let p = classify("unknown field `x`, there are no fields");
+        assert_eq!(p.hint(), "remove it; no keys are allowed here");
+        let p = classify("missing field `project`\n");
+        assert_eq!(
+            p,
+            Problem::MissingKey {
+                key: "project".into()
+            }
+        );
+        let p = classify("invalid type: integer `5`, expected a string");
+        assert!(matches!(p, Problem::WrongType { .. }));
+        let p = classify("invalid string\nexpected `\"`");
+        assert!(matches!(p, Problem::Syntax { .. }));
+    }
+
+    #[test]
+    fn read_and_unknown_agent_have_hints() {
+        let err = PolicyError::Read {
+            path: "x.toml".into(),
+            source: std::io::ErrorKind::NotFound.into(),
+        };
+        assert!(err.to_string().contains("x.toml"));
+        assert_eq!(
+            err.hint().unwrap(),
+            "pass --config FILE or set SCOPEHOLD_CONFIG"
+        );
+        let err = PolicyError::UnknownAgent {
+            name: "x\u{1b}".into(),
+            path: "tasks.toml".into(),
+            known: vec![],
+        };
+        assert!(err.to_string().contains("\"x\\u{1b}\""), "{err}");
+        assert!(err.hint().unwrap().contains("defines no agents"));
+    }
+}

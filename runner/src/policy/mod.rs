@@ -1,0 +1,150 @@
+//! The policy: tasks.toml, which projects and agents exist and which secrets
+//! each agent is granted, until when.
+//!
+//! Guarantees:
+//! - Parsing is strict: unknown keys, invalid names, undefined projects,
+//!   grants across projects, duplicate grants and bad dates are all errors,
+//!   each naming the file, line and column and carrying a hint
+//!   ([`PolicyError::hint`]). A loaded [`Policy`] is fully validated.
+//! - Every grant is normalised to a [`SecretName`] in its agent's own project;
+//!   an agent can never be granted another project's secret.
+//! - [`Agent::check`] is the single "is this grant valid now?" decision, and
+//!   is safe to call with any string a guest sends.
+//! - [`Policy::digest`] is the blake3 hash of the exact file bytes, for the
+//!   audit log.
+//!
+//! The file format is specified in `docs/tasks-toml.md`.
+
+mod error;
+mod grant;
+mod location;
+mod schema;
+
+#[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+pub use error::{InvalidPolicy, PolicyError, Problem};
+pub use grant::{DenyReason, GrantCheck};
+pub use location::Location;
+
+use crate::names::{AgentName, ProjectName, SecretName};
+
+/// A loaded, validated tasks.toml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    path: PathBuf,
+    digest: blake3::Hash,
+    projects: BTreeMap<ProjectName, Project>,
+    agents: BTreeMap<AgentName, Agent>,
+}
+
+/// A `[projects.NAME]` table: the boundary agents and secrets belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub name: ProjectName,
+    pub description: Option<String>,
+}
+
+/// An `[agents.NAME]` table: an identity a task runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub name: AgentName,
+    /// Always one of the policy's projects.
+    pub project: ProjectName,
+    pub description: Option<String>,
+    /// At most one grant per secret, in file order.
+    pub grants: Vec<Grant>,
+}
+
+/// Permission for an agent to resolve one secret of its project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// A secret in the agent's own project.
+    pub secret: SecretName,
+    /// In UTC; `None` means the grant does not expire.
+    pub expires: Option<OffsetDateTime>,
+}
+
+impl Policy {
+    /// Reads and parses the policy file at `path`.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let bytes = std::fs::read(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Policy::from_bytes(&bytes, path)
+    }
+
+    /// Parses the raw bytes of a policy file, which must be UTF-8.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Policy, PolicyError> {
+        match std::str::from_utf8(bytes) {
+            Ok(source) => Policy::parse(source, path),
+            Err(e) => {
+                let lossy = String::from_utf8_lossy(bytes);
+                let cx = schema::Context {
+                    source: &lossy,
+                    path,
+                };
+                let at = e.valid_up_to();
+                Err(cx.error(at..at + 1, Problem::NotUtf8))
+            }
+        }
+    }
+
+    /// Parses policy text; `path` is where it came from, used in errors and
+    /// returned by [`Policy::path`].
+    pub fn parse(source: &str, path: &Path) -> Result<Policy, PolicyError> {
+        let (projects, agents) = schema::build(source, path)?;
+        Ok(Policy {
+            path: path.to_owned(),
+            digest: blake3::hash(source.as_bytes()),
+            projects,
+            agents,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// blake3 of the exact file bytes.
+    pub fn digest(&self) -> blake3::Hash {
+        self.digest
+    }
+
+    /// The agent called `name`; the error's hint lists the agents there are.
+    pub fn agent(&self, name: &str) -> Result<&Agent, PolicyError> {
+        // A linear scan avoids validating (and copying) an arbitrary string
+        // into a name; policies hold a handful of agents.
+        self.agents
+            .values()
+            .find(|agent| agent.name.as_str() == name)
+            .ok_or_else(|| PolicyError::UnknownAgent {
+                name: name.to_owned(),
+                path: self.path.clone(),
+                known: self.agents.keys().cloned().collect(),
+            })
+    }
+
+    /// All agents, ordered by name.
+    pub fn agents(&self) -> impl Iterator<Item = &Agent> {
+        self.agents.values()
+    }
+
+    /// All projects, ordered by name.
+    pub fn projects(&self) -> impl Iterator<Item = &Project> {
+        self.projects.values()
+    }
+
+    /// The project called `name`, if defined.
+    pub fn project(&self, name: &ProjectName) -> Option<&Project> {
+        self.projects.get(name)
+    }
+}

@@ -1,0 +1,263 @@
+//! The on-disk shape of tasks.toml and its validation into [`Policy`] parts.
+//!
+//! Parsing is two-step: `toml` + serde check the shape strictly (unknown keys
+//! are errors everywhere), keeping the span of every key and value we check
+//! ourselves; then [`build`] validates names, project references, grants and
+//! expiry dates, so that each rejection can point at the exact text at fault.
+//! Entries are validated in file order, so the first problem in the file is
+//! the one reported.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+use toml::Spanned;
+
+use super::error::{PolicyError, Problem, classify};
+use super::location::Location;
+use super::{Agent, Grant, Project};
+use crate::names::{AgentName, ProjectName, SecretName};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    projects: BTreeMap<Spanned<String>, RawProject>,
+    #[serde(default)]
+    agents: BTreeMap<Spanned<String>, RawAgent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProject {
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    project: Spanned<String>,
+    description: Option<String>,
+    #[serde(default)]
+    grants: Vec<RawGrant>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    secret: Spanned<String>,
+    /// Kept as a raw value so both strings and TOML datetimes get our own
+    /// message and hint when wrong.
+    expires: Option<Spanned<toml::Value>>,
+}
+
+pub(super) type Projects = BTreeMap<ProjectName, Project>;
+pub(super) type Agents = BTreeMap<AgentName, Agent>;
+
+/// Parses and validates `source`; `path` is only used in errors.
+pub(super) fn build(source: &str, path: &Path) -> Result<(Projects, Agents), PolicyError> {
+    let cx = Context { source, path };
+    let raw: RawPolicy = toml::from_str(source).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        cx.error(span, classify(e.message()))
+    })?;
+    let projects = cx.projects(raw.projects)?;
+    let mut agents = Agents::new();
+    for (name, agent) in in_file_order(raw.agents) {
+        let agent = cx.agent(name, agent, &projects)?;
+        agents.insert(agent.name.clone(), agent);
+    }
+    Ok((projects, agents))
+}
+
+/// Builds a [`PolicyError`] at a span of the source.
+pub(super) struct Context<'a> {
+    pub(super) source: &'a str,
+    pub(super) path: &'a Path,
+}
+
+impl Context<'_> {
+    pub(super) fn error(&self, span: Range<usize>, problem: Problem) -> PolicyError {
+        PolicyError::invalid(Location::from_span(self.path, self.source, span), problem)
+    }
+
+    fn name<T>(
+        &self,
+        raw: &Spanned<String>,
+        new: fn(String) -> Result<T, crate::names::NameError>,
+    ) -> Result<T, PolicyError> {
+        new(raw.get_ref().clone()).map_err(|e| self.error(raw.span(), Problem::BadName(e)))
+    }
+
+    fn projects(
+        &self,
+        raw: BTreeMap<Spanned<String>, RawProject>,
+    ) -> Result<Projects, PolicyError> {
+        let mut projects = Projects::new();
+        for (name, project) in in_file_order(raw) {
+            let name = self.name(&name, ProjectName::new)?;
+            let description = project.description;
+            projects.insert(name.clone(), Project { name, description });
+        }
+        Ok(projects)
+    }
+
+    fn agent(
+        &self,
+        name: Spanned<String>,
+        raw: RawAgent,
+        projects: &Projects,
+    ) -> Result<Agent, PolicyError> {
+        let name = self.name(&name, AgentName::new)?;
+        let project = self.name(&raw.project, ProjectName::new)?;
+        if !projects.contains_key(&project) {
+            let known = projects.keys().cloned().collect();
+            let problem = Problem::UnknownProject {
+                agent: name,
+                project,
+                known,
+            };
+            return Err(self.error(raw.project.span(), problem));
+        }
+        let grants = self.grants(&name, &project, raw.grants)?;
+        let description = raw.description;
+        Ok(Agent {
+            name,
+            project,
+            description,
+            grants,
+        })
+    }
+
+    /// Validates an agent's grants, rejecting a secret granted twice.
+    fn grants(
+        &self,
+        agent: &AgentName,
+        project: &ProjectName,
+        raw: Vec<RawGrant>,
+    ) -> Result<Vec<Grant>, PolicyError> {
+        let mut grants = Vec::with_capacity(raw.len());
+        // Secret -> line of its first grant, for the duplicate's hint.
+        let mut seen: HashMap<SecretName, usize> = HashMap::new();
+        for grant in raw {
+            let secret = self.secret(agent, project, &grant.secret)?;
+            if let Some(&first_line) = seen.get(&secret) {
+                let problem = Problem::DuplicateGrant {
+                    agent: agent.clone(),
+                    secret,
+                    first_line,
+                };
+                return Err(self.error(grant.secret.span(), problem));
+            }
+            seen.insert(secret.clone(), self.line_of(grant.secret.span().start));
+            let expires = match &grant.expires {
+                Some(value) => Some(self.expires(agent, &grant.secret, value)?),
+                None => None,
+            };
+            grants.push(Grant { secret, expires });
+        }
+        Ok(grants)
+    }
+
+    /// Resolves a grant's `secret` (plain or `project/name`) to a name in
+    /// the agent's own project.
+    fn secret(
+        &self,
+        agent: &AgentName,
+        project: &ProjectName,
+        raw: &Spanned<String>,
+    ) -> Result<SecretName, PolicyError> {
+        let text = raw.get_ref();
+        let bad = |error| {
+            let problem = Problem::BadSecret {
+                agent: agent.clone(),
+                secret: text.clone(),
+                error,
+            };
+            self.error(raw.span(), problem)
+        };
+        let Some((qualifier, name)) = text.split_once('/') else {
+            return SecretName::new(text.as_str()).map_err(bad);
+        };
+        let secret_project = ProjectName::new(qualifier).map_err(bad)?;
+        let secret = SecretName::new(name).map_err(bad)?;
+        if &secret_project != project {
+            let problem = Problem::CrossProject {
+                agent: agent.clone(),
+                agent_project: project.clone(),
+                secret: text.clone(),
+                secret_project,
+            };
+            return Err(self.error(raw.span(), problem));
+        }
+        Ok(secret)
+    }
+
+    fn expires(
+        &self,
+        agent: &AgentName,
+        secret: &Spanned<String>,
+        value: &Spanned<toml::Value>,
+    ) -> Result<OffsetDateTime, PolicyError> {
+        parse_expiry(value.get_ref()).map_err(|reason| {
+            let problem = Problem::BadExpiry {
+                agent: agent.clone(),
+                secret: secret.get_ref().clone(),
+                reason,
+            };
+            self.error(value.span(), problem)
+        })
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        Location::from_span(self.path, self.source, offset..offset).line
+    }
+}
+
+/// Map entries ordered by where their key appears in the file.
+fn in_file_order<V>(map: BTreeMap<Spanned<String>, V>) -> Vec<(Spanned<String>, V)> {
+    let mut entries: Vec<_> = map.into_iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    entries
+}
+
+/// Accepts an RFC 3339 string with an offset, or a TOML offset date-time;
+/// returns the instant in UTC.
+pub(super) fn parse_expiry(value: &toml::Value) -> Result<OffsetDateTime, String> {
+    let parsed = match value {
+        toml::Value::String(text) => OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+            format!("expires {text:?} is not an RFC 3339 timestamp with an offset ({e})")
+        })?,
+        toml::Value::Datetime(dt) => from_toml_datetime(dt)
+            .ok_or_else(|| format!("expires {dt} is not a date and time with a UTC offset"))?,
+        other => {
+            return Err(format!(
+                "expires must be an RFC 3339 timestamp string, found {}",
+                other.type_str()
+            ));
+        }
+    };
+    Ok(parsed.to_offset(UtcOffset::UTC))
+}
+
+fn from_toml_datetime(dt: &toml::value::Datetime) -> Option<OffsetDateTime> {
+    let (date, clock, offset) = (dt.date?, dt.time?, dt.offset?);
+    let month = time::Month::try_from(date.month).ok()?;
+    let date = time::Date::from_calendar_date(i32::from(date.year), month, date.day).ok()?;
+    let clock = time::Time::from_hms_nano(
+        clock.hour,
+        clock.minute,
+        clock.second.unwrap_or(0),
+        clock.nanosecond.unwrap_or(0),
+    )
+    .ok()?;
+    let minutes = match offset {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i32::from(minutes),
+    };
+    let offset = UtcOffset::from_whole_seconds(minutes * 60).ok()?;
+    Some(date.with_time(clock).assume_offset(offset))
+}

@@ -1,0 +1,51 @@
+//! Host side of the `scopehold:task/secrets` interface.
+//!
+//! The generated bindings come from the same WIT files the guest SDK uses
+//! (`guest-sdk/wit`), so host and guest cannot drift apart. Every call goes to
+//! the run's [`Broker`]; this module only translates between the broker's
+//! answer and the WIT types.
+
+use secrecy::ExposeSecret;
+use wasmtime::component::{HasData, Linker};
+
+use crate::broker::{Broker, Refusal};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../guest-sdk/wit",
+        world: "task",
+        imports: { default: trappable },
+    });
+}
+
+use bindings::scopehold::task::secrets::{self, SecretError};
+
+/// Longest secret name a guest may send. Longer requests are refused without
+/// being copied anywhere; the limit keeps a hostile guest from making the host
+/// allocate or log without bound.
+const MAX_REQUEST_BYTES: usize = 1024;
+
+impl secrets::Host for Broker {
+    fn get_secret(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
+        let requested = if name.len() > MAX_REQUEST_BYTES { "" } else { name.as_str() };
+        Ok(match self.resolve(requested) {
+            Ok(value) => Ok(value.expose_secret().to_owned()),
+            Err(Refusal::Denied) => Err(SecretError::Denied),
+            Err(Refusal::Unavailable) => Err(SecretError::Unavailable),
+        })
+    }
+}
+
+struct SecretsData;
+
+impl HasData for SecretsData {
+    type Data<'a> = &'a mut Broker;
+}
+
+/// Adds `scopehold:task/secrets` to `linker`, served by the broker `get` returns.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut Broker,
+) -> wasmtime::Result<()> {
+    secrets::add_to_linker::<T, SecretsData>(linker, get)
+}

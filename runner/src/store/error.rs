@@ -1,0 +1,141 @@
+//! Errors of the secret store.
+//!
+//! Messages name files, projects and secret names, never a value, a key or a
+//! ciphertext. A wrong key file and a corrupted store deliberately produce the
+//! same error, so a failure says nothing about which bytes were wrong.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::names::{ProjectName, SecretName};
+
+use super::{KEY_FILE, MAX_VALUE_LEN, STORE_FILE};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no secret store in {dir}")]
+    NotInitialised { dir: PathBuf },
+    #[error("{dir} is already initialised (found {found}); refusing to overwrite it")]
+    AlreadyInitialised { dir: PathBuf, found: &'static str },
+    #[error("the key file {path} is missing but the store file exists")]
+    MissingKeyFile { path: PathBuf },
+    #[error("the store file {path} is missing but the key file exists")]
+    MissingStoreFile { path: PathBuf },
+    #[error("the key file {path} is accessible to other users (mode {mode:o})")]
+    KeyFilePermissions { path: PathBuf, mode: u32 },
+    #[error("the key file {path} is {len} bytes long; a key file holds exactly 32 bytes")]
+    KeyFileLength { path: PathBuf, len: u64 },
+    #[error("the key file {path} is not a regular file")]
+    KeyFileNotRegular { path: PathBuf },
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the store file {path} is malformed: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+    #[error(
+        "the store file {path} has format version {found}; this runner reads version {supported}"
+    )]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u64,
+        supported: u32,
+    },
+    #[error("could not decrypt secret {project}/{name}: wrong key file or corrupted store")]
+    Undecryptable {
+        project: ProjectName,
+        name: SecretName,
+    },
+    #[error("the store file {path} failed its integrity check: wrong key file or corrupted store")]
+    Unauthenticated { path: PathBuf },
+    #[error("secret {project}/{name} already exists")]
+    AlreadyExists {
+        project: ProjectName,
+        name: SecretName,
+    },
+    #[error("no secret {project}/{name} in the store")]
+    NotFound {
+        project: ProjectName,
+        name: SecretName,
+    },
+    #[error("the secret value is empty")]
+    EmptyValue,
+    #[error("the secret value is longer than {MAX_VALUE_LEN} bytes")]
+    ValueTooLarge,
+    #[error("could not read the secret value: {0}")]
+    ReadValue(#[source] io::Error),
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(getrandom::Error),
+    #[error("the store holds {0} versions of a secret; no further rotation is possible")]
+    VersionExhausted(u32),
+    #[error("encryption failed")]
+    Encrypt,
+}
+
+impl StoreError {
+    /// A one-line remedy for the user, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::NotInitialised { .. } => Some("run `runner init`".into()),
+            Self::AlreadyInitialised { .. } => Some(
+                "the existing key and secrets are kept; use `runner secret set` to add secrets"
+                    .into(),
+            ),
+            Self::MissingKeyFile { .. } => Some(format!(
+                "restore the `{KEY_FILE}` file from a backup; without it the stored secrets \
+                 cannot be decrypted"
+            )),
+            Self::MissingStoreFile { .. } => Some(format!(
+                "restore `{STORE_FILE}` from a backup, or move the key file away and run \
+                 `runner init` to start an empty store"
+            )),
+            Self::KeyFilePermissions { path, .. } => Some(format!("chmod 600 {}", path.display())),
+            Self::KeyFileLength { .. } | Self::KeyFileNotRegular { .. } => {
+                Some("restore the key file from a backup".into())
+            }
+            Self::Undecryptable { .. } | Self::Unauthenticated { .. } => Some(
+                "check that the key file belongs to this store; otherwise restore the store \
+                 file and key file from a backup"
+                    .into(),
+            ),
+            Self::Malformed { .. } => {
+                Some("the file was left untouched; restore it from a backup".into())
+            }
+            Self::UnsupportedFormat { .. } => {
+                Some("use the runner version that wrote this store".into())
+            }
+            Self::AlreadyExists { project, name } => Some(format!(
+                "use `runner secret rotate {name} --project {project}` to replace its value"
+            )),
+            Self::NotFound { project, name } => Some(format!(
+                "`runner secret list` shows the stored secrets; \
+                 `runner secret set {name} --project {project}` adds one"
+            )),
+            Self::EmptyValue => Some(
+                "pass the value on stdin, e.g. `runner secret set NAME --project P < file`".into(),
+            ),
+            Self::ValueTooLarge => Some("store a smaller value".into()),
+            Self::VersionExhausted(_) => {
+                Some("remove the secret with `runner secret rm` and set it again".into())
+            }
+            Self::Io { .. } | Self::ReadValue(_) | Self::Random(_) | Self::Encrypt => None,
+        }
+    }
+
+    /// Wraps an I/O error with what was being done and to which file.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# ScopeHold quick start: build the runner and the example tasks, initialise a
+# throwaway state dir, store a demo key, run the support-analysis task as its
+# agent (one grant resolved, one denied), then show and verify the audit log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "installing the wasm32-wasip2 target (if missing)"
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
+
+step "building the runner and the example tasks"
+# --tests: the same feature set as `cargo test`, so the tests and the quick start
+# share one build of wasmtime.
+cargo build --quiet -p runner --tests
+cargo build --quiet --release --target wasm32-wasip2 --target-dir target/guests \
+  -p hello -p support-analysis
+tasks=target/guests/wasm32-wasip2/release
+
+state=$(mktemp -d)/scopehold
+runner() { target/debug/runner --home "$state" --config tasks.toml "$@"; }
+
+step "runner init  (throwaway state dir: $state)"
+runner init
+
+step "storing a demo PostHog key for project analytics (read from stdin, never argv)"
+printf 'phc_demo_%s' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+  | runner secret set posthog-read --project analytics
+runner secret list
+
+step "runner exec support-analysis.wasm --agent support-analysis"
+runner exec "$tasks/support-analysis.wasm" --agent support-analysis
+
+step "runner audit log"
+runner audit log
+
+step "runner audit verify"
+runner audit verify
+
+printf '\nThe task saw the key only through get-secret; billing-admin was denied and\n'
+printf 'both answers were recorded before the task got them. State: %s\n' "$state"

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `runner` binary, real example components built
+//! for wasm32-wasip2, a fresh state dir per test.
+
+mod harness;
+
+mod audit_chain;
+mod cli_errors;
+mod exec_secrets;
+mod sandbox_isolation;
