@@ -12,12 +12,16 @@
 //! - nothing the task sends is written to the log verbatim unless it is a valid
 //!   secret name that is not the value of a secret resolved in this run.
 
+mod released;
+
+pub use released::Released;
+
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditLog, Event, RunId, Token};
 use crate::names::{AgentName, ProjectName, SecretName};
-use crate::policy::{Agent, DenyReason, GrantCheck};
+use crate::policy::{Agent, DenyReason, GrantCheck, HostPattern};
 use crate::store::Store;
 
 /// What the guest is told when it gets no value.
@@ -50,15 +54,28 @@ pub struct Broker {
     agent: Agent,
     store: Store,
     audit: AuditLog,
-    /// Values handed out in this run, to keep them out of the log.
-    resolved: Vec<(SecretName, SecretString)>,
+    /// Values and placeholders handed out in this run: kept out of the log,
+    /// redacted from output, checked in outgoing requests.
+    resolved: Released,
     resolutions: u64,
     denials: u64,
+    /// Lookups (get-secret and placeholder calls) so far, for `secret_calls`.
+    calls: u64,
 }
 
 impl Broker {
     pub fn new(identity: RunIdentity, agent: Agent, store: Store, audit: AuditLog) -> Self {
-        Broker { identity, agent, store, audit, resolved: Vec::new(), resolutions: 0, denials: 0 }
+        let resolved = Released::default();
+        Broker {
+            identity,
+            agent,
+            store,
+            audit,
+            resolved,
+            resolutions: 0,
+            denials: 0,
+            calls: 0,
+        }
     }
 
     pub fn identity(&self) -> &RunIdentity {
@@ -110,13 +127,23 @@ impl Broker {
             return Err(denial(&secret, "not-stored", detail, Refusal::Denied));
         }
         let (entry, bytes) = self.store.decrypt(project, &secret).map_err(|error| {
-            denial(&secret, "store-error", error.to_string(), Refusal::Unavailable)
+            denial(
+                &secret,
+                "store-error",
+                error.to_string(),
+                Refusal::Unavailable,
+            )
         })?;
         match std::str::from_utf8(bytes.expose_secret()) {
             Ok(text) => Ok((secret, entry.version, SecretString::from(text.to_owned()))),
             Err(_) => {
                 let detail = "the stored value is not UTF-8 text; get-secret can only return text";
-                Err(denial(&secret, "not-text", detail.into(), Refusal::Unavailable))
+                Err(denial(
+                    &secret,
+                    "not-text",
+                    detail.into(),
+                    Refusal::Unavailable,
+                ))
             }
         }
     }
@@ -151,11 +178,47 @@ impl Broker {
         denial(&secret, "other-project", detail, Refusal::Denied)
     }
 
-    fn value_owner(&self, requested: &str) -> Option<&SecretName> {
-        self.resolved
-            .iter()
-            .find(|(_, value)| value.expose_secret() == requested)
-            .map(|(name, _)| name)
+    fn value_owner(&self, requested: &str) -> Option<SecretName> {
+        self.resolved.owner_of_value(requested)
+    }
+
+    /// Counts one lookup; `false` once the agent's `secret_calls` limit is
+    /// passed (the caller then stops the task, nothing is looked up).
+    pub fn count_call(&mut self) -> bool {
+        self.calls = self.calls.saturating_add(1);
+        self.calls <= self.agent.confinement.limits.secret_calls
+    }
+
+    /// The agent this run is for (its egress allowlist, its grants).
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// A handle on what this run has released, shared with the egress gate
+    /// and the output filter.
+    pub fn released(&self) -> Released {
+        self.resolved.clone()
+    }
+
+    /// Answers one `placeholder` call: the same checks as [`Broker::resolve`]
+    /// (a denial is recorded the same way), but the value stays here; the
+    /// task gets a token the egress gate swaps for the value on the way out.
+    pub fn placeholder(&mut self, requested: &str) -> Result<String, Refusal> {
+        let (secret, _, value) = match self.decide(requested, OffsetDateTime::now_utc()) {
+            Ok(decided) => decided,
+            Err(denial) => return Err(self.refuse(denial)),
+        };
+        drop(value);
+        self.resolved.new_placeholder(secret).map_err(|error| {
+            eprintln!("scopehold: cannot make a placeholder: {error}");
+            Refusal::Unavailable
+        })
+    }
+
+    /// The destinations the grant of `secret` binds it to (empty: none).
+    pub fn hosts_of(&self, secret: &SecretName) -> Vec<HostPattern> {
+        let grant = self.agent.grants.iter().find(|g| &g.secret == secret);
+        grant.map(|g| g.hosts.clone()).unwrap_or_default()
     }
 
     fn release(
@@ -164,22 +227,40 @@ impl Broker {
         version: u32,
         value: SecretString,
     ) -> Result<SecretString, Refusal> {
-        let RunIdentity { run, agent, project } = self.identity.clone();
-        let event = Event::SecretResolve { run, agent, project, secret: secret.clone(), version };
+        let RunIdentity {
+            run,
+            agent,
+            project,
+        } = self.identity.clone();
+        let event = Event::SecretResolve {
+            run,
+            agent,
+            project,
+            secret: secret.clone(),
+            version,
+        };
         if let Err(error) = self.audit.append(event) {
             eprintln!("scopehold: withholding {secret}: the access could not be recorded: {error}");
             return Err(Refusal::Unavailable);
         }
         tracing::debug!(%secret, version, "secret released");
         self.resolutions += 1;
-        self.resolved.push((secret, value.clone()));
+        let hosts = self.hosts_of(&secret);
+        self.resolved.push(secret, value.clone(), hosts);
         Ok(value)
     }
 
     fn refuse(&mut self, denial: Denial) -> Refusal {
         self.denials += 1;
-        let RunIdentity { run, agent, project } = self.identity.clone();
-        eprintln!("scopehold: {} denied to agent {agent}: {}", denial.secret, denial.detail);
+        let RunIdentity {
+            run,
+            agent,
+            project,
+        } = self.identity.clone();
+        eprintln!(
+            "scopehold: {} denied to agent {agent}: {}",
+            denial.secret, denial.detail
+        );
         if let Some(hint) = self.grant_hint(&denial) {
             eprintln!("scopehold: hint: {hint}");
         }
@@ -216,9 +297,19 @@ impl Broker {
 }
 
 fn denial(secret: &SecretName, code: &'static str, detail: String, refusal: Refusal) -> Denial {
-    Denial { secret: secret.to_string(), code, detail, refusal }
+    Denial {
+        secret: secret.to_string(),
+        code,
+        detail,
+        refusal,
+    }
 }
 
 fn denial_raw(secret: String, code: &'static str, detail: String) -> Denial {
-    Denial { secret, code, detail, refusal: Refusal::Denied }
+    Denial {
+        secret,
+        code,
+        detail,
+        refusal: Refusal::Denied,
+    }
 }

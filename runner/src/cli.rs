@@ -56,9 +56,15 @@ pub enum Command {
     Secret(SecretCommand),
     /// Run a task as an agent: `runner exec TASK.wasm --agent NAME [-- ARGS...]`
     Exec(commands::exec::Exec),
+    /// Show what a run would get (imports, secrets, egress, dirs, env, limits) without running it
+    Explain(commands::explain::Explain),
+    /// Print a component's digest, for pinning it with `components = [...]`
+    Digest(commands::digest::Digest),
     /// Check and read the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Change the store's key file or passphrase (--data-key: also re-encrypt every secret)
+    Rekey(commands::rekey::Rekey),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,7 +94,10 @@ impl Cli {
 
     /// Runs the chosen command and returns the process exit code.
     pub fn run(self) -> anyhow::Result<u8> {
-        let global = Global { home: self.home, config: self.config };
+        let global = Global {
+            home: self.home,
+            config: self.config,
+        };
         match self.command {
             Command::Init(cmd) => cmd.execute(&global),
             Command::Secret(SecretCommand::Set(cmd)) => cmd.execute(&global),
@@ -96,8 +105,11 @@ impl Cli {
             Command::Secret(SecretCommand::Rm(cmd)) => cmd.execute(&global),
             Command::Secret(SecretCommand::List(cmd)) => cmd.execute(&global),
             Command::Exec(cmd) => cmd.execute(&global),
+            Command::Explain(cmd) => cmd.execute(&global),
+            Command::Digest(cmd) => cmd.execute(&global),
             Command::Audit(AuditCommand::Verify(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Log(cmd)) => cmd.execute(&global),
+            Command::Rekey(cmd) => cmd.execute(&global),
         }
     }
 }

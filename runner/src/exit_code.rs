@@ -10,6 +10,14 @@ pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// Bad command line (unknown flag, missing argument).
 pub const USAGE: u8 = 2;
+/// The task passed its `memory` limit (all memories and tables together).
+pub const LIMIT_MEMORY: u8 = 120;
+/// The task needed more core instances, memories or tables than `instances`.
+pub const LIMIT_INSTANCES: u8 = 121;
+/// The task called `get-secret` more often than `secret_calls` allows.
+pub const LIMIT_SECRET_CALLS: u8 = 122;
+/// The task wrote more than `output` bytes to stdout and stderr.
+pub const LIMIT_OUTPUT: u8 = 123;
 /// The task ran past its time limit and was stopped.
 pub const TIMEOUT: u8 = 124;
 /// The runner itself failed: unreadable policy, store or audit log, I/O error.
@@ -18,3 +26,15 @@ pub const RUNNER_ERROR: u8 = 125;
 pub const REFUSED: u8 = 126;
 /// The task trapped (a panic, `unreachable`, an out-of-bounds access).
 pub const TRAPPED: u8 = 134;
+
+/// The exit code for a task stopped by `limit` (120–124, one per limit).
+pub fn for_limit(limit: crate::policy::Limit) -> u8 {
+    use crate::policy::Limit;
+    match limit {
+        Limit::Memory => LIMIT_MEMORY,
+        Limit::Instances => LIMIT_INSTANCES,
+        Limit::SecretCalls => LIMIT_SECRET_CALLS,
+        Limit::Output => LIMIT_OUTPUT,
+        Limit::Timeout => TIMEOUT,
+    }
+}

@@ -15,7 +15,10 @@ pub struct Refused {
 
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Prints the error chain on one line, then the first hint any cause offers.
@@ -32,7 +35,10 @@ pub fn print_error(error: &anyhow::Error) {
 fn dedup_chain(chain: &[String]) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for message in chain {
-        if out.last().is_none_or(|prev| !prev.contains(message.as_str())) {
+        if out
+            .last()
+            .is_none_or(|prev| !prev.contains(message.as_str()))
+        {
             out.push(message);
         }
     }
@@ -56,7 +62,15 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::home::HomeError>() {
             return e.hint();
         }
-        cause.downcast_ref::<crate::sandbox::LoadError>().and_then(|e| e.hint())
+        if let Some(e) = cause.downcast_ref::<crate::policy::UnsafePolicyFile>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::sandbox::DirError>() {
+            return e.hint();
+        }
+        cause
+            .downcast_ref::<crate::sandbox::LoadError>()
+            .and_then(|e| e.hint())
     })
 }
 
@@ -66,10 +80,16 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
     let refused = error.chain().any(|cause| {
         cause.is::<Refused>()
             || cause.is::<crate::sandbox::LoadError>()
+            || cause.is::<crate::sandbox::DirError>()
+            || cause.is::<crate::policy::UnsafePolicyFile>()
             || matches!(
                 cause.downcast_ref::<crate::policy::PolicyError>(),
                 Some(crate::policy::PolicyError::UnknownAgent { .. })
             )
     });
-    if refused { exit_code::REFUSED } else { exit_code::RUNNER_ERROR }
+    if refused {
+        exit_code::REFUSED
+    } else {
+        exit_code::RUNNER_ERROR
+    }
 }

@@ -50,6 +50,8 @@ fn build_guests() -> PathBuf {
         ])
         .arg(&target)
         .args(["-p", "hello", "-p", "support-analysis", "-p", "probe"])
+        .args(["-p", "egress-probe", "-p", "posthog-query"])
+        .args(["-p", "hog"])
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the example components failed");

@@ -5,5 +5,10 @@ mod harness;
 
 mod audit_chain;
 mod cli_errors;
+mod egress;
 mod exec_secrets;
+mod explain;
+mod hostile;
+mod limits;
+mod polyglot;
 mod sandbox_isolation;

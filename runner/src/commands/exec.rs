@@ -13,8 +13,8 @@ use crate::audit::{self, AuditLog, Event, Hash, Token};
 use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
 use crate::exit_code;
-use crate::policy::Policy;
-use crate::sandbox::{Outcome, Task};
+use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
+use crate::sandbox::{Grants, Outcome, Task};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -31,10 +31,14 @@ pub struct Exec {
 
 impl Exec {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
+        crate::policy::check_file_safety(&global.config())?;
         let policy = Policy::load(&global.config())?;
         let agent = policy.agent(&self.agent)?.clone();
         let wasm = read_component(&self.task)?;
+        check_pinned(&agent, &wasm)?;
         let task = Task::load(&wasm)?;
+        let confinement = agent.confinement.clone();
+        Grants(&confinement).check()?;
         let dir = global.open_home()?;
         let store = Store::open(&dir)?;
         let audit = AuditLog::open(&dir)?;
@@ -47,12 +51,13 @@ impl Exec {
             .append(start_event(&identity, &wasm, &policy))
             .context("cannot record the start of the run; the task was not started")?;
         let broker = Broker::new(identity, agent, store, audit);
-        let (outcome, broker, elapsed) = run_task(&task, &self.task, &self.args, broker)?;
+        let argv = argv(&self.task, &self.args);
+        let (outcome, broker, elapsed) = run_task(&task, &argv, &confinement, broker)?;
         finish(&broker, &outcome, elapsed)
     }
 }
 
-fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|error| {
         crate::report::Refused {
             message: format!("cannot read task {}: {error}", path.display()),
@@ -62,9 +67,29 @@ fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
     })
 }
 
+/// Refuses a component the agent is not pinned to, before it is compiled.
+fn check_pinned(agent: &Agent, wasm: &[u8]) -> anyhow::Result<()> {
+    let digest = ComponentDigest::of(wasm);
+    if agent.confinement.allows(&digest) {
+        return Ok(());
+    }
+    Err(crate::report::Refused {
+        message: format!(
+            "this component may not run as agent {}: its digest is not pinned",
+            agent.name
+        ),
+        hint: Some(format!(
+            "the component's digest is {digest}; if this is the code you mean to trust, add \
+             \"{digest}\" to components of [agents.{}] in tasks.toml",
+            agent.name
+        )),
+    }
+    .into())
+}
+
 fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {
     Event::ExecStart {
-        run: identity.run.clone(),
+        run: identity.run,
         agent: identity.agent.clone(),
         project: identity.project.clone(),
         component: Hash::of(wasm),
@@ -73,29 +98,49 @@ fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {
     }
 }
 
+fn argv(path: &Path, args: &[String]) -> Vec<String> {
+    let argv0 = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::iter::once(argv0).chain(args.iter().cloned()).collect()
+}
+
 fn run_task(
     task: &Task,
-    path: &Path,
-    args: &[String],
+    argv: &[String],
+    confinement: &Confinement,
     broker: Broker,
 ) -> anyhow::Result<(Outcome, Broker, std::time::Duration)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let argv0 = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let argv: Vec<String> = std::iter::once(argv0).chain(args.iter().cloned()).collect();
-    Ok(runtime.block_on(task.run(&argv, broker)))
+    Ok(runtime.block_on(task.run(argv, confinement, broker)))
 }
 
 /// Records how the run ended and picks the process exit code.
 fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> anyhow::Result<u8> {
-    let RunIdentity { run, agent, project } = broker.identity().clone();
+    let RunIdentity {
+        run,
+        agent,
+        project,
+    } = broker.identity().clone();
     let exit_code = match outcome {
         Outcome::Exited(code) => *code,
         Outcome::Trapped(message) => {
             eprintln!("scopehold: task (agent {agent}) trapped: {message}");
             i32::from(exit_code::TRAPPED)
+        }
+        Outcome::Limit(limit) => {
+            let value = broker.agent().confinement.limits.show(*limit);
+            eprintln!(
+                "scopehold: task (agent {agent}) stopped: it exceeded its {limit} limit ({value})"
+            );
+            eprintln!(
+                "scopehold: hint: raise `{limit}` in [agents.{agent}.limits] in tasks.toml if the task needs more"
+            );
+            i32::from(exit_code::for_limit(*limit))
         }
     };
     let event = Event::ExecEnd {
@@ -106,7 +151,10 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         outcome: Token::new(outcome.token()).expect("outcome tokens are valid"),
     };
-    broker.audit().append(event).context("the task finished, but its end could not be recorded")?;
+    broker
+        .audit()
+        .append(event)
+        .context("the task finished, but its end could not be recorded")?;
     // Exit statuses are 8 bits on Unix; keep the low byte as a shell would.
     Ok((exit_code & 0xff) as u8)
 }

@@ -2,8 +2,11 @@
 
 pub mod audit_log;
 pub mod audit_verify;
+pub mod digest;
 pub mod exec;
+pub mod explain;
 pub mod init;
+pub mod rekey;
 pub mod secret_list;
 pub mod secret_rm;
 pub mod secret_rotate;

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::limits::Limit;
 use super::location::Location;
 use crate::names::{AgentName, NameError, ProjectName, SecretName};
 
@@ -118,6 +119,24 @@ pub enum Problem {
         secret: String,
         secret_project: ProjectName,
     },
+    #[error("agent \"{agent}\", limits.{limit}: {reason}")]
+    BadLimit {
+        agent: AgentName,
+        limit: Limit,
+        reason: String,
+    },
+    #[error("agent \"{agent}\", dirs: {reason}")]
+    BadDir { agent: AgentName, reason: String },
+    #[error("agent \"{agent}\", env: {reason}")]
+    BadEnv { agent: AgentName, reason: String },
+    #[error("agent \"{agent}\", {key}: {reason}")]
+    BadHost {
+        agent: AgentName,
+        key: &'static str,
+        reason: String,
+    },
+    #[error("agent \"{agent}\", components: {reason}")]
+    BadComponent { agent: AgentName, reason: String },
     #[error("agent \"{agent}\" is granted secret \"{secret}\" twice")]
     DuplicateGrant {
         agent: AgentName,
@@ -157,6 +176,24 @@ impl Problem {
                 "an agent may only be granted secrets of its own project; move the agent to \
                  project \"{secret_project}\" or store the secret in \"{agent_project}\""
             ),
+            Problem::BadLimit { limit, .. } => format!(
+                "write it like `{} = {}`; docs/tasks-toml.md lists units and maximums",
+                limit.key(),
+                limit.example()
+            ),
+            Problem::BadDir { .. } => "write dirs as [{ host = \"./data\", guest = \"/data\", \
+                 mode = \"ro\" }]; guest paths are absolute, without `..`, each granted once"
+                .to_owned(),
+            Problem::BadEnv { .. } => "write env as { LOG_LEVEL = \"info\" }: names of letters, \
+                 digits and `_`, not starting with a digit"
+                .to_owned(),
+            Problem::BadHost { .. } => "write hosts as \"https://us.posthog.com\", \
+                 \"http://127.0.0.1:8080\" or \"https://*.example.com\": scheme, host, optional port"
+                .to_owned(),
+            Problem::BadComponent { .. } => {
+                "write the digest `runner digest TASK.wasm` prints, like \"blake3:<64 hex>\""
+                    .to_owned()
+            }
             Problem::DuplicateGrant { first_line, .. } => {
                 format!("remove one of the grants; the first is on line {first_line}")
             }

@@ -150,6 +150,7 @@ mod tests {
         let grant = |name: &str, expires| Grant {
             secret: SecretName::new(name).unwrap(),
             expires,
+            hosts: Vec::new(),
         };
         Agent {
             name: AgentName::new("support-analysis").unwrap(),
@@ -159,6 +160,8 @@ mod tests {
                 grant("posthog-read", Some(datetime!(2027-01-01 0:00 UTC))),
                 grant("forever", None),
             ],
+            confinement: Default::default(),
+            allowed_hosts: None,
         }
     }
 

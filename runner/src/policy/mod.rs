@@ -15,8 +15,12 @@
 //!
 //! The file format is specified in `docs/tasks-toml.md`.
 
+mod confinement;
+mod egress;
 mod error;
 mod grant;
+mod hygiene;
+mod limits;
 mod location;
 mod schema;
 
@@ -30,8 +34,12 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+pub use confinement::{ComponentDigest, Confinement, DirGrant, DirMode};
+pub use egress::{Destination, HostPattern, Scheme, allows};
 pub use error::{InvalidPolicy, PolicyError, Problem};
 pub use grant::{DenyReason, GrantCheck};
+pub use hygiene::{UnsafePolicyFile, check_file_safety};
+pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
 
 use crate::names::{AgentName, ProjectName, SecretName};
@@ -61,6 +69,11 @@ pub struct Agent {
     pub description: Option<String>,
     /// At most one grant per secret, in file order.
     pub grants: Vec<Grant>,
+    /// Limits, directories, environment and component pins.
+    pub confinement: Confinement,
+    /// Where the agent's tasks may send HTTP requests; `None` (the key is
+    /// absent) and an empty list both deny every request.
+    pub allowed_hosts: Option<Vec<HostPattern>>,
 }
 
 /// Permission for an agent to resolve one secret of its project.
@@ -70,6 +83,9 @@ pub struct Grant {
     pub secret: SecretName,
     /// In UTC; `None` means the grant does not expire.
     pub expires: Option<OffsetDateTime>,
+    /// The only destinations the secret's value may travel to (injected or
+    /// carried by the task); empty means none.
+    pub hosts: Vec<HostPattern>,
 }
 
 impl Policy {

@@ -16,7 +16,10 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use toml::Spanned;
 
+use super::confinement::{self, ComponentDigest, Confinement, DirGrant, DirMode};
+use super::egress::HostPattern;
 use super::error::{PolicyError, Problem, classify};
+use super::limits::{Limit, Limits};
 use super::location::Location;
 use super::{Agent, Grant, Project};
 use crate::names::{AgentName, ProjectName, SecretName};
@@ -43,6 +46,33 @@ struct RawAgent {
     description: Option<String>,
     #[serde(default)]
     grants: Vec<RawGrant>,
+    limits: Option<RawLimits>,
+    #[serde(default)]
+    dirs: Vec<RawDir>,
+    #[serde(default)]
+    env: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    components: Vec<Spanned<String>>,
+    allowed_hosts: Option<Vec<Spanned<String>>>,
+}
+
+/// Values kept raw so each gets our own message; see `Limits::set`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    timeout: Option<Spanned<toml::Value>>,
+    memory: Option<Spanned<toml::Value>>,
+    instances: Option<Spanned<toml::Value>>,
+    secret_calls: Option<Spanned<toml::Value>>,
+    output: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDir {
+    host: Spanned<String>,
+    guest: Spanned<String>,
+    mode: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +82,8 @@ struct RawGrant {
     /// Kept as a raw value so both strings and TOML datetimes get our own
     /// message and hint when wrong.
     expires: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    hosts: Vec<Spanned<String>>,
 }
 
 pub(super) type Projects = BTreeMap<ProjectName, Project>;
@@ -123,13 +155,125 @@ impl Context<'_> {
             return Err(self.error(raw.project.span(), problem));
         }
         let grants = self.grants(&name, &project, raw.grants)?;
+        let confinement = Confinement {
+            limits: self.limits(&name, raw.limits)?,
+            dirs: self.dirs(&name, raw.dirs)?,
+            env: self.env(&name, raw.env)?,
+            components: self.components(&name, raw.components)?,
+        };
+        let allowed_hosts = match raw.allowed_hosts {
+            Some(list) => Some(self.hosts(&name, "allowed_hosts", list)?),
+            None => None,
+        };
         let description = raw.description;
         Ok(Agent {
             name,
             project,
             description,
             grants,
+            confinement,
+            allowed_hosts,
         })
+    }
+
+    fn limits(&self, agent: &AgentName, raw: Option<RawLimits>) -> Result<Limits, PolicyError> {
+        let mut limits = Limits::default();
+        let Some(raw) = raw else { return Ok(limits) };
+        let values = [
+            (Limit::Timeout, raw.timeout),
+            (Limit::Memory, raw.memory),
+            (Limit::Instances, raw.instances),
+            (Limit::SecretCalls, raw.secret_calls),
+            (Limit::Output, raw.output),
+        ];
+        for (limit, value) in values {
+            let Some(value) = value else { continue };
+            limits.set(limit, value.get_ref()).map_err(|reason| {
+                let problem = Problem::BadLimit {
+                    agent: agent.clone(),
+                    limit,
+                    reason,
+                };
+                self.error(value.span(), problem)
+            })?;
+        }
+        Ok(limits)
+    }
+
+    fn dirs(&self, agent: &AgentName, raw: Vec<RawDir>) -> Result<Vec<DirGrant>, PolicyError> {
+        let mut dirs: Vec<DirGrant> = Vec::with_capacity(raw.len());
+        for dir in raw {
+            let bad = |span: Range<usize>, reason: String| {
+                self.error(
+                    span,
+                    Problem::BadDir {
+                        agent: agent.clone(),
+                        reason,
+                    },
+                )
+            };
+            let guest = confinement::guest_path(dir.guest.get_ref())
+                .map_err(|reason| bad(dir.guest.span(), reason))?;
+            if dirs.iter().any(|d| d.guest == guest) {
+                let reason = format!("guest path {guest:?} is granted twice");
+                return Err(bad(dir.guest.span(), reason));
+            }
+            let host = confinement::host_path(dir.host.get_ref(), self.path)
+                .map_err(|reason| bad(dir.host.span(), reason))?;
+            let mode = match &dir.mode {
+                Some(mode) => DirMode::parse(mode.get_ref()).map_err(|r| bad(mode.span(), r))?,
+                None => DirMode::ReadOnly,
+            };
+            dirs.push(DirGrant { host, guest, mode });
+        }
+        Ok(dirs)
+    }
+
+    fn env(
+        &self,
+        agent: &AgentName,
+        raw: BTreeMap<Spanned<String>, Spanned<String>>,
+    ) -> Result<BTreeMap<String, String>, PolicyError> {
+        let mut env = BTreeMap::new();
+        for (name, value) in in_file_order(raw) {
+            confinement::env_var(name.get_ref(), value.get_ref()).map_err(|reason| {
+                let span = if name.get_ref().is_empty() {
+                    value.span()
+                } else {
+                    name.span()
+                };
+                self.error(
+                    span,
+                    Problem::BadEnv {
+                        agent: agent.clone(),
+                        reason,
+                    },
+                )
+            })?;
+            env.insert(name.into_inner(), value.into_inner());
+        }
+        Ok(env)
+    }
+
+    fn components(
+        &self,
+        agent: &AgentName,
+        raw: Vec<Spanned<String>>,
+    ) -> Result<Vec<ComponentDigest>, PolicyError> {
+        let mut pins = Vec::with_capacity(raw.len());
+        for text in raw {
+            let digest = ComponentDigest::parse(text.get_ref()).map_err(|reason| {
+                self.error(
+                    text.span(),
+                    Problem::BadComponent {
+                        agent: agent.clone(),
+                        reason,
+                    },
+                )
+            })?;
+            pins.push(digest);
+        }
+        Ok(pins)
     }
 
     /// Validates an agent's grants, rejecting a secret granted twice.
@@ -157,7 +301,12 @@ impl Context<'_> {
                 Some(value) => Some(self.expires(agent, &grant.secret, value)?),
                 None => None,
             };
-            grants.push(Grant { secret, expires });
+            let hosts = self.hosts(agent, "grants.hosts", grant.hosts)?;
+            grants.push(Grant {
+                secret,
+                expires,
+                hosts,
+            });
         }
         Ok(grants)
     }
@@ -210,6 +359,27 @@ impl Context<'_> {
             };
             self.error(value.span(), problem)
         })
+    }
+
+    /// Parses egress entries (see `egress.rs`), each error at its own entry.
+    fn hosts(
+        &self,
+        agent: &AgentName,
+        key: &'static str,
+        raw: Vec<Spanned<String>>,
+    ) -> Result<Vec<HostPattern>, PolicyError> {
+        raw.iter()
+            .map(|text| {
+                HostPattern::parse(text.get_ref()).map_err(|reason| {
+                    let problem = Problem::BadHost {
+                        agent: agent.clone(),
+                        key,
+                        reason,
+                    };
+                    self.error(text.span(), problem)
+                })
+            })
+            .collect()
     }
 
     fn line_of(&self, offset: usize) -> usize {

@@ -52,7 +52,10 @@ fn example_parses_into_the_structs() {
         grants: vec![Grant {
             secret: secret("posthog-read"),
             expires: Some(datetime!(2027-12-31 0:00 UTC)),
+            hosts: Vec::new(),
         }],
+        confinement: Default::default(),
+        allowed_hosts: None,
     };
     assert_eq!(policy.agent("support-analysis").unwrap(), &expected);
     assert!(policy.agent("hello").unwrap().grants.is_empty());

@@ -5,9 +5,19 @@
 //! run's broker. It gets no environment variables, no preopened directories,
 //! no stdin, no sockets and no network: wasmtime-wasi's defaults deny them,
 //! and the context is built here with each one denied explicitly as well, so a
-//! change of defaults upstream cannot open them.
+//! change of defaults upstream cannot open them. Outgoing HTTP (wasi:http) is
+//! linked but goes only through the egress gate (`http.rs`), which denies
+//! everything the agent's `allowed_hosts` does not allow. stdout and stderr
+//! pass through the redaction filter (`redact.rs`).
 
+mod deadline;
+mod http;
+mod inspect;
+mod limits;
+mod output;
+mod redact;
 mod secrets;
+mod wasi_ctx;
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +27,20 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::broker::Broker;
+use crate::policy::{Confinement, Limit};
+
+pub use http::MAX_BODY_BYTES;
+use redact::{Output, Redact};
+
+pub use inspect::imports;
+pub use limits::LimitExceeded;
+use limits::{StoreLimiter, Tripwire};
+use output::{Counted, OutputBudget};
+pub use wasi_ctx::{DirError, Grants};
+
+/// The task's stdout or stderr: the redaction layer over the output limit
+/// over the real stream.
+type TaskOutput<W> = Output<Redact<Counted<W>>>;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +49,8 @@ pub enum Outcome {
     Exited(i32),
     /// The task trapped; the message says where and why.
     Trapped(String),
+    /// The task was stopped for exceeding one of its limits.
+    Limit(Limit),
 }
 
 impl Outcome {
@@ -33,6 +59,11 @@ impl Outcome {
         match self {
             Outcome::Exited(_) => "exited",
             Outcome::Trapped(_) => "trapped",
+            Outcome::Limit(Limit::Timeout) => "limit-timeout",
+            Outcome::Limit(Limit::Memory) => "limit-memory",
+            Outcome::Limit(Limit::Instances) => "limit-instances",
+            Outcome::Limit(Limit::SecretCalls) => "limit-secret-calls",
+            Outcome::Limit(Limit::Output) => "limit-output",
         }
     }
 }
@@ -63,12 +94,29 @@ impl LoadError {
 struct TaskState {
     wasi: WasiCtx,
     table: ResourceTable,
-    broker: Broker,
+    /// Owns the run's broker; also serves wasi:http through its hooks.
+    gate: http::Gate,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    /// Memory, table and instance limits, summed over the whole store.
+    limiter: StoreLimiter,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for TaskState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.gate,
+        }
+    }
 }
 
 impl WasiView for TaskState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -82,6 +130,8 @@ pub struct Task {
 fn engine() -> Result<Engine, LoadError> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // The run's timeout stops guest code through epochs (see deadline.rs).
+    config.epoch_interruption(true);
     Engine::new(&config).map_err(LoadError::Invalid)
 }
 
@@ -92,21 +142,85 @@ impl Task {
         let component = Component::new(&engine, wasm).map_err(LoadError::Invalid)?;
         let mut linker = Linker::<TaskState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(LoadError::Unlinkable)?;
-        secrets::add_to_linker(&mut linker, |state| &mut state.broker)
+        // Always linked, so a task importing wasi:http loads; the gate
+        // denies every request unless the agent has `allowed_hosts`.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(LoadError::Unlinkable)?;
-        let pre = linker.instantiate_pre(&component).map_err(LoadError::Unlinkable)?;
+        secrets::add_to_linker(&mut linker, |state| &mut state.gate.broker)
+            .map_err(LoadError::Unlinkable)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(LoadError::Unlinkable)?;
         let pre = CommandPre::new(pre).map_err(LoadError::Unlinkable)?;
         Ok(Task { engine, pre })
     }
 
     /// Runs the task to completion with `args` (argv[0] first).
     /// Returns the outcome, the broker (for the run's counts) and the duration.
-    pub async fn run(&self, args: &[String], broker: Broker) -> (Outcome, Broker, Duration) {
+    /// `grants` are the agent's limits, directories and environment.
+    pub async fn run(
+        &self,
+        args: &[String],
+        grants: &Confinement,
+        broker: Broker,
+    ) -> (Outcome, Broker, Duration) {
         let started = Instant::now();
-        let state = TaskState { wasi: wasi_context(args), table: ResourceTable::new(), broker };
+        let limits = &grants.limits;
+        let tripwire = Tripwire::new(&self.engine);
+        let budget = OutputBudget::new(limits.output, tripwire.clone());
+        let released = broker.released();
+        use std::io::IsTerminal;
+        let tty = (
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        );
+        let stdout = Counted::new(std::io::stdout(), budget.clone());
+        let stdout = Output::new(Redact::new(stdout, released.clone()), tty.0);
+        let stderr = Output::new(
+            Redact::new(Counted::new(std::io::stderr(), budget), released),
+            tty.1,
+        );
+        let wasi = match wasi_context(args, grants, stdout.clone(), stderr.clone()) {
+            Ok(wasi) => wasi,
+            Err(error) => {
+                return (
+                    Outcome::Trapped(error.to_string()),
+                    broker,
+                    started.elapsed(),
+                );
+            }
+        };
+        let (table, http) = (ResourceTable::new(), wasmtime_wasi_http::WasiHttpCtx::new());
+        let limiter = StoreLimiter::new(limits, tripwire.clone());
+        let state = TaskState {
+            wasi,
+            table,
+            gate: http::Gate::new(broker),
+            http,
+            limiter,
+        };
         let mut store = Store::new(&self.engine, state);
-        let outcome = self.call_run(&mut store).await;
-        (outcome, store.into_data().broker, started.elapsed())
+        store.limiter(|state| &mut state.limiter);
+        // One tick: the watchdog or any tripped limit bumps the epoch once.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+        let watchdog = deadline::Watchdog::start(limits.timeout, tripwire.clone());
+        let run = tokio::time::timeout(limits.timeout, self.call_run(&mut store));
+        let outcome = match run.await {
+            Ok(outcome) => outcome,
+            // A host call was still waiting when time ran out.
+            Err(_) => Outcome::Limit(Limit::Timeout),
+        };
+        drop(watchdog);
+        let outcome = match tripwire.tripped() {
+            Some(limit) => Outcome::Limit(limit),
+            None => outcome,
+        };
+        // Bytes held back as a possible partial secret are written now.
+        for output in [&stdout as &dyn Finish, &stderr] {
+            output.finish();
+        }
+        (outcome, store.into_data().gate.broker, started.elapsed())
     }
 
     async fn call_run(&self, store: &mut Store<TaskState>) -> Outcome {
@@ -119,22 +233,44 @@ impl Task {
             Ok(Err(())) => Outcome::Exited(1),
             Err(error) => match error.downcast_ref::<I32Exit>() {
                 Some(I32Exit(code)) => Outcome::Exited(*code),
-                None => Outcome::Trapped(format!("{error:#}")),
+                None => match limits::classify(&error) {
+                    Some(limit) => Outcome::Limit(limit),
+                    None => Outcome::Trapped(format!("{error:#}")),
+                },
             },
         }
     }
 }
 
-/// The task's WASI context: arguments and output only.
-fn wasi_context(args: &[String]) -> WasiCtx {
+/// Ends an output stream at the end of a run.
+trait Finish {
+    fn finish(&self);
+}
+
+impl<W: std::io::Write + Send + 'static> Finish for TaskOutput<W> {
+    fn finish(&self) {
+        // Output that cannot be written is lost as it would be on a closed pipe.
+        let _ = self.lock().finish();
+    }
+}
+
+/// The task's WASI context: arguments, (redacted, counted) output, and the
+/// agent's granted directories and environment variables only.
+fn wasi_context(
+    args: &[String],
+    grants: &Confinement,
+    stdout: TaskOutput<std::io::Stdout>,
+    stderr: TaskOutput<std::io::Stderr>,
+) -> Result<WasiCtx, DirError> {
     let mut builder = WasiCtx::builder();
+    Grants(grants).apply(&mut builder)?;
     builder
         .args(args)
-        .inherit_stdout()
-        .inherit_stderr()
+        .stdout(stdout)
+        .stderr(stderr)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .socket_addr_check(|_, _| Box::pin(async { false }));
-    builder.build()
+    Ok(builder.build())
 }

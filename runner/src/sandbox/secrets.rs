@@ -27,12 +27,42 @@ const MAX_REQUEST_BYTES: usize = 1024;
 
 impl secrets::Host for Broker {
     fn get_secret(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
-        let requested = if name.len() > MAX_REQUEST_BYTES { "" } else { name.as_str() };
+        within_call_limit(self)?;
+        let requested = if name.len() > MAX_REQUEST_BYTES {
+            ""
+        } else {
+            name.as_str()
+        };
         Ok(match self.resolve(requested) {
             Ok(value) => Ok(value.expose_secret().to_owned()),
             Err(Refusal::Denied) => Err(SecretError::Denied),
             Err(Refusal::Unavailable) => Err(SecretError::Unavailable),
         })
+    }
+
+    fn placeholder(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
+        within_call_limit(self)?;
+        let requested = if name.len() > MAX_REQUEST_BYTES {
+            ""
+        } else {
+            name.as_str()
+        };
+        Ok(match Broker::placeholder(self, requested) {
+            Ok(token) => Ok(token),
+            Err(Refusal::Denied) => Err(SecretError::Denied),
+            Err(Refusal::Unavailable) => Err(SecretError::Unavailable),
+        })
+    }
+}
+
+/// Traps the task once it passes its `secret_calls` limit.
+fn within_call_limit(broker: &mut Broker) -> wasmtime::Result<()> {
+    if broker.count_call() {
+        Ok(())
+    } else {
+        Err(wasmtime::Error::new(super::LimitExceeded(
+            crate::policy::Limit::SecretCalls,
+        )))
     }
 }
 

@@ -4,7 +4,10 @@
 //! Each argument is a step: `env`, `read:PATH`, `list:PATH`, `connect:ADDR`,
 //! `get:NAME` (prints the blake3 of the value, never the value),
 //! `get-as-name:NAME` (resolves NAME, then asks for a secret *named* by its
-//! value, trying to smuggle it into the audit log), `exit:CODE`, `panic`.
+//! value, trying to smuggle it into the audit log), `exit:CODE`, `panic`,
+//! `write:PATH` (create PATH and write to it), `udp:ADDR` (send a datagram),
+//! `dns:HOST` (resolve a name), `get-len:N` (ask for a secret whose name is N
+//! bytes long).
 
 use std::io::Read;
 
@@ -18,6 +21,10 @@ fn main() {
             "read" => read(arg),
             "list" => list(arg),
             "connect" => connect(arg),
+            "write" => write(arg),
+            "udp" => udp(arg),
+            "dns" => dns(arg),
+            "get-len" => get(&"a".repeat(arg.parse().unwrap_or(0))),
             "get" => get(arg),
             "get-as-name" => get_as_name(arg),
             "exit" => std::process::exit(arg.parse().unwrap_or(1)),
@@ -54,8 +61,39 @@ fn connect(addr: &str) {
     }
 }
 
+fn write(path: &str) {
+    match std::fs::write(path, b"written by the probe\n") {
+        Ok(()) => println!("write {path}: ok"),
+        Err(error) => println!("write {path}: error {error}"),
+    }
+}
+
+fn udp(addr: &str) {
+    let sent = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|socket| socket.send_to(b"x", addr));
+    match sent {
+        Ok(n) => println!("udp {addr}: ok {n} bytes"),
+        Err(error) => println!("udp {addr}: error {error}"),
+    }
+}
+
+fn dns(host: &str) {
+    use std::net::ToSocketAddrs;
+    match (host, 443).to_socket_addrs() {
+        Ok(addrs) => println!("dns {host}: ok {} addresses", addrs.count()),
+        Err(error) => println!("dns {host}: error {error}"),
+    }
+}
+
 fn get(name: &str) {
-    match get_secret(name) {
+    // A 10 MB name is reported by its length, not echoed.
+    let shown = if name.len() > 64 {
+        format!("<{} bytes>", name.len())
+    } else {
+        name.to_owned()
+    };
+    let name_for_call = name;
+    let name = shown.as_str();
+    match get_secret(name_for_call) {
         Ok(secret) => println!(
             "get {name}: granted {} bytes blake3={}",
             secret.len(),

@@ -1,0 +1,153 @@
+//! `runner explain TASK.wasm --agent NAME`: what a run would get, without
+//! running it.
+//!
+//! Shows the component's digest and imports, the agent's secrets (expired
+//! grants marked), egress, directories, environment and limits, and whether
+//! this component may run as the agent (pinning, linking). The component is
+//! compiled to read its imports and to check it links, but never
+//! instantiated, so no task code runs. Exits 0 when the component may run as
+//! the agent, 1 when it may not.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cli::Global;
+use crate::policy::{Agent, ComponentDigest, Limit, Limits, Policy};
+use crate::sandbox::{Task, imports};
+
+#[derive(Debug, Args)]
+pub struct Explain {
+    /// The task: a WASI 0.2 command component (.wasm)
+    pub task: PathBuf,
+    /// The agent to explain the run as
+    #[arg(long)]
+    pub agent: String,
+}
+
+impl Explain {
+    pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
+        crate::policy::check_file_safety(&global.config())?;
+        let policy = Policy::load(&global.config())?;
+        let agent = policy.agent(&self.agent)?;
+        let wasm = super::exec::read_component(&self.task)?;
+        let imports = imports(&wasm)?;
+        let digest = ComponentDigest::of(&wasm);
+        let links = Task::load(&wasm).err().map(|error| error.to_string());
+        let mut out = String::new();
+        let name = self.task.file_name().unwrap_or_default().to_string_lossy();
+        let _ = writeln!(out, "component {name}\n  digest   {digest}\n  imports");
+        for import in &imports {
+            let _ = writeln!(out, "    {import}");
+        }
+        let verdict = verdict(agent, &digest, links.as_deref());
+        explain_agent(&mut out, agent, OffsetDateTime::now_utc());
+        let _ = writeln!(
+            out,
+            "may run as {}: {}",
+            agent.name,
+            verdict.as_deref().unwrap_or("yes")
+        );
+        let _ = writeln!(out, "(dry run: no task code was run)");
+        print!("{out}");
+        Ok(if verdict.is_some() {
+            crate::exit_code::FAILURE
+        } else {
+            crate::exit_code::OK
+        })
+    }
+}
+
+/// Why the component may not run as the agent; `None` when it may.
+fn verdict(agent: &Agent, digest: &ComponentDigest, link_error: Option<&str>) -> Option<String> {
+    if !agent.confinement.allows(digest) {
+        return Some(format!(
+            "no: its digest is not in components of [agents.{}]",
+            agent.name
+        ));
+    }
+    link_error.map(|error| format!("no: {error}"))
+}
+
+fn explain_agent(out: &mut String, agent: &Agent, now: OffsetDateTime) {
+    let c = &agent.confinement;
+    let _ = writeln!(out, "agent {} (project {})", agent.name, agent.project);
+    let pins = match c.components.len() {
+        0 => "any (no components pinned)".to_owned(),
+        n => format!(
+            "{n} pinned: {}",
+            join(c.components.iter().map(ToString::to_string))
+        ),
+    };
+    let _ = writeln!(out, "  components {pins}");
+    let _ = writeln!(
+        out,
+        "  secrets{}",
+        if agent.grants.is_empty() { " none" } else { "" }
+    );
+    for grant in &agent.grants {
+        let when = match grant.expires {
+            None => "no expiry".to_owned(),
+            Some(t) if t <= now => format!("EXPIRED {}", t.format(&Rfc3339).unwrap_or_default()),
+            Some(t) => format!("until {}", t.format(&Rfc3339).unwrap_or_default()),
+        };
+        let _ = writeln!(out, "    {:<24} {when}", grant.secret.as_str());
+    }
+    let hosts = agent.allowed_hosts.as_deref().unwrap_or_default();
+    let egress = match hosts.len() {
+        0 => "none: no network".to_owned(),
+        _ => format!(
+            "HTTP(S) only, to {}",
+            join(hosts.iter().map(ToString::to_string))
+        ),
+    };
+    let _ = writeln!(out, "  egress {egress}");
+    let _ = writeln!(
+        out,
+        "  dirs{}",
+        if c.dirs.is_empty() { " none" } else { "" }
+    );
+    for dir in &c.dirs {
+        let _ = writeln!(
+            out,
+            "    {} <- {} ({})",
+            dir.guest,
+            dir.host.display(),
+            dir.mode.as_str()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  env{}",
+        if c.env.is_empty() {
+            " none (nothing inherited)"
+        } else {
+            ""
+        }
+    );
+    for (name, value) in &c.env {
+        let _ = writeln!(out, "    {name}={value:?}");
+    }
+    explain_limits(out, &c.limits);
+}
+
+fn explain_limits(out: &mut String, limits: &Limits) {
+    let defaults = Limits::default();
+    let _ = writeln!(out, "  limits");
+    for limit in Limit::ALL {
+        let value = limits.show(limit);
+        let note = if value == defaults.show(limit) {
+            " (default)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "    {:<13}{value}{note}", limit.key());
+    }
+}
+
+fn join(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,22 @@
+//! Looking at a component without running it, for `runner explain`.
+//!
+//! Guarantees: only compiles the component; nothing is instantiated, so no
+//! task code runs.
+
+use wasmtime::component::Component;
+
+use super::LoadError;
+
+/// The names of the component's imports (`wasi:cli/environment@0.2.3`, ...),
+/// sorted.
+pub fn imports(wasm: &[u8]) -> Result<Vec<String>, LoadError> {
+    let engine = super::engine()?;
+    let component = Component::new(&engine, wasm).map_err(LoadError::Invalid)?;
+    let mut names: Vec<String> = component
+        .component_type()
+        .imports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
