@@ -17,7 +17,8 @@ step "building the runner and the example tasks"
 # share one build of wasmtime.
 cargo build --quiet -p runner --tests
 cargo build --quiet --release --target wasm32-wasip2 --target-dir target/guests \
-  -p hello -p support-analysis
+  -p hello -p support-analysis -p posthog-query
+cargo build --quiet -p posthog-standin
 tasks=target/guests/wasm32-wasip2/release
 
 state=$(mktemp -d)/scopehold
@@ -27,12 +28,21 @@ step "runner init  (throwaway state dir: $state)"
 runner init
 
 step "storing a demo PostHog key for project analytics (read from stdin, never argv)"
-printf 'phc_demo_%s' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-  | runner secret set posthog-read --project analytics
+phc_key=$(printf 'phc_demo_%s' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')")
+printf '%s' "$phc_key" | runner secret set posthog-read --project analytics
 runner secret list
 
 step "runner exec support-analysis.wasm --agent support-analysis"
 runner exec "$tasks/support-analysis.wasm" --agent support-analysis
+
+step "runner exec posthog-query.wasm --agent posthog-query  (key injected host-side)"
+POSTHOG_KEY=$phc_key target/debug/posthog-standin 127.0.0.1:8080 &
+standin=$!
+trap 'kill $standin 2>/dev/null || true' EXIT
+# Wait until the stand-in accepts connections.
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && break; sleep 0.1; done
+runner exec "$tasks/posthog-query.wasm" --agent posthog-query -- http://127.0.0.1:8080
+kill $standin 2>/dev/null || true
 
 step "runner audit log"
 runner audit log

@@ -23,6 +23,10 @@
 //! }
 //! ```
 //!
+//! Better still, let the task use the key without holding it: [`placeholder`]
+//! returns an opaque token, and [`http::Request`] sends it; the host swaps in
+//! the value only for a destination the grant is bound to.
+//!
 //! Build it with `cargo build --release --target wasm32-wasip2` and run it with
 //! `runner exec target/wasm32-wasip2/release/TASK.wasm --agent NAME`.
 //!
@@ -36,6 +40,7 @@ mod bindings {
     });
 }
 
+pub mod http;
 mod secret;
 
 pub use secret::Secret;
@@ -64,6 +69,19 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A placeholder for the secret `name` (injection mode): put it in an
+/// outgoing request's URL or headers (see [`http::Request::bearer`]) and the
+/// host substitutes the value, only on the way to a destination the grant is
+/// bound to (`hosts` in tasks.toml). The task never holds the value.
+///
+/// `Err(Error::Denied)` when the agent holds no valid grant for `name`.
+pub fn placeholder(name: &str) -> Result<String, Error> {
+    wit::placeholder(name).map_err(|error| match error {
+        wit::SecretError::Denied => Error::Denied,
+        wit::SecretError::Unavailable => Error::Unavailable,
+    })
+}
 
 /// Resolves the secret `name` granted to the agent this task runs as.
 ///

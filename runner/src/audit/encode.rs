@@ -135,6 +135,29 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .put("duration_ms", &duration_ms.to_le_bytes())
                 .str("outcome", outcome.as_str());
         }
+        Event::HttpRequest {
+            run,
+            agent,
+            project,
+            method,
+            target,
+            path,
+            decision,
+            reason,
+            injected,
+            status,
+        } => {
+            f.put("run", run.as_bytes())
+                .str("agent", agent.as_str())
+                .str("project", project.as_str())
+                .str("method", method)
+                .str("target", target)
+                .str("path", path)
+                .str("decision", decision.as_str())
+                .str("reason", reason.as_str())
+                .str("injected", injected)
+                .put("status", &status.to_le_bytes());
+        }
         Event::SecretSet {
             project,
             secret,
@@ -153,6 +176,10 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
             f.str("project", project.as_str())
                 .str("secret", secret.as_str())
                 .put("version", &version.to_le_bytes());
+        }
+        Event::StoreWrite { store, generation } => {
+            f.str("store", store)
+                .put("generation", &generation.to_le_bytes());
         }
     }
 }

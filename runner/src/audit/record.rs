@@ -79,6 +79,27 @@ pub enum Event {
         duration_ms: u64,
         outcome: Token,
     },
+    /// One outgoing HTTP request attempt of a task, allowed or denied.
+    /// Never holds header values or bodies; `path` has secret values and
+    /// placeholders replaced by `[REDACTED:name]` / `[PLACEHOLDER:name]`.
+    #[serde(rename = "http.request")]
+    HttpRequest {
+        run: RunId,
+        agent: AgentName,
+        project: ProjectName,
+        method: String,
+        /// `scheme://host:port`.
+        target: String,
+        path: String,
+        /// `allowed` or `denied`.
+        decision: Token,
+        /// Why, as a short code (`sent`, `not-allowed`, `exfiltration`, ...).
+        reason: Token,
+        /// Comma-separated names of the secrets injected into the request.
+        injected: String,
+        /// The response status; 0 when there was no response.
+        status: u16,
+    },
     #[serde(rename = "secret.set")]
     SecretSet {
         project: ProjectName,
@@ -109,6 +130,7 @@ impl Event {
             Event::SecretResolve { .. } => "secret.resolve",
             Event::SecretDeny { .. } => "secret.deny",
             Event::ExecEnd { .. } => "exec.end",
+            Event::HttpRequest { .. } => "http.request",
             Event::SecretSet { .. } => "secret.set",
             Event::SecretRotate { .. } => "secret.rotate",
             Event::SecretRemove { .. } => "secret.remove",

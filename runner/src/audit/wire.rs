@@ -65,6 +65,18 @@ pub(crate) struct WireLine<'a> {
     duration_ms: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     outcome: Option<Token>,
+    #[serde(default, deserialize_with = "present")]
+    method: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    target: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    decision: Option<Token>,
+    #[serde(default, deserialize_with = "present")]
+    injected: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    status: Option<u16>,
     pub prev: Hash,
     pub hash: Hash,
 }
@@ -117,6 +129,18 @@ impl WireLine<'_> {
                 duration_ms: take!(w.duration_ms),
                 outcome: take!(w.outcome),
             },
+            "http.request" => Event::HttpRequest {
+                run: take!(w.run),
+                agent: take!(w.agent),
+                project: take!(w.project),
+                method: take!(w.method),
+                target: take!(w.target),
+                path: take!(w.path),
+                decision: take!(w.decision),
+                reason: take!(w.reason),
+                injected: take!(w.injected),
+                status: take!(w.status),
+            },
             "secret.set" | "secret.rotate" | "secret.remove" => w.store_event()?,
             other => return Err(format!("unknown record kind {other:?}")),
         };
@@ -155,6 +179,12 @@ impl WireLine<'_> {
             ("exit_code", self.exit_code.is_some()),
             ("duration_ms", self.duration_ms.is_some()),
             ("outcome", self.outcome.is_some()),
+            ("method", self.method.is_some()),
+            ("target", self.target.is_some()),
+            ("path", self.path.is_some()),
+            ("decision", self.decision.is_some()),
+            ("injected", self.injected.is_some()),
+            ("status", self.status.is_some()),
         ];
         present.into_iter().find(|(_, set)| *set).map(|(name, _)| name)
     }

@@ -53,6 +53,13 @@ fn describe(record: &Record) -> String {
             "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms",
             short(&run.to_string())
         ),
+        Event::HttpRequest { run, agent, method, target, path, decision, reason, status, .. } => {
+            format!(
+                "http.request   run {} agent {agent} {method} {target}{path} {decision} \
+                 ({reason}) status {status}",
+                short(&run.to_string())
+            )
+        }
         Event::SecretSet { project, secret, version } => {
             format!("secret.set     {project}/{secret} v{version}")
         }
