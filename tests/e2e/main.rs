@@ -12,3 +12,4 @@ mod hostile;
 mod limits;
 mod polyglot;
 mod sandbox_isolation;
+mod store_custody;

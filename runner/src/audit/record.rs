@@ -118,6 +118,10 @@ pub enum Event {
         secret: SecretName,
         version: u32,
     },
+    /// The store file was rewritten; `generation` is its new write counter
+    /// (a store file below the newest recorded generation is a rollback).
+    #[serde(rename = "store.write")]
+    StoreWrite { store: String, generation: u64 },
 }
 
 impl Event {
@@ -134,6 +138,7 @@ impl Event {
             Event::SecretSet { .. } => "secret.set",
             Event::SecretRotate { .. } => "secret.rotate",
             Event::SecretRemove { .. } => "secret.remove",
+            Event::StoreWrite { .. } => "store.write",
         }
     }
 }

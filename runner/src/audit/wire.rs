@@ -77,6 +77,8 @@ pub(crate) struct WireLine<'a> {
     injected: Option<String>,
     #[serde(default, deserialize_with = "present")]
     status: Option<u16>,
+    #[serde(default, deserialize_with = "present")]
+    generation: Option<u64>,
     pub prev: Hash,
     pub hash: Hash,
 }
@@ -142,6 +144,10 @@ impl WireLine<'_> {
                 status: take!(w.status),
             },
             "secret.set" | "secret.rotate" | "secret.remove" => w.store_event()?,
+            "store.write" => Event::StoreWrite {
+                store: take!(w.store),
+                generation: take!(w.generation),
+            },
             other => return Err(format!("unknown record kind {other:?}")),
         };
         match w.leftover() {
@@ -164,6 +170,7 @@ impl WireLine<'_> {
     fn leftover(&self) -> Option<&'static str> {
         let present = [
             ("store", self.store.is_some()),
+            ("generation", self.generation.is_some()),
             ("dropped_bytes", self.dropped_bytes.is_some()),
             ("dropped_hash", self.dropped_hash.is_some()),
             ("run", self.run.is_some()),

@@ -69,6 +69,7 @@ fn describe(record: &Record) -> String {
         Event::SecretRemove { project, secret, version } => {
             format!("secret.remove  {project}/{secret} v{version}")
         }
+        Event::StoreWrite { generation, .. } => format!("store.write    generation {generation}"),
     };
     format!("{:>6}  {ts}  {what}", record.seq)
 }

@@ -1,32 +1,102 @@
 //! `runner secret list`: names, projects, versions and dates; never values.
+//!
+//! VERSION and ROTATED come from the store; CREATED (when the secret was
+//! first set) and LAST RESOLVED (when a run last received it) from the audit
+//! log, which is read only for this display.
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use clap::Args;
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::audit::{self, Event};
 use crate::cli::Global;
-use crate::store::Store;
+use crate::names::{ProjectName, SecretName};
+use crate::store::{EntryInfo, Store};
 
 #[derive(Debug, Args)]
 pub struct SecretList {}
+
+/// What the audit log says about one secret.
+#[derive(Default)]
+struct History {
+    set: Option<OffsetDateTime>,
+    resolved: Option<OffsetDateTime>,
+}
 
 impl SecretList {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
         let store = Store::open(&dir)?;
-        let rows: Vec<[String; 4]> = store
-            .entries()
-            .map(|entry| {
-                let created = entry.created.format(&Rfc3339).unwrap_or_else(|_| "?".into());
-                [entry.project.to_string(), entry.name.to_string(), entry.version.to_string(), created]
-            })
-            .collect();
+        let history = history(&dir)?;
+        let rows: Vec<[String; 6]> = store.entries().map(|entry| row(entry, &history)).collect();
         if rows.is_empty() {
             println!("no secrets stored; add one with `runner secret set NAME --project P`");
             return Ok(crate::exit_code::OK);
         }
-        print_table(&["PROJECT", "NAME", "VERSION", "CREATED"], &rows);
+        let header = [
+            "PROJECT",
+            "NAME",
+            "VERSION",
+            "CREATED",
+            "ROTATED",
+            "LAST RESOLVED",
+        ];
+        print_table(&header, &rows);
         Ok(crate::exit_code::OK)
     }
+}
+
+fn row(entry: &EntryInfo, history: &BTreeMap<(ProjectName, SecretName), History>) -> [String; 6] {
+    let seen = history.get(&(entry.project.clone(), entry.name.clone()));
+    let this_version = Some(entry.created);
+    let (created, rotated) = match entry.version {
+        1 => (this_version, None),
+        _ => (seen.and_then(|h| h.set), this_version),
+    };
+    [
+        entry.project.to_string(),
+        entry.name.to_string(),
+        entry.version.to_string(),
+        when(created, "?"),
+        when(rotated, "-"),
+        when(seen.and_then(|h| h.resolved), "never"),
+    ]
+}
+
+fn when(time: Option<OffsetDateTime>, missing: &str) -> String {
+    let text = time.and_then(|t| t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok());
+    text.unwrap_or_else(|| missing.into())
+}
+
+/// When each secret was last set and last resolved, per the audit log.
+fn history(dir: &Path) -> anyhow::Result<BTreeMap<(ProjectName, SecretName), History>> {
+    let mut seen: BTreeMap<_, History> = BTreeMap::new();
+    for record in audit::read_records(&dir.join(audit::AUDIT_FILE))? {
+        match record.event {
+            Event::SecretSet {
+                project, secret, ..
+            } => {
+                // A secret removed and set again starts a new history.
+                seen.insert(
+                    (project, secret),
+                    History {
+                        set: Some(record.ts),
+                        resolved: None,
+                    },
+                );
+            }
+            Event::SecretResolve {
+                project, secret, ..
+            } => {
+                seen.entry((project, secret)).or_default().resolved = Some(record.ts);
+            }
+            _ => {}
+        }
+    }
+    Ok(seen)
 }
 
 /// Prints rows under a header, columns padded to their widest cell.
@@ -38,8 +108,11 @@ pub fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
         }
     }
     let line = |cells: [&str; N]| {
-        let padded: Vec<String> =
-            cells.iter().zip(widths).map(|(cell, width)| format!("{cell:width$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(*header);

@@ -1,11 +1,11 @@
 //! `runner secret rm NAME [--project P]`: remove a secret; grants to it deny.
 
-use anyhow::Context;
 use clap::Args;
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::Event;
 use crate::cli::Global;
 use crate::commands::secret_rotate::pick_project;
+use crate::commands::secret_set::record_write;
 use crate::names::{ProjectName, SecretName};
 use crate::store::Store;
 
@@ -29,8 +29,11 @@ impl SecretRm {
             secret: entry.name.clone(),
             version: entry.version,
         };
-        AuditLog::open(&dir)?.append(event).context("removed, but the audit record failed")?;
-        println!("removed {}/{} (was version {})", entry.project, entry.name, entry.version);
+        record_write(&dir, &store, Some(event))?;
+        println!(
+            "removed {}/{} (was version {})",
+            entry.project, entry.name, entry.version
+        );
         Ok(crate::exit_code::OK)
     }
 }

@@ -1,11 +1,10 @@
 //! `runner secret rotate NAME [--project P]`: store a new version read from stdin.
 
-use anyhow::Context;
 use clap::Args;
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::Event;
 use crate::cli::Global;
-use crate::commands::secret_set::read_stdin_value;
+use crate::commands::secret_set::{read_stdin_value, record_write};
 use crate::names::{ProjectName, SecretName};
 use crate::store::Store;
 
@@ -30,8 +29,11 @@ impl SecretRotate {
             secret: entry.name.clone(),
             version: entry.version,
         };
-        AuditLog::open(&dir)?.append(event).context("rotated, but the audit record failed")?;
-        println!("rotated {}/{} to version {}", entry.project, entry.name, entry.version);
+        record_write(&dir, &store, Some(event))?;
+        println!(
+            "rotated {}/{} to version {}",
+            entry.project, entry.name, entry.version
+        );
         Ok(crate::exit_code::OK)
     }
 }
@@ -57,7 +59,10 @@ pub fn pick_project(
         many => Err(crate::report::Refused {
             message: format!(
                 "{name} exists in several projects: {}",
-                many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             hint: Some("choose one with --project".into()),
         }

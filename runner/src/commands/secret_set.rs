@@ -1,5 +1,7 @@
 //! `runner secret set NAME --project P`: store a new secret read from stdin.
 
+use std::path::Path;
+
 use anyhow::Context;
 use clap::Args;
 
@@ -33,10 +35,29 @@ impl SecretSet {
             secret: entry.name.clone(),
             version: entry.version,
         };
-        AuditLog::open(&dir)?.append(event).context("stored, but the audit record failed")?;
-        println!("stored {}/{} version {}", entry.project, entry.name, entry.version);
+        record_write(&dir, &store, Some(event))?;
+        println!(
+            "stored {}/{} version {}",
+            entry.project, entry.name, entry.version
+        );
         Ok(crate::exit_code::OK)
     }
+}
+
+/// Audits a store change: `event` (what changed), then `store.write` with the
+/// store's new generation, which later opens compare against to detect a
+/// rolled-back store file.
+pub fn record_write(dir: &Path, store: &Store, event: Option<Event>) -> anyhow::Result<()> {
+    let log = AuditLog::open(dir)?;
+    let written = Event::StoreWrite {
+        store: store.store_id().to_owned(),
+        generation: store.generation(),
+    };
+    for event in event.into_iter().chain([written]) {
+        log.append(event)
+            .context("the store was changed, but the audit record failed")?;
+    }
+    Ok(())
 }
 
 /// Refuses any extra command-line words (a value typed there would sit in shell
@@ -47,7 +68,9 @@ pub fn value_from_stdin_only<'a>(
     name: &SecretName,
     project: Option<&'a ProjectName>,
 ) -> anyhow::Result<&'a ProjectName> {
-    let pipe_hint = format!("pipe the value on stdin: printf %s \"$VALUE\" | runner secret set {name} --project PROJECT");
+    let pipe_hint = format!(
+        "pipe the value on stdin: printf %s \"$VALUE\" | runner secret set {name} --project PROJECT"
+    );
     if !stray.is_empty() {
         return Err(Refused {
             message: format!(
@@ -59,7 +82,11 @@ pub fn value_from_stdin_only<'a>(
         .into());
     }
     project.ok_or_else(|| {
-        Refused { message: "missing --project".into(), hint: Some(pipe_hint) }.into()
+        Refused {
+            message: "missing --project".into(),
+            hint: Some(pipe_hint),
+        }
+        .into()
     })
 }
 

@@ -1,9 +1,10 @@
-//! Key derivation, entry encryption and the entry-list MAC.
+//! Key derivation, entry encryption, key wrapping and the entry-list MAC.
 //!
-//! The key file's 32 bytes are never used directly: every use derives its own
-//! key with blake3 `derive_key` under a distinct context string, so the data
-//! key, the list MAC key, the public key id and subkeys handed to other modules
-//! (the audit checkpoint MAC) are independent of each other.
+//! The store's random data key is never used directly: every use derives its
+//! own key with blake3 `derive_key` under a distinct context string, so the
+//! entry key, the list MAC key, the public key id and subkeys handed to other
+//! modules (the audit checkpoint MAC) are independent of each other. The data
+//! key itself is stored only wrapped (sealed) by a key-encryption key.
 //!
 //! Each entry is sealed with XChaCha20-Poly1305 under a fresh random 24-byte
 //! nonce. Its associated data binds the format version, store id, key id,
@@ -24,13 +25,23 @@ pub(crate) const KEY_ID_CONTEXT: &str = "scopehold store key id v1";
 pub(crate) const DATA_KEY_CONTEXT: &str = "scopehold store data key v1";
 /// Context for the key that authenticates the whole entry list.
 pub(crate) const MAC_KEY_CONTEXT: &str = "scopehold store entry list mac v1";
+/// Context for the key-encryption key derived from a key file or passphrase.
+pub(crate) const KEK_CONTEXT: &str = "scopehold store key-encryption key v1";
+/// Context for the public id of a key-encryption key.
+pub(crate) const KEK_ID_CONTEXT: &str = "scopehold store key-encryption key id v1";
 /// Contexts reserved for the store itself; `derive_subkey` refuses them.
-pub(crate) const RESERVED_CONTEXTS: [&str; 3] = [KEY_ID_CONTEXT, DATA_KEY_CONTEXT, MAC_KEY_CONTEXT];
+pub(crate) const RESERVED_CONTEXTS: [&str; 5] = [
+    KEY_ID_CONTEXT,
+    DATA_KEY_CONTEXT,
+    MAC_KEY_CONTEXT,
+    KEK_CONTEXT,
+    KEK_ID_CONTEXT,
+];
 
 pub(crate) const NONCE_LEN: usize = 24;
 pub(crate) const TAG_LEN: usize = 16;
 
-/// The key file's bytes; every actual key is derived from it.
+/// The store's data key; every key that touches entries is derived from it.
 pub(crate) type RootKey = SecretBox<[u8; 32]>;
 
 /// Derives a 32-byte key for `context` straight into zeroizing memory.
@@ -42,10 +53,25 @@ pub(crate) fn derive(context: &str, root: &RootKey) -> SecretBox<[u8; 32]> {
     })
 }
 
-/// The key id: 16 hex digits identifying the key file without revealing it.
+/// The key id: 16 hex digits identifying the data key without revealing it.
 pub(crate) fn key_id(root: &RootKey) -> String {
-    let id = blake3::derive_key(KEY_ID_CONTEXT, root.expose_secret());
+    id_under(KEY_ID_CONTEXT, root)
+}
+
+/// 16 hex digits identifying `root` under `context`; reveals nothing of it.
+pub(crate) fn id_under(context: &str, root: &RootKey) -> String {
+    let id = blake3::derive_key(context, root.expose_secret());
     hex_encode(&id[..8])
+}
+
+/// A fresh random 32-byte key in zeroizing memory.
+pub(crate) fn random_key() -> Result<RootKey, StoreError> {
+    let mut fill_err = None;
+    let key = SecretBox::init_with_mut(|k: &mut [u8; 32]| fill_err = getrandom::fill(k).err());
+    match fill_err {
+        Some(err) => Err(StoreError::Random(err)),
+        None => Ok(key),
+    }
 }
 
 /// Fills a fresh random byte array from the operating system.
@@ -101,8 +127,8 @@ impl Binding<'_> {
     }
 }
 
-fn cipher(root: &RootKey) -> XChaCha20Poly1305 {
-    let key = derive(DATA_KEY_CONTEXT, root);
+fn cipher(root: &RootKey, context: &str) -> XChaCha20Poly1305 {
+    let key = derive(context, root);
     XChaCha20Poly1305::new(key.expose_secret().into())
 }
 
@@ -112,15 +138,42 @@ pub(crate) fn seal(
     binding: &Binding<'_>,
     value: &SecretSlice<u8>,
 ) -> Result<([u8; NONCE_LEN], Vec<u8>), StoreError> {
+    let aad = binding.associated_data();
+    seal_bytes(&cipher(root, DATA_KEY_CONTEXT), &aad, value.expose_secret())
+}
+
+/// Wraps the data key under a key-encryption key (the KEK's root bytes).
+pub(crate) fn wrap(
+    kek: &RootKey,
+    aad: &[u8],
+    data_key: &RootKey,
+) -> Result<([u8; NONCE_LEN], Vec<u8>), StoreError> {
+    seal_bytes(&cipher(kek, KEK_CONTEXT), aad, data_key.expose_secret())
+}
+
+/// Unwraps the data key; `None` for a wrong KEK or altered bytes alike.
+pub(crate) fn unwrap(
+    kek: &RootKey,
+    aad: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    wrapped: &[u8],
+) -> Option<RootKey> {
+    let plain = open_bytes(&cipher(kek, KEK_CONTEXT), aad, nonce, wrapped)?;
+    let bytes = plain.expose_secret();
+    (bytes.len() == 32)
+        .then(|| SecretBox::init_with_mut(|k: &mut [u8; 32]| k.copy_from_slice(bytes)))
+}
+
+fn seal_bytes(
+    cipher: &XChaCha20Poly1305,
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<([u8; NONCE_LEN], Vec<u8>), StoreError> {
     let nonce = random::<NONCE_LEN>()?;
-    let plain = value.expose_secret();
     let mut buf = vec![0u8; plain.len() + TAG_LEN];
     buf[..plain.len()].copy_from_slice(plain);
-    let sealed = cipher(root).encrypt_in_place_detached(
-        XNonce::from_slice(&nonce),
-        &binding.associated_data(),
-        &mut buf[..plain.len()],
-    );
+    let sealed =
+        cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut buf[..plain.len()]);
     match sealed {
         Ok(tag) => {
             buf[plain.len()..].copy_from_slice(&tag);
@@ -141,15 +194,25 @@ pub(crate) fn open(
     nonce: &[u8; NONCE_LEN],
     sealed: &[u8],
 ) -> Option<SecretSlice<u8>> {
+    let aad = binding.associated_data();
+    open_bytes(&cipher(root, DATA_KEY_CONTEXT), &aad, nonce, sealed)
+}
+
+fn open_bytes(
+    cipher: &XChaCha20Poly1305,
+    aad: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    sealed: &[u8],
+) -> Option<SecretSlice<u8>> {
     let body_len = sealed.len().checked_sub(TAG_LEN)?;
     let (body, tag) = sealed.split_at(body_len);
     // Exact length, so converting into a boxed slice never reallocates.
     let mut buf = Zeroizing::new(vec![0u8; body_len]);
     buf.copy_from_slice(body);
-    cipher(root)
+    cipher
         .decrypt_in_place_detached(
             XNonce::from_slice(nonce),
-            &binding.associated_data(),
+            aad,
             &mut buf,
             Tag::from_slice(tag),
         )

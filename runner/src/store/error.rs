@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use crate::names::{ProjectName, SecretName};
 
+use super::kek::MIN_PASSPHRASE_LEN;
+use super::passphrase::{NEW_PASSPHRASE_ENV, PASSPHRASE_ENV};
 use super::{KEY_FILE, MAX_VALUE_LEN, STORE_FILE};
 
 /// Why a store operation failed.
@@ -45,13 +47,39 @@ pub enum StoreError {
         found: u64,
         supported: u32,
     },
-    #[error("could not decrypt secret {project}/{name}: wrong key file or corrupted store")]
+    #[error("could not decrypt secret {project}/{name}: wrong key or corrupted store")]
     Undecryptable {
         project: ProjectName,
         name: SecretName,
     },
-    #[error("the store file {path} failed its integrity check: wrong key file or corrupted store")]
+    #[error(
+        "the store file {path} failed its integrity check: wrong key (key file or passphrase) \
+         or corrupted store"
+    )]
     Unauthenticated { path: PathBuf },
+    #[error(
+        "the store file {path} was rolled back: it is at generation {found}, but the audit log \
+         recorded generation {recorded}"
+    )]
+    RolledBack {
+        path: PathBuf,
+        found: u64,
+        recorded: u64,
+    },
+    #[error("cannot check the store for rollback: audit log {path}: {reason}")]
+    AuditUnreadable { path: PathBuf, reason: String },
+    #[error("refusing the store's key derivation settings: {0}")]
+    KdfRefused(String),
+    #[error("the store is protected by a passphrase, and none was given")]
+    PassphraseRequired,
+    #[error("the passphrase is shorter than {MIN_PASSPHRASE_LEN} bytes")]
+    PassphraseTooShort,
+    #[error("the two passphrases typed differ")]
+    PassphraseMismatch,
+    #[error("could not read the passphrase from the terminal: {0}")]
+    ReadPassphrase(#[source] io::Error),
+    #[error("could not disable core dumps: {0}")]
+    CoreDumps(#[source] io::Error),
     #[error("secret {project}/{name} already exists")]
     AlreadyExists {
         project: ProjectName,
@@ -98,10 +126,29 @@ impl StoreError {
                 Some("restore the key file from a backup".into())
             }
             Self::Undecryptable { .. } | Self::Unauthenticated { .. } => Some(
-                "check that the key file belongs to this store; otherwise restore the store \
-                 file and key file from a backup"
+                "check that the key file or passphrase belongs to this store; otherwise restore \
+                 the store file and key file from a backup"
                     .into(),
             ),
+            Self::RolledBack { .. } => Some(format!(
+                "an older copy of {STORE_FILE} was put back (it may hold removed or replaced \
+                 secrets); restore the newest copy from a backup"
+            )),
+            Self::AuditUnreadable { .. } => {
+                Some("run `runner audit verify` to locate the damage".into())
+            }
+            Self::KdfRefused(_) => Some(
+                "the store header asks for more key-derivation work than this runner allows; \
+                 restore the store file from a backup"
+                    .into(),
+            ),
+            Self::PassphraseRequired => Some(format!(
+                "run from a terminal to be asked for it, or set {PASSPHRASE_ENV}"
+            )),
+            Self::PassphraseTooShort | Self::PassphraseMismatch => Some(format!(
+                "choose a passphrase of at least {MIN_PASSPHRASE_LEN} bytes (or set \
+                 {PASSPHRASE_ENV}; {NEW_PASSPHRASE_ENV} for `runner rekey`)"
+            )),
             Self::Malformed { .. } => {
                 Some("the file was left untouched; restore it from a backup".into())
             }
@@ -122,7 +169,12 @@ impl StoreError {
             Self::VersionExhausted(_) => {
                 Some("remove the secret with `runner secret rm` and set it again".into())
             }
-            Self::Io { .. } | Self::ReadValue(_) | Self::Random(_) | Self::Encrypt => None,
+            Self::Io { .. }
+            | Self::ReadValue(_)
+            | Self::ReadPassphrase(_)
+            | Self::CoreDumps(_)
+            | Self::Random(_)
+            | Self::Encrypt => None,
         }
     }
 

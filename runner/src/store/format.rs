@@ -19,11 +19,14 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::crypto::{self, Binding, Encoder, NONCE_LEN, TAG_LEN};
+use super::kek::{KdfParams, KekSource};
 use super::{EntryInfo, LOCK_FILE, STORE_FILE, StoreError};
 use crate::names::{ProjectName, SecretName};
 
 /// The store file format this code reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// Length of the wrapped data key: 32 key bytes and a 16-byte tag.
+const WRAPPED_LEN: usize = 32 + TAG_LEN;
 
 /// One stored secret: public metadata and the sealed value.
 pub(crate) struct Entry {
@@ -32,9 +35,20 @@ pub(crate) struct Entry {
     pub sealed: Vec<u8>,
 }
 
+/// The data key, sealed under a key-encryption key.
+pub(crate) struct Wrapping {
+    pub source: KekSource,
+    /// Id of the key-encryption key that sealed it.
+    pub kek_id: String,
+    pub nonce: [u8; NONCE_LEN],
+    pub wrapped: Vec<u8>,
+}
+
 /// The parsed store file. Entries are keyed (and so ordered) by project, name.
 pub(crate) struct StoreData {
     pub store_id: String,
+    pub wrapping: Wrapping,
+    /// Id of the data key the entries are sealed with.
     pub key_id: String,
     pub generation: u64,
     pub entries: BTreeMap<(ProjectName, SecretName), Entry>,
@@ -46,6 +60,10 @@ pub(crate) struct StoreData {
 struct FileRepr {
     format: u32,
     store_id: String,
+    kek: KekRepr,
+    kek_id: String,
+    wrap_nonce: String,
+    wrapped_key: String,
     key_id: String,
     generation: u64,
     entries: Vec<EntryRepr>,
@@ -63,6 +81,21 @@ struct EntryRepr {
     ciphertext: String,
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "source", deny_unknown_fields)]
+enum KekRepr {
+    #[serde(rename = "key-file")]
+    KeyFile,
+    #[serde(rename = "passphrase")]
+    Passphrase {
+        kdf: String,
+        memory_kib: u32,
+        passes: u32,
+        lanes: u32,
+        salt: String,
+    },
+}
+
 /// Read first, leniently, so a newer format is reported as such rather than
 /// as an unknown field.
 #[derive(Deserialize)]
@@ -71,10 +104,18 @@ struct Probe {
 }
 
 impl StoreData {
-    pub(crate) fn empty(store_id: String, key_id: String) -> Self {
+    /// A store without entries; its wrapping is filled in by the caller.
+    pub(crate) fn empty(store_id: String, key_id: String, source: KekSource) -> Self {
         let entries = BTreeMap::new();
+        let wrapping = Wrapping {
+            source,
+            kek_id: String::new(),
+            nonce: [0; NONCE_LEN],
+            wrapped: Vec::new(),
+        };
         Self {
             store_id,
+            wrapping,
             key_id,
             generation: 0,
             entries,
@@ -94,6 +135,19 @@ impl StoreData {
         }
     }
 
+    /// What the wrapped data key is bound to: this store, its KEK source
+    /// and parameters, the KEK and the data key's id.
+    pub(crate) fn wrap_aad(&self, kek_id: &str) -> Vec<u8> {
+        Encoder::default()
+            .str("scopehold store data key wrap v1")
+            .bytes(&FORMAT_VERSION.to_le_bytes())
+            .str(&self.store_id)
+            .str(&self.wrapping.source.describe())
+            .str(kek_id)
+            .str(&self.key_id)
+            .finish()
+    }
+
     /// The canonical encoding the list MAC covers: every field of the file
     /// except the MAC itself, independent of JSON spelling and entry order.
     pub(crate) fn mac_input(&self) -> Vec<u8> {
@@ -101,6 +155,10 @@ impl StoreData {
         enc.str("scopehold store entry list v1")
             .bytes(&FORMAT_VERSION.to_le_bytes())
             .str(&self.store_id)
+            .str(&self.wrapping.source.describe())
+            .str(&self.wrapping.kek_id)
+            .bytes(&self.wrapping.nonce)
+            .bytes(&self.wrapping.wrapped)
             .str(&self.key_id)
             .bytes(&self.generation.to_le_bytes())
             .bytes(&(self.entries.len() as u64).to_le_bytes());
@@ -143,11 +201,24 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<StoreData, StoreError> 
         });
     }
     let repr: FileRepr = serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
-    from_repr(repr).map_err(malformed)
+    let data = from_repr(repr).map_err(malformed)?;
+    // One spelling per store: any byte changed, even spacing, is refused.
+    if serialize(&data) != bytes {
+        return Err(malformed(
+            "not in canonical form (spacing, escapes or field order were changed)".into(),
+        ));
+    }
+    Ok(data)
 }
 
 fn from_repr(repr: FileRepr) -> Result<StoreData, String> {
     let store_id = checked_hex(repr.store_id, 16, "store_id")?;
+    let wrapping = Wrapping {
+        source: kek_from_repr(repr.kek)?,
+        kek_id: checked_hex(repr.kek_id, 8, "kek_id")?,
+        nonce: fixed::<NONCE_LEN>(&repr.wrap_nonce, "wrap_nonce")?,
+        wrapped: fixed::<WRAPPED_LEN>(&repr.wrapped_key, "wrapped_key")?.to_vec(),
+    };
     let key_id = checked_hex(repr.key_id, 8, "key_id")?;
     let mac = fixed::<32>(&repr.mac, "mac")?;
     let mut entries = BTreeMap::new();
@@ -161,11 +232,54 @@ fn from_repr(repr: FileRepr) -> Result<StoreData, String> {
     let generation = repr.generation;
     Ok(StoreData {
         store_id,
+        wrapping,
         key_id,
         generation,
         entries,
         mac,
     })
+}
+
+/// KDF parameters are checked against the caps here too, so a crafted
+/// header is refused as malformed before anything else happens.
+fn kek_from_repr(repr: KekRepr) -> Result<KekSource, String> {
+    let KekRepr::Passphrase {
+        kdf,
+        memory_kib,
+        passes,
+        lanes,
+        salt,
+    } = repr
+    else {
+        return Ok(KekSource::KeyFile);
+    };
+    if kdf != "argon2id" {
+        return Err(format!(
+            "kek.kdf {kdf:?} is not supported; only \"argon2id\" is"
+        ));
+    }
+    let salt = fixed::<16>(&salt, "kek.salt")?;
+    let params = KdfParams {
+        memory_kib,
+        passes,
+        lanes,
+        salt,
+    };
+    params.check()?;
+    Ok(KekSource::Passphrase(params))
+}
+
+fn kek_to_repr(source: &KekSource) -> KekRepr {
+    match source {
+        KekSource::KeyFile => KekRepr::KeyFile,
+        KekSource::Passphrase(p) => KekRepr::Passphrase {
+            kdf: "argon2id".into(),
+            memory_kib: p.memory_kib,
+            passes: p.passes,
+            lanes: p.lanes,
+            salt: crypto::hex_encode(&p.salt),
+        },
+    }
 }
 
 fn entry_from_repr(e: EntryRepr) -> Result<Entry, String> {
@@ -226,6 +340,10 @@ pub(crate) fn serialize(data: &StoreData) -> Vec<u8> {
     let repr = FileRepr {
         format: FORMAT_VERSION,
         store_id: data.store_id.clone(),
+        kek: kek_to_repr(&data.wrapping.source),
+        kek_id: data.wrapping.kek_id.clone(),
+        wrap_nonce: crypto::hex_encode(&data.wrapping.nonce),
+        wrapped_key: crypto::hex_encode(&data.wrapping.wrapped),
         key_id: data.key_id.clone(),
         generation: data.generation,
         entries: entries.collect(),

@@ -1,42 +1,58 @@
-//! The encrypted secret store: a key file and a store file in the state dir.
+//! The encrypted secret store: a store file and, by default, a key file in
+//! the state dir.
 //!
 //! Guarantees (formats: docs/store-format.md):
 //! - Values are only ever on disk sealed with XChaCha20-Poly1305 under a key
-//!   derived from the key file; the associated data binds each ciphertext to
-//!   its store, key, project, name and version, so moving it fails.
-//! - A keyed MAC over the whole entry list (and a generation counter) detects
-//!   deleted, added or altered entries. A store that fails it releases no
-//!   value and accepts no write.
-//! - A wrong key file and a corrupted store give the same error.
+//!   derived from a random data key; the associated data binds each
+//!   ciphertext to its store, data key, project, name and version, so moving
+//!   it fails. The data key is on disk only wrapped by a key-encryption key
+//!   from the key file (mode 0600) or from a passphrase through Argon2id,
+//!   whose header parameters are capped before the KDF runs.
+//! - A keyed MAC over the whole file (header and entry list) detects deleted,
+//!   added, swapped or altered entries; a store that fails it, or whose key
+//!   does not unwrap, is refused at open with one error for both causes.
+//! - A generation counter, raised by every write and recorded in the audit
+//!   log by the commands, lets `open` refuse an older copy put back.
 //! - Nothing stored is lost: `init` never overwrites, a file that does not
 //!   parse is never rewritten, and writes are atomic (temp file, fsync,
 //!   rename, fsync dir) under an exclusive lock, re-reading the file under
 //!   the lock so concurrent writers (threads or processes) never lose an
-//!   update.
-//! - Values, keys and ciphertexts never appear in errors or `Debug` output.
+//!   update. Crash leftovers are cleaned at open.
+//! - Values, keys and ciphertexts never appear in errors or `Debug` output,
+//!   and the process stops being dumpable before any key is read.
 
 mod crypto;
 mod error;
 mod format;
+mod hygiene;
+mod kek;
 mod keyfile;
+pub mod passphrase;
+mod recover;
+mod rekey;
+mod rollback;
 mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_custody;
 #[cfg(test)]
 mod tests_tamper;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use secrecy::{SecretBox, SecretSlice};
+use secrecy::{ExposeSecret, SecretBox, SecretSlice, SecretString};
 use time::OffsetDateTime;
 
 use crate::names::{ProjectName, SecretName};
 use crypto::RootKey;
 use format::{Entry, StoreData};
+use kek::{KdfParams, Kek, KekSource};
 
 pub use error::StoreError;
+pub use kek::{MAX_LANES, MAX_MEMORY_KIB, MAX_PASSES, MIN_PASSPHRASE_LEN};
 pub use value::read_value;
 
 /// The key file in the state dir: 32 random bytes, mode 0600.
@@ -59,14 +75,22 @@ pub struct EntryInfo {
     pub created: OffsetDateTime,
 }
 
-/// An open store: metadata and ciphertexts in memory, the key in a `SecretBox`.
+/// What protects the data key: a new key file, or a passphrase. Holds a
+/// secret, so it has no `Debug`.
+pub enum KeyProtection {
+    KeyFile,
+    Passphrase(SecretString),
+}
+
+/// Supplies the passphrase when (and only when) the store needs one.
+pub type AskPassphrase<'a> = &'a dyn Fn() -> Result<SecretString, StoreError>;
+
+/// An open, authenticated store: metadata and ciphertexts in memory, the data
+/// key in a `SecretBox`.
 pub struct Store {
     dir: PathBuf,
     key: RootKey,
-    key_id: String,
     data: StoreData,
-    /// Whether the file's key id and entry-list MAC match the key file.
-    intact: bool,
 }
 
 impl fmt::Debug for Store {
@@ -78,61 +102,80 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
-    /// Create the key file and an empty store in `dir` (which exists). Error
+    /// Create a key file and an empty store in `dir` (which exists). Error
     /// if either exists already (never overwrite: nothing stored may be lost).
     pub fn init(dir: &Path) -> Result<Store, StoreError> {
+        Store::init_with(dir, KeyProtection::KeyFile)
+    }
+
+    /// Create an empty store whose data key is protected as `protection` says.
+    pub fn init_with(dir: &Path, protection: KeyProtection) -> Result<Store, StoreError> {
+        hygiene::disable_core_dumps()?;
         if !dir.is_dir() {
             let source = std::io::Error::from(std::io::ErrorKind::NotFound);
             return Err(StoreError::io("use the state directory", dir)(source));
         }
         let _lock = format::lock(dir)?;
-        if dir.join(STORE_FILE).exists() {
-            return Err(StoreError::AlreadyInitialised {
-                dir: dir.into(),
-                found: STORE_FILE,
-            });
+        for found in [STORE_FILE, KEY_FILE] {
+            if exists(&dir.join(found))? {
+                return Err(StoreError::AlreadyInitialised {
+                    dir: dir.into(),
+                    found,
+                });
+            }
         }
-        let key_path = dir.join(KEY_FILE);
-        let key = keyfile::create(&key_path)?;
+        let key = crypto::random_key()?;
         let store_id = crypto::hex_encode(&crypto::random::<16>()?);
-        let mut store = Store::assemble(dir, key, |key_id| StoreData::empty(store_id, key_id));
-        store.data.mac = crypto::list_mac(&store.key, &store.data.mac_input());
-        if let Err(err) = format::create(dir, &store.data) {
+        let (kek, source) = new_kek(&dir.join(KEY_FILE), protection)?;
+        let mut data = StoreData::empty(store_id, crypto::key_id(&key), source);
+        let published =
+            seal_header(&mut data, &kek, &key).and_then(|()| format::create(dir, &data));
+        if let Err(err) = published {
             // The new key protects nothing yet; leaving it would make the
             // next `init` refuse and `open` report a missing store.
-            let _ = std::fs::remove_file(&key_path);
+            let _ = std::fs::remove_file(dir.join(KEY_FILE));
             return Err(err);
         }
-        Ok(store)
-    }
-
-    /// Open an existing store: check key file permissions/length, read and
-    /// validate the store file.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let key_path = dir.join(KEY_FILE);
-        let store_path = dir.join(STORE_FILE);
-        match (exists(&key_path)?, exists(&store_path)?) {
-            (false, false) => return Err(StoreError::NotInitialised { dir: dir.into() }),
-            (false, true) => return Err(StoreError::MissingKeyFile { path: key_path }),
-            (true, false) => return Err(StoreError::MissingStoreFile { path: store_path }),
-            (true, true) => {}
-        }
-        let key = keyfile::read(&key_path)?;
-        let data = format::read(dir)?.ok_or(StoreError::MissingStoreFile { path: store_path })?;
-        Ok(Store::assemble(dir, key, |_| data))
-    }
-
-    fn assemble(dir: &Path, key: RootKey, data: impl FnOnce(String) -> StoreData) -> Store {
-        let key_id = crypto::key_id(&key);
-        let data = data(key_id.clone());
-        let intact = is_intact(&key, &key_id, &data);
-        Store {
+        Ok(Store {
             dir: dir.into(),
             key,
-            key_id,
             data,
-            intact,
-        }
+        })
+    }
+
+    /// Open an existing store, asking for the passphrase (environment or
+    /// terminal) if it has one. See [`Store::open_with`].
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, &passphrase::current)
+    }
+
+    /// Open an existing store: clean crash leftovers, read and parse the
+    /// file, unwrap the data key, check the MAC, refuse a rollback.
+    pub fn open_with(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
+        hygiene::disable_core_dumps()?;
+        recover::at_open(dir)?;
+        let key_path = dir.join(KEY_FILE);
+        let store_path = dir.join(STORE_FILE);
+        let Some(data) = format::read(dir)? else {
+            return Err(match exists(&key_path)? {
+                true => StoreError::MissingStoreFile { path: store_path },
+                false => StoreError::NotInitialised { dir: dir.into() },
+            });
+        };
+        let kek = match &data.wrapping.source {
+            KekSource::KeyFile if !exists(&key_path)? => {
+                return Err(StoreError::MissingKeyFile { path: key_path });
+            }
+            KekSource::KeyFile => Kek::from_key_file(keyfile::read(&key_path)?),
+            KekSource::Passphrase(params) => Kek::from_passphrase(&ask()?, params)?,
+        };
+        let key = unlock(&data, &kek).ok_or(StoreError::Unauthenticated { path: store_path })?;
+        rollback::check(dir, &data.store_id, data.generation)?;
+        Ok(Store {
+            dir: dir.into(),
+            key,
+            data,
+        })
     }
 
     /// The store's random id (32 hex digits).
@@ -145,20 +188,20 @@ impl Store {
         &self.dir
     }
 
-    /// Counts writes since `init`; a lower value than seen before means the
-    /// file was rolled back (the audit log records it to check this).
+    /// Counts writes since `init`; the commands record it in the audit log
+    /// (`store.write`) and `open` refuses a file with a lower value.
     pub fn generation(&self) -> u64 {
         self.data.generation
     }
 
-    /// Checks the store file against the key file (key id and entry-list MAC).
-    /// `entries` works either way; `decrypt` and writes fail on a store that
-    /// does not pass.
+    /// Whether the data key is protected by a passphrase (else a key file).
+    pub fn uses_passphrase(&self) -> bool {
+        matches!(self.data.wrapping.source, KekSource::Passphrase(_))
+    }
+
+    /// Re-reads the store file and checks it against the open store's key.
     pub fn check_integrity(&self) -> Result<(), StoreError> {
-        match self.intact {
-            true => Ok(()),
-            false => Err(self.unauthenticated()),
-        }
+        self.reread().map(drop)
     }
 
     /// All entries, sorted by project, then name.
@@ -185,16 +228,8 @@ impl Store {
         let entry = self
             .entry(project, name)
             .ok_or_else(|| not_found(project, name))?;
-        let undecryptable = || StoreError::Undecryptable {
-            project: project.clone(),
-            name: name.clone(),
-        };
-        if !self.intact {
-            return Err(undecryptable());
-        }
-        let binding = self.data.binding(&entry.info);
-        let value = crypto::open(&self.key, &binding, &entry.nonce, &entry.sealed);
-        Ok((entry.info.clone(), value.ok_or_else(undecryptable)?))
+        let value = open_entry(&self.data, &self.key, entry);
+        Ok((entry.info.clone(), value?))
     }
 
     /// Add a new secret (version 1). `AlreadyExists` if project/name exists.
@@ -209,7 +244,8 @@ impl Store {
                 let (project, name) = (project.clone(), name.clone());
                 return Err(StoreError::AlreadyExists { project, name });
             }
-            seal_into(store, key, project, name, 1, value)
+            let created = OffsetDateTime::now_utc();
+            seal_into(store, key, entry_info(project, name, 1, created), value)
         })
     }
 
@@ -226,7 +262,13 @@ impl Store {
             let version = old
                 .checked_add(1)
                 .ok_or(StoreError::VersionExhausted(old))?;
-            seal_into(store, key, project, name, version, value)
+            let created = OffsetDateTime::now_utc();
+            seal_into(
+                store,
+                key,
+                entry_info(project, name, version, created),
+                value,
+            )
         })
     }
 
@@ -243,7 +285,8 @@ impl Store {
     }
 
     /// Derive a 32-byte subkey for another purpose (e.g. the audit checkpoint
-    /// MAC) from the store key: blake3 `derive_key(context, key)`.
+    /// MAC) from the data key: blake3 `derive_key(context, key)`. A
+    /// `rekey --data-key` changes every subkey.
     ///
     /// Panics if `context` is one of the store's own contexts: handing out the
     /// data or MAC key would be a programming error.
@@ -265,6 +308,27 @@ impl Store {
         }
     }
 
+    /// The current file, checked against our data key and for a rollback
+    /// since we read it. The caller holds the lock if it means to write.
+    fn reread(&self) -> Result<StoreData, StoreError> {
+        let store_path = self.dir.join(STORE_FILE);
+        let data =
+            format::read(&self.dir)?.ok_or(StoreError::MissingStoreFile { path: store_path })?;
+        if !is_intact(&self.key, &data) {
+            return Err(self.unauthenticated());
+        }
+        if data.generation < self.data.generation {
+            let (found, recorded) = (data.generation, self.data.generation);
+            let path = self.dir.join(STORE_FILE);
+            return Err(StoreError::RolledBack {
+                path,
+                found,
+                recorded,
+            });
+        }
+        Ok(data)
+    }
+
     /// The write path: lock, re-read the current file, check it against our
     /// key, apply `change`, bump the generation, re-MAC, replace atomically.
     fn modify(
@@ -272,28 +336,87 @@ impl Store {
         change: impl FnOnce(&mut StoreData, &RootKey) -> Result<EntryInfo, StoreError>,
     ) -> Result<EntryInfo, StoreError> {
         let _lock = format::lock(&self.dir)?;
-        let store_path = self.dir.join(STORE_FILE);
-        let mut data =
-            format::read(&self.dir)?.ok_or(StoreError::MissingStoreFile { path: store_path })?;
-        if !is_intact(&self.key, &self.key_id, &data) {
-            return Err(self.unauthenticated());
-        }
+        let mut data = self.reread()?;
         let info = change(&mut data, &self.key)?;
         data.generation += 1;
         data.mac = crypto::list_mac(&self.key, &data.mac_input());
         format::replace(&self.dir, &data)?;
         self.data = data;
-        self.intact = true;
         Ok(info)
     }
 }
 
-/// Whether `data` was written under `key`: key id and entry-list MAC match.
-fn is_intact(key: &RootKey, key_id: &str, data: &StoreData) -> bool {
+/// A new key-encryption key: a new key file at `key_path` (created, never
+/// overwritten) or a checked passphrase with fresh Argon2id salt.
+fn new_kek(key_path: &Path, protection: KeyProtection) -> Result<(Kek, KekSource), StoreError> {
+    match protection {
+        KeyProtection::KeyFile => Ok((
+            Kek::from_key_file(keyfile::create(key_path)?),
+            KekSource::KeyFile,
+        )),
+        KeyProtection::Passphrase(pass) => {
+            kek::check_new_passphrase(&pass)?;
+            let params = KdfParams::fresh()?;
+            Ok((
+                Kek::from_passphrase(&pass, &params)?,
+                KekSource::Passphrase(params),
+            ))
+        }
+    }
+}
+
+/// Wraps `key` under `kek` into `data`'s header and recomputes the MAC.
+fn seal_header(data: &mut StoreData, kek: &Kek, key: &RootKey) -> Result<(), StoreError> {
+    let (nonce, wrapped) = crypto::wrap(&kek.root, &data.wrap_aad(&kek.id), key)?;
+    data.wrapping.kek_id = kek.id.clone();
+    data.wrapping.nonce = nonce;
+    data.wrapping.wrapped = wrapped;
+    data.mac = crypto::list_mac(key, &data.mac_input());
+    Ok(())
+}
+
+/// The data key, if `kek` unwraps it and the whole file checks out under it.
+fn unlock(data: &StoreData, kek: &Kek) -> Option<RootKey> {
+    let w = &data.wrapping;
+    let key = crypto::unwrap(&kek.root, &data.wrap_aad(&kek.id), &w.nonce, &w.wrapped)?;
+    (w.kek_id == kek.id && is_intact(&key, data)).then_some(key)
+}
+
+/// Whether `data` was written under `key`: key id and whole-file MAC match.
+fn is_intact(key: &RootKey, data: &StoreData) -> bool {
     let mac = crypto::list_mac(key, &data.mac_input());
     // Both checks always run, so timing does not tell which one failed.
-    let id_ok = data.key_id == key_id;
+    let id_ok = data.key_id == crypto::key_id(key);
     crypto::mac_matches(&data.mac, mac) & id_ok
+}
+
+/// Decrypts one entry of `data` with its data key.
+fn open_entry(
+    data: &StoreData,
+    key: &RootKey,
+    entry: &Entry,
+) -> Result<SecretSlice<u8>, StoreError> {
+    let binding = data.binding(&entry.info);
+    crypto::open(key, &binding, &entry.nonce, &entry.sealed).ok_or_else(|| {
+        StoreError::Undecryptable {
+            project: entry.info.project.clone(),
+            name: entry.info.name.clone(),
+        }
+    })
+}
+
+fn entry_info(
+    project: &ProjectName,
+    name: &SecretName,
+    version: u32,
+    created: OffsetDateTime,
+) -> EntryInfo {
+    EntryInfo {
+        project: project.clone(),
+        name: name.clone(),
+        version,
+        created,
+    }
 }
 
 /// Like `Path::exists`, but an unreadable directory is an error, not "absent".
@@ -308,27 +431,17 @@ fn not_found(project: &ProjectName, name: &SecretName) -> StoreError {
     }
 }
 
-/// Seals `value` as `version` of project/name and stores it in `store`.
+/// Seals `value` as the entry `info` describes and stores it in `store`.
 fn seal_into(
     store: &mut StoreData,
     key: &RootKey,
-    project: &ProjectName,
-    name: &SecretName,
-    version: u32,
+    info: EntryInfo,
     value: &SecretSlice<u8>,
 ) -> Result<EntryInfo, StoreError> {
-    use secrecy::ExposeSecret;
     value::check_len(value.expose_secret().len())?;
-    let created = OffsetDateTime::now_utc();
-    let info = EntryInfo {
-        project: project.clone(),
-        name: name.clone(),
-        version,
-        created,
-    };
     let (nonce, sealed) = crypto::seal(key, &store.binding(&info), value)?;
     store.entries.insert(
-        (project.clone(), name.clone()),
+        (info.project.clone(), info.name.clone()),
         Entry {
             info: info.clone(),
             nonce,

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::tests::{canary, decrypted, project, secret, value};
+use super::tests::{canary, project, secret, value};
 use super::*;
 
 /// A change made to the parsed store file.
@@ -39,21 +39,97 @@ fn store_json(dir: &Path) -> Value {
     serde_json::from_slice(&fs::read(dir.join(STORE_FILE)).unwrap()).unwrap()
 }
 
-fn write_json(dir: &Path, json: &Value) {
-    fs::write(
-        dir.join(STORE_FILE),
-        serde_json::to_vec_pretty(json).unwrap(),
-    )
-    .unwrap();
+/// Writes `json` as the store file in its canonical spelling.
+pub(super) fn write_json(dir: &Path, json: &Value) {
+    let mut text = String::new();
+    canonical(json, 0, &mut text);
+    text.push('\n');
+    fs::write(dir.join(STORE_FILE), text).unwrap();
 }
 
-/// Recomputes the list MAC with the real key: what an attacker holding the
-/// key could do, to show the AEAD binding holds on its own.
-fn remac(dir: &Path) {
+#[test]
+fn canonical_writer_matches_the_store_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    populated(dir.path());
+    let before = fs::read(dir.path().join(STORE_FILE)).unwrap();
+    write_json(dir.path(), &store_json(dir.path()));
+    assert_eq!(fs::read(dir.path().join(STORE_FILE)).unwrap(), before);
+}
+
+/// The writer's field order; unknown fields go last.
+const FIELD_ORDER: [&str; 22] = [
+    "format",
+    "store_id",
+    "kek",
+    "source",
+    "kdf",
+    "memory_kib",
+    "passes",
+    "lanes",
+    "salt",
+    "kek_id",
+    "wrap_nonce",
+    "wrapped_key",
+    "key_id",
+    "generation",
+    "entries",
+    "project",
+    "name",
+    "version",
+    "created",
+    "nonce",
+    "ciphertext",
+    "mac",
+];
+
+/// Pretty JSON as the store writer spells it (serde_json's two-space style,
+/// struct field order), since `Value` sorts object keys.
+fn canonical(value: &Value, depth: usize, out: &mut String) {
+    let pad = |d: usize| "  ".repeat(d);
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                canonical(item, depth + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&format!("{}]", pad(depth)));
+        }
+        Value::Object(map) if !map.is_empty() => {
+            let rank = |k: &str| FIELD_ORDER.iter().position(|f| *f == k).unwrap_or(99);
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by_key(|k| rank(k));
+            out.push_str("{\n");
+            for (i, key) in keys.iter().enumerate() {
+                out.push_str(&format!(
+                    "{}{}: ",
+                    pad(depth + 1),
+                    Value::from(key.as_str())
+                ));
+                canonical(&map[key.as_str()], depth + 1, out);
+                out.push_str(if i + 1 < keys.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&format!("{}}}", pad(depth)));
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The data key of the (still intact) store in `dir`.
+fn data_key(dir: &Path) -> crypto::RootKey {
+    let store = Store::open(dir).unwrap();
+    secrecy::SecretBox::init_with_mut(|k: &mut [u8; 32]| {
+        k.copy_from_slice(secrecy::ExposeSecret::expose_secret(&store.key))
+    })
+}
+
+/// Recomputes the whole-file MAC with the real data key: what an attacker
+/// holding the key could do, to show the AEAD binding holds on its own.
+fn remac(dir: &Path, key: &crypto::RootKey) {
     let path = dir.join(STORE_FILE);
     let mut data = format::parse(&path, &fs::read(&path).unwrap()).unwrap();
-    let key = keyfile::read(&dir.join(KEY_FILE)).unwrap();
-    data.mac = crypto::list_mac(&key, &data.mac_input());
+    data.mac = crypto::list_mac(key, &data.mac_input());
     fs::write(&path, format::serialize(&data)).unwrap();
 }
 
@@ -67,12 +143,15 @@ fn flip_ciphertext_byte(dir: &Path, index: usize) {
     write_json(dir, &json);
 }
 
+/// The error opening the store, or else decrypting analytics/posthog-read.
 fn decrypt_err(dir: &Path) -> StoreError {
-    let store = Store::open(dir).unwrap();
-    store
-        .decrypt(&project("analytics"), &secret("posthog-read"))
-        .err()
-        .unwrap()
+    match Store::open(dir) {
+        Err(err) => err,
+        Ok(store) => store
+            .decrypt(&project("analytics"), &secret("posthog-read"))
+            .err()
+            .unwrap(),
+    }
 }
 
 fn assert_quiet(err: &StoreError, dir: &Path, values: &[&str]) {
@@ -105,18 +184,20 @@ fn wrong_key_and_flipped_byte_give_the_same_error() {
     let flipped_byte = decrypt_err(flipped.path());
 
     assert!(
-        matches!(wrong_key, StoreError::Undecryptable { .. }),
+        matches!(wrong_key, StoreError::Unauthenticated { .. }),
         "{wrong_key}"
     );
     assert!(
-        matches!(flipped_byte, StoreError::Undecryptable { .. }),
+        matches!(flipped_byte, StoreError::Unauthenticated { .. }),
         "{flipped_byte}"
     );
-    assert_eq!(wrong_key.to_string(), flipped_byte.to_string());
+    let (wrong_text, flipped_text) = (wrong_key.to_string(), flipped_byte.to_string());
+    let strip = |text: &str, dir: &Path| text.replace(&dir.display().to_string(), "DIR");
     assert_eq!(
-        wrong_key.to_string(),
-        "could not decrypt secret analytics/posthog-read: wrong key file or corrupted store"
+        strip(&wrong_text, wrong.path()),
+        strip(&flipped_text, flipped.path())
     );
+    assert!(wrong_text.ends_with("wrong key (key file or passphrase) or corrupted store"));
     assert_eq!(wrong_key.hint(), flipped_byte.hint());
     assert_quiet(&wrong_key, wrong.path(), &[&a, &b]);
 }
@@ -125,8 +206,9 @@ fn wrong_key_and_flipped_byte_give_the_same_error() {
 fn flipped_byte_fails_even_with_a_valid_list_mac() {
     let dir = tempfile::tempdir().unwrap();
     populated(dir.path());
+    let key = data_key(dir.path());
     flip_ciphertext_byte(dir.path(), 1);
-    remac(dir.path());
+    remac(dir.path(), &key);
     assert!(Store::open(dir.path()).unwrap().check_integrity().is_ok());
     assert!(matches!(
         decrypt_err(dir.path()),
@@ -144,6 +226,7 @@ fn flipped_byte_fails_even_with_a_valid_list_mac() {
 fn ciphertext_moved_to_another_name_fails() {
     let dir = tempfile::tempdir().unwrap();
     populated(dir.path());
+    let key = data_key(dir.path());
     // Entries are sorted: [0] is analytics/other, [1] analytics/posthog-read.
     let mut json = store_json(dir.path());
     let donor = json["entries"][0].clone();
@@ -153,9 +236,9 @@ fn ciphertext_moved_to_another_name_fails() {
     write_json(dir.path(), &json);
     assert!(matches!(
         decrypt_err(dir.path()),
-        StoreError::Undecryptable { .. }
+        StoreError::Unauthenticated { .. }
     ));
-    remac(dir.path());
+    remac(dir.path(), &key);
     assert!(matches!(
         decrypt_err(dir.path()),
         StoreError::Undecryptable { .. }
@@ -179,19 +262,28 @@ fn edited_version_project_or_store_id_fails() {
         store
             .set(&project("web"), &secret("posthog-read"), &value(b"v"))
             .unwrap();
+        let key = data_key(dir.path());
         let mut json = store_json(dir.path());
         edit(&mut json);
         write_json(dir.path(), &json);
-        remac(dir.path());
-        let store = Store::open(dir.path()).unwrap();
-        let holders = store.projects_holding(&secret("posthog-read"));
-        assert_eq!(holders.len(), 1, "{what}");
-        let err = store
-            .decrypt(&holders[0], &secret("posthog-read"))
-            .err()
-            .unwrap();
+        remac(dir.path(), &key);
+        // A new store id also fails to unwrap the data key: refused at open.
+        let err = match Store::open(dir.path()) {
+            Err(err) => err,
+            Ok(store) => {
+                let holders = store.projects_holding(&secret("posthog-read"));
+                assert_eq!(holders.len(), 1, "{what}");
+                store
+                    .decrypt(&holders[0], &secret("posthog-read"))
+                    .err()
+                    .unwrap()
+            }
+        };
         assert!(
-            matches!(err, StoreError::Undecryptable { .. }),
+            matches!(
+                err,
+                StoreError::Undecryptable { .. } | StoreError::Unauthenticated { .. }
+            ),
             "{what}: {err}"
         );
     }
@@ -201,19 +293,18 @@ fn edited_version_project_or_store_id_fails() {
 fn deleted_entry_is_detected_and_blocks_writes() {
     let dir = tempfile::tempdir().unwrap();
     let (a, _) = populated(dir.path());
+    let mut store = Store::open(dir.path()).unwrap();
     let mut json = store_json(dir.path());
     json["entries"].as_array_mut().unwrap().remove(0);
     write_json(dir.path(), &json);
     let before = fs::read(dir.path().join(STORE_FILE)).unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.entries().count(), 1, "metadata stays listable");
     assert!(matches!(
         store.check_integrity(),
         Err(StoreError::Unauthenticated { .. })
     ));
     assert!(matches!(
         decrypt_err(dir.path()),
-        StoreError::Undecryptable { .. }
+        StoreError::Unauthenticated { .. }
     ));
     let err = store
         .set(&project("analytics"), &secret("new"), &value(b"n"))
@@ -229,23 +320,14 @@ fn wrong_key_cannot_write_into_a_store() {
     populated(dir.path());
     let before = fs::read(dir.path().join(STORE_FILE)).unwrap();
     fs::write(dir.path().join(KEY_FILE), [3u8; 32]).unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    for err in [
-        store
-            .set(&project("p"), &secret("s"), &value(b"v"))
-            .unwrap_err(),
-        store
-            .remove(&project("analytics"), &secret("other"))
-            .unwrap_err(),
-    ] {
-        assert!(matches!(err, StoreError::Unauthenticated { .. }), "{err}");
-    }
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Unauthenticated { .. }), "{err}");
     assert_eq!(fs::read(dir.path().join(STORE_FILE)).unwrap(), before);
 }
 
 #[test]
 fn truncated_or_garbage_file_is_reported_and_left_untouched() {
-    let garbage: [&[u8]; 4] = [b"", b"\x00\xffnot json", b"[1, 2]", b"{\"format\": 1}"];
+    let garbage: [&[u8]; 4] = [b"", b"\x00\xffnot json", b"[1, 2]", b"{\"format\": 2}"];
     for case in 0..garbage.len() + 1 {
         let dir = tempfile::tempdir().unwrap();
         populated(dir.path());
@@ -338,27 +420,26 @@ fn newer_format_version_is_reported_as_such() {
     let dir = tempfile::tempdir().unwrap();
     populated(dir.path());
     let mut json = store_json(dir.path());
-    json["format"] = 2.into();
+    json["format"] = 3.into();
     json["new_field"] = true.into();
     write_json(dir.path(), &json);
     let err = Store::open(dir.path()).err().unwrap();
     assert!(
-        matches!(err, StoreError::UnsupportedFormat { found: 2, .. }),
+        matches!(err, StoreError::UnsupportedFormat { found: 3, .. }),
         "{err}"
     );
 }
 
 #[test]
-fn untampered_store_still_decrypts_after_reformatting() {
-    // The MAC covers typed fields, not JSON spelling: re-serialising changes nothing.
+fn reformatted_store_is_refused_and_left_untouched() {
+    // The file has one spelling, so no byte of it can change unnoticed.
     let dir = tempfile::tempdir().unwrap();
-    let (a, _) = populated(dir.path());
+    populated(dir.path());
     let json = store_json(dir.path());
-    fs::write(
-        dir.path().join(STORE_FILE),
-        serde_json::to_vec(&json).unwrap(),
-    )
-    .unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(decrypted(&store, "analytics", "posthog-read"), a.as_bytes());
+    let compact = serde_json::to_vec(&json).unwrap();
+    fs::write(dir.path().join(STORE_FILE), &compact).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("canonical"), "{err}");
+    assert_eq!(fs::read(dir.path().join(STORE_FILE)).unwrap(), compact);
 }

@@ -1,0 +1,84 @@
+//! Changing keys: re-wrap the data key under a new key-encryption key, or
+//! (with a new data key) re-encrypt every entry, in one atomic write.
+//!
+//! Guarantees:
+//! - The old key file or passphrase no longer opens the store afterwards.
+//! - Nothing is lost to a crash: a new key file is written (and fsynced) as
+//!   `key.next` before the store file that needs it, and promoted after;
+//!   `open` finishes or discards a half-done rekey (see `recover`).
+//! - Every entry keeps its version, creation time and value.
+
+use std::fs;
+
+use super::crypto::{self, RootKey};
+use super::format::StoreData;
+use super::recover::{self, NEXT_KEY_FILE};
+use super::{
+    KEY_FILE, KeyProtection, Store, StoreError, format, new_kek, open_entry, seal_header, seal_into,
+};
+
+impl Store {
+    /// Protects the data key with `protection` from now on; with
+    /// `new_data_key`, also re-encrypts every entry under a fresh data key.
+    pub fn rekey(
+        &mut self,
+        protection: KeyProtection,
+        new_data_key: bool,
+    ) -> Result<(), StoreError> {
+        let _lock = format::lock(&self.dir)?;
+        recover::locked(&self.dir)?;
+        let data = self.reread()?;
+        let (key, mut data) = match new_data_key {
+            true => reencrypt(&data, &self.key)?,
+            false => (clone_key(&self.key), data),
+        };
+        let to_file = matches!(protection, KeyProtection::KeyFile);
+        let next = self.dir.join(NEXT_KEY_FILE);
+        let (kek, source) = new_kek(&next, protection)?;
+        data.wrapping.source = source;
+        data.generation += 1;
+        let written =
+            seal_header(&mut data, &kek, &key).and_then(|()| format::replace(&self.dir, &data));
+        if let Err(err) = written {
+            let _ = fs::remove_file(&next);
+            return Err(err);
+        }
+        self.install_key_file(to_file)?;
+        self.key = key;
+        self.data = data;
+        Ok(())
+    }
+
+    /// Puts the new key file in place, or removes the old one when a
+    /// passphrase now protects the store.
+    fn install_key_file(&self, to_file: bool) -> Result<(), StoreError> {
+        let key = self.dir.join(KEY_FILE);
+        let done = match to_file {
+            true => fs::rename(self.dir.join(NEXT_KEY_FILE), &key),
+            false => fs::remove_file(&key).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            }),
+        };
+        done.map_err(StoreError::io("replace the key file", &key))?;
+        format::sync_dir(&self.dir)
+    }
+}
+
+/// A copy of `data` whose entries are sealed under a fresh data key.
+fn reencrypt(data: &StoreData, old: &RootKey) -> Result<(RootKey, StoreData), StoreError> {
+    let key = crypto::random_key()?;
+    let source = data.wrapping.source.clone();
+    let mut fresh = StoreData::empty(data.store_id.clone(), crypto::key_id(&key), source);
+    fresh.generation = data.generation;
+    for entry in data.entries.values() {
+        let value = open_entry(data, old, entry)?;
+        seal_into(&mut fresh, &key, entry.info.clone(), &value)?;
+    }
+    Ok((key, fresh))
+}
+
+fn clone_key(key: &RootKey) -> RootKey {
+    use secrecy::{ExposeSecret, SecretBox};
+    SecretBox::init_with_mut(|k: &mut [u8; 32]| k.copy_from_slice(key.expose_secret()))
+}
