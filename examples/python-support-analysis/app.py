@@ -1,0 +1,122 @@
+"""The `support-analysis` task in Python, built with componentize-py.
+
+Without arguments it does what examples/support-analysis does: resolves its
+one granted key and prints a summary (length, PostHog prefix), never the key,
+then asks for `billing-admin`, which this agent is not granted, and reports
+the denial.
+
+With arguments it is a hostile probe, one step per argument, printing one
+line per step (the steps and lines of examples/probe):
+  env            the environment the task sees (runtime, via wasi:cli)
+  read:PATH      try to read a host file
+  list:PATH      try to list a host directory
+  connect:ADDR   try to open a TCP connection (HOST:PORT)
+  get:NAME       resolve NAME; prints its sha256 and FNV-1a 64-bit checksum
+                 (the JS task's checksum, so one test checks both), never
+                 the value
+"""
+
+import hashlib
+import os
+import socket
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import environment, exit as wasi_exit, secrets
+from wit_world.imports.secrets import SecretError
+
+GRANTED = "posthog-read"
+NOT_GRANTED = "billing-admin"
+
+
+class Run(exports.Run):
+    def run(self) -> None:
+        # sys.argv is frozen when componentize-py snapshots the interpreter at
+        # build time; the run's real arguments come from wasi:cli.
+        steps = environment.get_arguments()[1:]
+        if steps:
+            for step in steps:
+                probe(step)
+        else:
+            support_analysis()
+
+
+def support_analysis() -> None:
+    try:
+        key = secrets.get_secret(GRANTED)
+    except Err as error:
+        print(f"{GRANTED}: {error_name(error)}", flush=True)
+        wasi_exit.exit(Err(None))
+        return
+    prefixed = "yes" if key.startswith("phc_") else "no"
+    size = len(key.encode())
+    print(f"{GRANTED}: resolved ({size} bytes, PostHog key prefix: {prefixed})")
+    print(f"analysis: would query PostHog events with a {size}-byte key")
+    del key
+    try:
+        secrets.get_secret(NOT_GRANTED)
+        print(f"{NOT_GRANTED}: unexpectedly granted", flush=True)
+        wasi_exit.exit(Err(None))
+    except Err as error:
+        if error.value == SecretError.DENIED:
+            print(f"{NOT_GRANTED}: denied, as expected (not granted to this agent)")
+        else:
+            print(f"{NOT_GRANTED}: {error_name(error)}")
+
+
+def error_name(error: Err) -> str:
+    return "Denied" if error.value == SecretError.DENIED else "Unavailable"
+
+
+def probe(step: str) -> None:
+    verb, _, arg = step.partition(":")
+    if verb == "env":
+        names = [name for name, _ in environment.get_environment()]
+        print(f"env: {len(names)} vars [{','.join(names)}]")
+        # os.environ is a build-time snapshot; shown so a reader can tell.
+        print(f"os.environ: {len(os.environ)} vars")
+    elif verb == "read":
+        try:
+            with open(arg, "rb") as file:
+                print(f"read {arg}: ok {len(file.read())} bytes")
+        except Exception as error:  # any failure is the expected outcome
+            print(f"read {arg}: error {type(error).__name__}")
+    elif verb == "list":
+        try:
+            print(f"list {arg}: ok {len(os.listdir(arg))} entries")
+        except Exception as error:
+            print(f"list {arg}: error {type(error).__name__}")
+    elif verb == "connect":
+        connect(arg)
+    elif verb == "get":
+        try:
+            value = secrets.get_secret(arg).encode()
+            digest = hashlib.sha256(value).hexdigest()
+            print(
+                f"get {arg}: granted {len(value)} bytes "
+                f"fnv1a64={fnv1a64(value)} sha256={digest}"
+            )
+        except Err as error:
+            print(f"get {arg}: {error_name(error)}")
+    else:
+        print(f"unknown step {step}")
+
+
+def fnv1a64(data: bytes) -> str:
+    """FNV-1a, 64-bit; the e2e test computes the same."""
+    value = 0xCBF29CE484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
+
+
+def connect(addr: str) -> None:
+    host, _, port = addr.rpartition(":")
+    try:
+        # A raw socket, no name lookup: the attempt reaches wasi:sockets.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect((host, int(port)))
+            print(f"connect {addr}: ok")
+    except Exception as error:
+        print(f"connect {addr}: error {type(error).__name__} {error}")
