@@ -31,8 +31,9 @@ NOT_GRANTED = "billing-admin"
 
 class Run(exports.Run):
     def run(self) -> None:
-        # sys.argv is frozen when componentize-py snapshots the interpreter at
-        # build time; the run's real arguments come from wasi:cli.
+        # Read through wasi:cli rather than sys.argv: componentize-py
+        # pre-initialises the interpreter at build time, and the run's
+        # arguments are only known at run time.
         steps = environment.get_arguments()[1:]
         if steps:
             for step in steps:
@@ -73,7 +74,7 @@ def probe(step: str) -> None:
     if verb == "env":
         names = [name for name, _ in environment.get_environment()]
         print(f"env: {len(names)} vars [{','.join(names)}]")
-        # os.environ is a build-time snapshot; shown so a reader can tell.
+        # What CPython's os.environ holds, for comparison.
         print(f"os.environ: {len(os.environ)} vars")
     elif verb == "read":
         try:
