@@ -20,6 +20,7 @@
 //! whole file was rewritten: that needs a checkpoint kept elsewhere. The
 //! format is specified in `docs/audit-format.md`.
 
+mod canonical;
 mod encode;
 mod ids;
 mod record;

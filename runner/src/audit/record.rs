@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::canonical;
 use super::encode::{self, FORMAT_VERSION, Header};
 use super::ids::{Hash, LogId, RunId, Token};
 use super::timestamp;
@@ -141,7 +142,41 @@ impl Event {
             Event::StoreWrite { .. } => "store.write",
         }
     }
+
+    /// The kind's own fields, in line and hashing order.
+    pub fn field_names(&self) -> &'static [&'static str] {
+        const WHO: [&str; 3] = ["run", "agent", "project"];
+        match self {
+            Event::LogInit { .. } => &["store"],
+            Event::LogRecover { .. } => &["dropped_bytes", "dropped_hash"],
+            Event::ExecStart { .. } => {
+                &[WHO[0], WHO[1], WHO[2], "component", "policy", "policy_path"]
+            }
+            Event::SecretResolve { .. } => &[WHO[0], WHO[1], WHO[2], "secret", "version"],
+            Event::SecretDeny { .. } => &[WHO[0], WHO[1], WHO[2], "secret", "reason", "detail"],
+            Event::ExecEnd { .. } => &[
+                WHO[0],
+                WHO[1],
+                WHO[2],
+                "exit_code",
+                "duration_ms",
+                "outcome",
+            ],
+            Event::HttpRequest { .. } => &[
+                WHO[0], WHO[1], WHO[2], "method", "target", "path", "decision", "reason",
+                "injected", "status",
+            ],
+            Event::SecretSet { .. } | Event::SecretRotate { .. } | Event::SecretRemove { .. } => {
+                &["project", "secret", "version"]
+            }
+            Event::StoreWrite { .. } => &["store", "generation"],
+        }
+    }
 }
+
+/// Fields before and after the kind's own, in line and hashing order.
+const HEAD_FIELDS: &[&str] = &["v", "log", "seq", "ts", "kind"];
+const TAIL_FIELDS: &[&str] = &["prev", "hash"];
 
 /// A record as stored: an event sealed into the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +282,6 @@ fn write_line(record: &Record, ts: &str, out: &mut Vec<u8>) {
 /// Buffers reused across lines so that verify does not allocate per record.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    canonical: Vec<u8>,
     encoding: Vec<u8>,
 }
 
@@ -258,45 +292,47 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
+    /// Parses one line strictly and recomputes its hash.
     pub fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
-        if line.len() > MAX_LINE_BYTES {
-            return Err(format!("line is longer than {MAX_LINE_BYTES} bytes"));
-        }
-        if line.contains(&b'\r') {
-            return Err("line contains a carriage return (\\r)".to_owned());
-        }
-        let mut wire: WireLine<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-        if wire.v != FORMAT_VERSION {
-            return Err(format!(
-                "format version {}: this runner reads version {FORMAT_VERSION}",
-                wire.v
-            ));
-        }
+        let mut wire = parse_wire(line)?;
         let ts = timestamp::parse(&wire.ts)?;
         let event = wire.take_event()?;
+        canonical::check(line, &[HEAD_FIELDS, event.field_names(), TAIL_FIELDS])?;
         let header = Header {
             log: &wire.log,
             seq: wire.seq,
             ts: &wire.ts,
         };
         let computed = encode::record_hash(&header, &event, &wire.prev, &mut scratch.encoding);
+        let (seq, log, prev, hash) = (wire.seq, wire.log, wire.prev, wire.hash);
         let record = Record {
-            seq: wire.seq,
+            seq,
             ts,
-            log: wire.log,
-            prev: wire.prev,
-            hash: wire.hash,
+            log,
+            prev,
+            hash,
             event,
         };
-        scratch.canonical.clear();
-        write_line(&record, &wire.ts, &mut scratch.canonical);
-        if scratch.canonical != line {
-            return Err(
-                "record is not in canonical form: spacing, escapes or field order \
-                        differ from what the writer writes"
-                    .to_owned(),
-            );
-        }
         Ok(Parsed { record, computed })
     }
+}
+
+/// The line-level checks and the typed JSON parse.
+fn parse_wire(line: &[u8]) -> Result<WireLine<'_>, String> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err(format!("line is longer than {MAX_LINE_BYTES} bytes"));
+    }
+    if line.contains(&b'\r') {
+        return Err("line contains a carriage return (\\r)".to_owned());
+    }
+    // One UTF-8 check for the whole line is cheaper than serde_json's per string.
+    let text = std::str::from_utf8(line).map_err(|e| format!("line is not UTF-8: {e}"))?;
+    let wire: WireLine<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if wire.v != FORMAT_VERSION {
+        let v = wire.v;
+        return Err(format!(
+            "format version {v}: this runner reads version {FORMAT_VERSION}"
+        ));
+    }
+    Ok(wire)
 }

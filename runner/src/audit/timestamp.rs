@@ -23,7 +23,7 @@ pub fn truncate(ts: OffsetDateTime) -> OffsetDateTime {
 /// The canonical text of `ts`, or `None` for an instant that has none
 /// (outside years 0000–9999, not UTC, or not a whole microsecond).
 pub fn format(ts: OffsetDateTime) -> Option<String> {
-    if ts.offset() != UtcOffset::UTC || ts.nanosecond() % 1000 != 0 {
+    if ts.offset() != UtcOffset::UTC || !ts.nanosecond().is_multiple_of(1000) {
         return None;
     }
     let year = u32::try_from(ts.year()).ok().filter(|y| *y <= 9999)?;
@@ -48,16 +48,7 @@ pub fn parse(s: &str) -> Result<OffsetDateTime, String> {
         )
     };
     let b = s.as_bytes();
-    let layout_ok = b.len() == TS_LEN
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'.',
-            26 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    if !layout_ok {
+    if !has_layout(b) {
         return Err(err());
     }
     let num = |from: usize, to: usize| -> u32 {
@@ -68,16 +59,25 @@ pub fn parse(s: &str) -> Result<OffsetDateTime, String> {
     let month = Month::try_from(num(5, 7) as u8).map_err(|_| err())?;
     // Fields below hold at most 4 (year) or 6 (micros) digits, so the casts are exact.
     let date = Date::from_calendar_date(num(0, 4) as i32, month, num(8, 10) as u8);
-    let time = Time::from_hms_micro(
-        num(11, 13) as u8,
-        num(14, 16) as u8,
-        num(17, 19) as u8,
-        num(20, 26),
-    );
+    let (hour, minute, second) = (num(11, 13) as u8, num(14, 16) as u8, num(17, 19) as u8);
+    let time = Time::from_hms_micro(hour, minute, second, num(20, 26));
     match (date, time) {
         (Ok(date), Ok(time)) => Ok(PrimitiveDateTime::new(date, time).assume_utc()),
         _ => Err(err()),
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` with ASCII digits (ranges checked later).
+fn has_layout(b: &[u8]) -> bool {
+    b.len() == TS_LEN
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            26 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 #[cfg(test)]

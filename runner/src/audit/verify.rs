@@ -133,46 +133,52 @@ impl fmt::Display for Problem {
 /// Verifies the whole chain. `Err` only when the file cannot be read;
 /// damage is reported in [`VerifyReport::first_problem`].
 pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
-    let io = |source| io_err(path, source);
     let mut lines = Lines::new(open(path)?);
     let mut chain = Chain::default();
+    let problem = first_problem(&mut lines, &mut chain).map_err(|source| io_err(path, source))?;
+    Ok(chain.report(problem))
+}
+
+/// Advances `chain` over the intact records; returns the first problem.
+fn first_problem(lines: &mut Lines, chain: &mut Chain) -> io::Result<Option<Problem>> {
     let mut scratch = Scratch::default();
-    let report = loop {
-        let line_no = lines.line_no + 1;
-        let problem = |seq, kind| {
+    loop {
+        let (line, expected_seq) = (lines.line_no + 1, chain.next_seq);
+        let at = move |seq, kind| {
             Some(Problem {
-                line: line_no,
+                line,
                 seq,
-                expected_seq: chain.next_seq,
+                expected_seq,
                 kind,
             })
         };
-        let parsed = match lines.next().map_err(io)? {
-            Line::Eof if chain.records == 0 => {
-                break chain.report(problem(None, ProblemKind::Empty));
-            }
-            Line::Eof => break chain.report(None),
-            Line::Torn(bytes) => {
-                break chain.report(problem(None, ProblemKind::TornTail { bytes }));
-            }
-            Line::TooLong => break chain.report(problem(None, too_long())),
-            Line::Complete(bytes) => Parsed::from_line(bytes, &mut scratch),
+        let parsed = match lines.next()? {
+            Line::Eof if chain.records == 0 => return Ok(at(None, ProblemKind::Empty)),
+            Line::Eof => return Ok(None),
+            Line::Torn(bytes) => return Ok(at(None, ProblemKind::TornTail { bytes })),
+            Line::TooLong => return Ok(at(None, too_long())),
+            Line::Complete(bytes) => match Parsed::from_line(bytes, &mut scratch) {
+                Ok(parsed) => parsed,
+                Err(reason) => return Ok(at(None, ProblemKind::Malformed(reason))),
+            },
         };
-        let parsed = match parsed {
-            Ok(parsed) => parsed,
-            Err(reason) => break chain.report(problem(None, ProblemKind::Malformed(reason))),
-        };
-        if let Some(mut kind) = chain.check(&parsed) {
-            if let ProblemKind::SequenceGap { expected, found } = kind {
-                if seq_appears_later(&mut lines, expected).map_err(io)? {
-                    kind = ProblemKind::OutOfOrder { expected, found };
-                }
-            }
-            break chain.report(problem(Some(parsed.record.seq), kind));
+        if let Some(kind) = chain.check(&parsed) {
+            let kind = classify_gap(kind, lines)?;
+            return Ok(at(Some(parsed.record.seq), kind));
         }
         chain.advance(&parsed.record);
-    };
-    Ok(report)
+    }
+}
+
+/// A seq larger than expected means deleted records, unless the expected
+/// seq turns up later: then the records were reordered.
+fn classify_gap(kind: ProblemKind, lines: &mut Lines) -> io::Result<ProblemKind> {
+    Ok(match kind {
+        ProblemKind::SequenceGap { expected, found } if seq_appears_later(lines, expected)? => {
+            ProblemKind::OutOfOrder { expected, found }
+        }
+        kind => kind,
+    })
 }
 
 /// Reads and parses every record, without checking hashes or the chain

@@ -86,7 +86,9 @@ pub(crate) struct WireLine<'a> {
 /// Takes a required field out of the wire struct.
 macro_rules! take {
     ($w:ident . $field:ident) => {
-        $w.$field.take().ok_or_else(|| format!("missing field `{}`", stringify!($field)))?
+        $w.$field
+            .take()
+            .ok_or_else(|| format!("missing field `{}`", stringify!($field)))?
     };
 }
 
@@ -95,7 +97,9 @@ impl WireLine<'_> {
     pub fn take_event(&mut self) -> Result<Event, String> {
         let w = self;
         let event = match &*w.kind {
-            "log.init" => Event::LogInit { store: take!(w.store) },
+            "log.init" => Event::LogInit {
+                store: take!(w.store),
+            },
             "log.recover" => Event::LogRecover {
                 dropped_bytes: take!(w.dropped_bytes),
                 dropped_hash: take!(w.dropped_hash),
@@ -158,11 +162,27 @@ impl WireLine<'_> {
 
     fn store_event(&mut self) -> Result<Event, String> {
         let w = self;
-        let (project, secret, version) = (take!(w.project), secret_name(take!(w.secret))?, take!(w.version));
+        let (project, secret, version) = (
+            take!(w.project),
+            secret_name(take!(w.secret))?,
+            take!(w.version),
+        );
         Ok(match &*w.kind {
-            "secret.set" => Event::SecretSet { project, secret, version },
-            "secret.rotate" => Event::SecretRotate { project, secret, version },
-            _ => Event::SecretRemove { project, secret, version },
+            "secret.set" => Event::SecretSet {
+                project,
+                secret,
+                version,
+            },
+            "secret.rotate" => Event::SecretRotate {
+                project,
+                secret,
+                version,
+            },
+            _ => Event::SecretRemove {
+                project,
+                secret,
+                version,
+            },
         })
     }
 
@@ -193,7 +213,10 @@ impl WireLine<'_> {
             ("injected", self.injected.is_some()),
             ("status", self.status.is_some()),
         ];
-        present.into_iter().find(|(_, set)| *set).map(|(name, _)| name)
+        present
+            .into_iter()
+            .find(|(_, set)| *set)
+            .map(|(name, _)| name)
     }
 }
 

@@ -36,37 +36,85 @@ fn describe(record: &Record) -> String {
         Event::LogRecover { dropped_bytes, .. } => {
             format!("log.recover    cut a torn tail of {dropped_bytes} bytes")
         }
-        Event::ExecStart { run, agent, project, component, .. } => format!(
+        Event::ExecStart {
+            run,
+            agent,
+            project,
+            component,
+            ..
+        } => format!(
             "exec.start     run {} agent {agent} ({project}) component {}",
             short(&run.to_string()),
             short(&component.to_string())
         ),
-        Event::SecretResolve { run, agent, secret, version, .. } => format!(
+        Event::SecretResolve {
+            run,
+            agent,
+            secret,
+            version,
+            ..
+        } => format!(
             "secret.resolve run {} agent {agent} secret {secret} v{version}",
             short(&run.to_string())
         ),
-        Event::SecretDeny { run, agent, secret, reason, detail, .. } => format!(
+        Event::SecretDeny {
+            run,
+            agent,
+            secret,
+            reason,
+            detail,
+            ..
+        } => format!(
             "secret.deny    run {} agent {agent} secret {secret} {reason}: {detail}",
             short(&run.to_string())
         ),
-        Event::ExecEnd { run, agent, exit_code, duration_ms, outcome, .. } => format!(
+        Event::ExecEnd {
+            run,
+            agent,
+            exit_code,
+            duration_ms,
+            outcome,
+            ..
+        } => format!(
             "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms",
             short(&run.to_string())
         ),
-        Event::HttpRequest { run, agent, method, target, path, decision, reason, status, .. } => {
+        Event::HttpRequest {
+            run,
+            agent,
+            method,
+            target,
+            path,
+            decision,
+            reason,
+            status,
+            ..
+        } => {
             format!(
                 "http.request   run {} agent {agent} {method} {target}{path} {decision} \
                  ({reason}) status {status}",
                 short(&run.to_string())
             )
         }
-        Event::SecretSet { project, secret, version } => {
+        Event::SecretSet {
+            project,
+            secret,
+            version,
+        } => {
             format!("secret.set     {project}/{secret} v{version}")
         }
-        Event::SecretRotate { project, secret, version } => {
+        Event::SecretRotate {
+            project,
+            secret,
+            version,
+        } => {
             format!("secret.rotate  {project}/{secret} v{version}")
         }
-        Event::SecretRemove { project, secret, version } => {
+        Event::SecretRemove {
+            project,
+            secret,
+            version,
+        } => {
             format!("secret.remove  {project}/{secret} v{version}")
         }
         Event::StoreWrite { generation, .. } => format!("store.write    generation {generation}"),

@@ -22,7 +22,10 @@ impl AuditVerify {
             Ok(report) => report,
             Err(error) => return Ok(io_failure(&error.into())),
         };
-        let head = report.head.map(|h| h.to_string()).unwrap_or_else(|| "none".into());
+        let head = report
+            .head
+            .map(|h| h.to_string())
+            .unwrap_or_else(|| "none".into());
         match &report.first_problem {
             None => {
                 println!("ok: {} records intact, head {head}", report.records);
@@ -30,7 +33,11 @@ impl AuditVerify {
             }
             Some(problem) => {
                 println!("FAILED: {problem}");
-                println!("{} records before it verified; log {}", report.records, path.display());
+                println!(
+                    "{} records before it verified; log {}",
+                    report.records,
+                    path.display()
+                );
                 Ok(exit_code::FAILURE)
             }
         }

@@ -6,7 +6,6 @@ mod proptests;
 mod roundtrip;
 mod strict;
 mod tamper;
-mod bench_tmp;
 
 use std::path::{Path, PathBuf};
 
@@ -86,9 +85,25 @@ pub(super) fn sample_events() -> Vec<Event> {
             version: u32::MAX,
         },
         Event::SecretRemove {
-            project,
+            project: project.clone(),
             secret: secret("k"),
             version: 0,
+        },
+        Event::HttpRequest {
+            run,
+            agent: self::agent("support-analysis"),
+            project,
+            method: "GET".into(),
+            target: "https://eu.posthog.com:443".into(),
+            path: "/api/projects?key=[REDACTED:posthog-read]".into(),
+            decision: token("allowed"),
+            reason: token("sent"),
+            injected: "posthog-read".into(),
+            status: 200,
+        },
+        Event::StoreWrite {
+            store: "store-1".into(),
+            generation: 7,
         },
     ]
 }

@@ -80,6 +80,31 @@ fn event() -> impl Strategy<Value = Event> {
                 }
             }
         ),
+        (
+            ctx(),
+            (text(), text(), text()),
+            (tok(), tok()),
+            text(),
+            any::<u16>()
+        )
+            .prop_map(
+                |((run, a, p), (method, target, path), (decision, reason), injected, status)| {
+                    Event::HttpRequest {
+                        run,
+                        agent: agent(&a),
+                        project: project(&p),
+                        method,
+                        target,
+                        path,
+                        decision,
+                        reason,
+                        injected,
+                        status,
+                    }
+                }
+            ),
+        (text(), any::<u64>())
+            .prop_map(|(store, generation)| Event::StoreWrite { store, generation }),
         (name(), name(), any::<u32>(), 0..3u8).prop_map(|(p, s, version, which)| {
             let (project, secret) = (project(&p), secret(&s));
             match which {

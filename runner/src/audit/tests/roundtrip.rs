@@ -240,7 +240,7 @@ fn oversized_record_is_refused_and_nothing_written() {
 #[test]
 fn read_records_names_line_and_seq() {
     let mut lines = lines_of(&numbered_chain(LogId::from_bytes([1; 16]), 4));
-    lines[3].push_str(" ");
+    lines[3].push(' ');
     let (_dir, path) = write_log(&lines);
     let err = read_records(&path).unwrap_err();
     let text = err.to_string();
