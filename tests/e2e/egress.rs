@@ -10,7 +10,7 @@ use crate::harness::{World, canary, stderr, stdout};
 
 const SECRET: &str = "posthog-read";
 
-/// Both streams with the canary masked, for assertion messages.
+/// Both streams with the canary (and its hex form) masked, for assertion messages.
 fn shown(out: &Output, canary: &str) -> String {
     let text = format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -18,7 +18,10 @@ fn shown(out: &Output, canary: &str) -> String {
         stdout(out),
         stderr(out)
     );
+    // The echo test prints bodies in hex: mask the canary's hex form too.
+    let hex: String = canary.bytes().map(|b| format!("{b:02x}")).collect();
     text.replace(canary, "<CANARY>")
+        .replace(&hex, "<CANARY-HEX>")
 }
 
 /// A world whose agent `q` may reach `allowed` and whose grant of
@@ -95,6 +98,47 @@ fn injected_key_reaches_the_bound_host_and_never_the_task() {
     );
     let log = std::fs::read_to_string(w.audit_path()).unwrap();
     assert!(!log.contains(&key), "the audit log holds the key");
+}
+
+#[test]
+fn a_server_echoing_the_injected_key_does_not_hand_it_to_the_task() {
+    let key = canary();
+    let api = server(&key);
+    let w = world(Some(&[api.url()]), &[api.url()], &key);
+    let out = w.exec(
+        "egress-probe",
+        "q",
+        &[&format!("inject:{SECRET}:{}/echo", api.url())],
+    );
+    let seen = shown(&out, &key);
+    let echoed = api
+        .received()
+        .first()
+        .and_then(|r| r.header("authorization").map(str::to_owned));
+    assert_eq!(
+        echoed,
+        Some(format!("Bearer {key}")),
+        "the server did not get the key"
+    );
+    // The task prints the body in hex, which the output filter cannot mask:
+    // this checks what the task received, not what reached the terminal.
+    let expected: String = b"you sent: Bearer [REDACTED:posthog-read]"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let received = stdout(&out).contains(&format!("inject: body-hex {expected}\n"));
+    assert!(
+        received,
+        "the task received the key or something else: {seen}"
+    );
+    assert!(
+        stdout(&out).contains("x-echo: Bearer [REDACTED:posthog-read]"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("<CANARY>"),
+        "the echoed key reached the task:\n{seen}"
+    );
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //! - `GET /api/projects/1/events...` with `Authorization: Bearer KEY`: 200
 //!   and canned events JSON; with any other authorization: 401.
 //! - `GET /redirect?to=URL`: 302 to URL.
+//! - `GET /echo`: 200, the `Authorization` header echoed in the body and in
+//!   an `x-echo` header (what a debugging endpoint might do).
 //! - anything else: 200 `ok`.
 //!
 //! Every request received is kept ([`Server::received`]) so a test can check
@@ -111,6 +113,18 @@ fn answer(request: &Received, key: &str) -> (&'static str, Vec<(String, String)>
             "302 Found",
             vec![("location".into(), to.to_owned())],
             String::new(),
+        );
+    }
+    if request.target.starts_with("/echo") {
+        // Reflects the authorization header, as debugging endpoints do.
+        let auth = request
+            .header("authorization")
+            .unwrap_or_default()
+            .to_owned();
+        return (
+            "200 OK",
+            vec![("x-echo".into(), auth.clone())],
+            format!("you sent: {auth}"),
         );
     }
     ("200 OK", Vec::new(), "ok".into())

@@ -12,11 +12,15 @@
 //!   to a destination that secret is not bound to, is refused. The body is
 //!   read in full (up to [`MAX_BODY_BYTES`]) and scanned before anything is
 //!   sent, so no byte of a refused request leaves the machine.
+//! - The response to a request with an injected value is read in full and
+//!   the value masked in it, so a server echoing headers cannot hand it to
+//!   the task (`scrub.rs`).
 //! - Every attempt is recorded as `http.request`: method, target, path with
 //!   values and placeholders masked, decision, injected names, status; never
 //!   header values or bodies. A denial tells the operator on stderr the exact
 //!   tasks.toml line that would allow the request.
 
+mod scrub;
 mod send;
 
 use http::{HeaderValue, Request, Uri};

@@ -45,7 +45,15 @@ pub(super) async fn checked(
     match wasmtime_wasi_http::default_send_request(request, options).await {
         Ok((response, io)) => {
             Gate::record(&log, &attempt, Ok(response.status().as_u16()));
-            let response = response.map(BodyExt::boxed_unsync);
+            let mut response = response.map(BodyExt::boxed_unsync);
+            if !attempt.injected.is_empty() {
+                let injected: Vec<_> = released
+                    .values()
+                    .into_iter()
+                    .filter(|(name, _)| attempt.injected.contains(name))
+                    .collect();
+                response = super::scrub::response(response, &injected).await?;
+            }
             Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
         }
         Err(error) => {

