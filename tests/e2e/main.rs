@@ -13,3 +13,4 @@ mod limits;
 mod polyglot;
 mod sandbox_isolation;
 mod store_custody;
+mod store_lifecycle;

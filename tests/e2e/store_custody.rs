@@ -3,13 +3,12 @@
 //! canary that never leaves the store.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use crate::harness::*;
 
-const PASS: &str = "correct horse battery staple";
+pub(crate) const PASS: &str = "correct horse battery staple";
 
 fn store_path(world: &World) -> std::path::PathBuf {
     world.home().join("secrets.json")
@@ -20,7 +19,12 @@ fn store_text(world: &World) -> String {
 }
 
 /// Starts `runner ARGS` with `input` on stdin.
-fn spawn_with_input(world: &World, args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Child {
+pub(crate) fn spawn_with_input(
+    world: &World,
+    args: &[&str],
+    input: &[u8],
+    env: &[(&str, &str)],
+) -> Child {
     let mut cmd = world.cmd(args);
     cmd.envs(env.iter().copied());
     let mut child = cmd
@@ -34,13 +38,13 @@ fn spawn_with_input(world: &World, args: &[&str], input: &[u8], env: &[(&str, &s
     child
 }
 
-fn run_with_input(world: &World, args: &[&str], input: &[u8]) -> Output {
+pub(crate) fn run_with_input(world: &World, args: &[&str], input: &[u8]) -> Output {
     spawn_with_input(world, args, input, &[])
         .wait_with_output()
         .unwrap()
 }
 
-fn run_env(world: &World, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn run_env(world: &World, args: &[&str], env: &[(&str, &str)]) -> Output {
     world.cmd(args).envs(env.iter().copied()).output().unwrap()
 }
 
@@ -266,187 +270,4 @@ fn killed_writers_never_lose_an_acknowledged_secret() {
         "temp files left after open: {leftovers:?}"
     );
     eprintln!("{} of 200 writes acknowledged", acknowledged.len());
-}
-
-/// `get:posthog-read` through the probe: the blake3 line it printed.
-fn resolved_hash(world: &World, env: &[(&str, &str)]) -> String {
-    let wasm = guest("probe");
-    let args = [
-        "exec",
-        wasm.to_str().unwrap(),
-        "--agent",
-        "support-analysis",
-        "--",
-        "get:posthog-read",
-    ];
-    let out = run_env(world, &args, env);
-    assert!(out.status.success(), "{}", text(&out));
-    let line = stdout(&out)
-        .lines()
-        .find(|l| l.contains("granted"))
-        .map(str::to_owned);
-    line.unwrap_or_else(|| panic!("not granted:\n{}", text(&out)))
-}
-
-/// Every file in the state dir and every output so far lack the canary.
-fn assert_canary_absent(world: &World, canary: &str, outputs: &[Output]) {
-    let hex: String = canary.bytes().map(|b| format!("{b:02x}")).collect();
-    for (path, bytes) in world.state_bytes() {
-        for needle in [canary, hex.as_str()] {
-            assert!(
-                !contains(&bytes, needle),
-                "canary found in {}",
-                path.display()
-            );
-        }
-    }
-    for out in outputs {
-        assert!(
-            !contains(&out.stdout, canary) && !contains(&out.stderr, canary),
-            "canary in output"
-        );
-    }
-}
-
-#[test]
-fn rotate_rm_and_rekey_keep_custody() {
-    let world = World::new();
-    let (first, second) = (canary(), canary());
-    let mut outputs = vec![run_with_input(
-        &world,
-        &["secret", "set", "posthog-read", "--project", "analytics"],
-        format!("{first}\n").as_bytes(),
-    )];
-    assert!(outputs[0].status.success());
-    assert_canary_absent(&world, &first, &outputs);
-    let v1 = resolved_hash(&world, &[]);
-    outputs.push(run_with_input(
-        &world,
-        &["secret", "rotate", "posthog-read"],
-        format!("{second}\n").as_bytes(),
-    ));
-    assert!(outputs[1].status.success(), "{}", text(&outputs[1]));
-    let v2 = resolved_hash(&world, &[]);
-    assert_ne!(v1, v2);
-    let versions: Vec<u64> = world
-        .records_of("secret.resolve")
-        .iter()
-        .map(|r| r["version"].as_u64().unwrap())
-        .collect();
-    assert_eq!(versions, [1, 2]);
-    assert_canary_absent(&world, &first, &outputs);
-
-    let old_key = std::fs::read(world.home().join("key")).unwrap();
-    outputs.push(world.ok(&["rekey"]));
-    assert_eq!(resolved_hash(&world, &[]), v2, "same value after rekey");
-    let second_key = std::fs::read(world.home().join("key")).unwrap();
-    assert_ne!(old_key, second_key);
-    outputs.push(world.ok(&["rekey", "--data-key"]));
-    assert_eq!(
-        resolved_hash(&world, &[]),
-        v2,
-        "same value after rekey --data-key"
-    );
-    for stale in [&old_key, &second_key] {
-        let current = std::fs::read(world.home().join("key")).unwrap();
-        std::fs::write(world.home().join("key"), stale).unwrap();
-        let out = world.run(&["secret", "list"]);
-        assert!(
-            !out.status.success(),
-            "an old key file still opens the store"
-        );
-        assert!(stderr(&out).contains("wrong key"), "{}", text(&out));
-        std::fs::write(world.home().join("key"), current).unwrap();
-    }
-    let to_pass = [("SCOPEHOLD_NEW_PASSPHRASE", PASS)];
-    outputs.push(run_env(
-        &world,
-        &["rekey", "--passphrase", "--data-key"],
-        &to_pass,
-    ));
-    assert!(
-        outputs.last().unwrap().status.success(),
-        "{}",
-        text(outputs.last().unwrap())
-    );
-    assert!(!world.home().join("key").exists());
-    assert_eq!(resolved_hash(&world, &[("SCOPEHOLD_PASSPHRASE", PASS)]), v2);
-    let list = run_env(
-        &world,
-        &["secret", "list"],
-        &[("SCOPEHOLD_PASSPHRASE", PASS)],
-    );
-    assert!(stdout(&list).contains("LAST RESOLVED"), "{}", text(&list));
-    outputs.push(list);
-    assert_canary_absent(&world, &second, &outputs);
-
-    outputs.push(run_env(
-        &world,
-        &["secret", "rm", "posthog-read"],
-        &[("SCOPEHOLD_PASSPHRASE", PASS)],
-    ));
-    assert!(outputs.last().unwrap().status.success());
-    let wasm = guest("probe");
-    let args = [
-        "exec",
-        wasm.to_str().unwrap(),
-        "--agent",
-        "support-analysis",
-        "--",
-        "get:posthog-read",
-    ];
-    let denied = run_env(&world, &args, &[("SCOPEHOLD_PASSPHRASE", PASS)]);
-    assert!(
-        stdout(&denied).contains("get posthog-read: Denied"),
-        "{}",
-        text(&denied)
-    );
-    outputs.push(denied);
-    assert_canary_absent(&world, &first, &outputs);
-    assert_canary_absent(&world, &second, &outputs);
-    let generations: Vec<u64> = world
-        .records_of("store.write")
-        .iter()
-        .map(|r| r["generation"].as_u64().unwrap())
-        .collect();
-    assert_eq!(generations, [1, 2, 3, 4, 5, 6], "every write audited");
-}
-
-#[test]
-fn binary_value_is_kept_intact_and_unavailable_to_get_secret() {
-    let world = World::new();
-    let binary: Vec<u8> = vec![0xff, 0xfe, 0x00, 0x80, 0xc3, b'x'];
-    let out = run_with_input(
-        &world,
-        &["secret", "set", "posthog-read", "--project", "analytics"],
-        &binary,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let out = world.exec("probe", "support-analysis", &["get:posthog-read"]);
-    assert!(
-        stdout(&out).to_lowercase().contains("unavailable"),
-        "{}",
-        text(&out)
-    );
-    let deny = &world.records_of("secret.deny")[0];
-    assert_eq!(deny["reason"], "not-text");
-    let rotated: Vec<u8> = (0..=255u8).rev().collect();
-    let out = run_with_input(&world, &["secret", "rotate", "posthog-read"], &rotated);
-    assert!(out.status.success(), "{}", text(&out));
-    check_value(&world.home(), &rotated);
-}
-
-fn check_value(home: &Path, expected: &[u8]) {
-    let store = runner::store::Store::open(home).unwrap();
-    let (info, got) = store
-        .decrypt(
-            &"analytics".parse().unwrap(),
-            &"posthog-read".parse().unwrap(),
-        )
-        .unwrap();
-    assert_eq!(info.version, 2);
-    assert!(
-        secrecy::ExposeSecret::expose_secret(&got) == expected,
-        "value changed"
-    );
 }

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::crypto::{self, Binding, Encoder, NONCE_LEN, TAG_LEN};
-use super::kek::{KdfParams, KekSource};
+use super::kek::{KekRepr, KekSource};
 use super::{EntryInfo, LOCK_FILE, STORE_FILE, StoreError};
 use crate::names::{ProjectName, SecretName};
 
@@ -79,21 +79,6 @@ struct EntryRepr {
     created: String,
     nonce: String,
     ciphertext: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "source", deny_unknown_fields)]
-enum KekRepr {
-    #[serde(rename = "key-file")]
-    KeyFile,
-    #[serde(rename = "passphrase")]
-    Passphrase {
-        kdf: String,
-        memory_kib: u32,
-        passes: u32,
-        lanes: u32,
-        salt: String,
-    },
 }
 
 /// Read first, leniently, so a newer format is reported as such rather than
@@ -214,7 +199,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<StoreData, StoreError> 
 fn from_repr(repr: FileRepr) -> Result<StoreData, String> {
     let store_id = checked_hex(repr.store_id, 16, "store_id")?;
     let wrapping = Wrapping {
-        source: kek_from_repr(repr.kek)?,
+        source: KekSource::from_repr(repr.kek)?,
         kek_id: checked_hex(repr.kek_id, 8, "kek_id")?,
         nonce: fixed::<NONCE_LEN>(&repr.wrap_nonce, "wrap_nonce")?,
         wrapped: fixed::<WRAPPED_LEN>(&repr.wrapped_key, "wrapped_key")?.to_vec(),
@@ -238,48 +223,6 @@ fn from_repr(repr: FileRepr) -> Result<StoreData, String> {
         entries,
         mac,
     })
-}
-
-/// KDF parameters are checked against the caps here too, so a crafted
-/// header is refused as malformed before anything else happens.
-fn kek_from_repr(repr: KekRepr) -> Result<KekSource, String> {
-    let KekRepr::Passphrase {
-        kdf,
-        memory_kib,
-        passes,
-        lanes,
-        salt,
-    } = repr
-    else {
-        return Ok(KekSource::KeyFile);
-    };
-    if kdf != "argon2id" {
-        return Err(format!(
-            "kek.kdf {kdf:?} is not supported; only \"argon2id\" is"
-        ));
-    }
-    let salt = fixed::<16>(&salt, "kek.salt")?;
-    let params = KdfParams {
-        memory_kib,
-        passes,
-        lanes,
-        salt,
-    };
-    params.check()?;
-    Ok(KekSource::Passphrase(params))
-}
-
-fn kek_to_repr(source: &KekSource) -> KekRepr {
-    match source {
-        KekSource::KeyFile => KekRepr::KeyFile,
-        KekSource::Passphrase(p) => KekRepr::Passphrase {
-            kdf: "argon2id".into(),
-            memory_kib: p.memory_kib,
-            passes: p.passes,
-            lanes: p.lanes,
-            salt: crypto::hex_encode(&p.salt),
-        },
-    }
 }
 
 fn entry_from_repr(e: EntryRepr) -> Result<Entry, String> {
@@ -312,7 +255,7 @@ fn checked_hex(text: String, len: usize, field: &str) -> Result<String, String> 
     Ok(text)
 }
 
-fn fixed<const N: usize>(text: &str, field: &str) -> Result<[u8; N], String> {
+pub(crate) fn fixed<const N: usize>(text: &str, field: &str) -> Result<[u8; N], String> {
     let bytes = fixed_len(text, N, field)?;
     Ok(bytes.try_into().expect("length checked"))
 }
@@ -340,7 +283,7 @@ pub(crate) fn serialize(data: &StoreData) -> Vec<u8> {
     let repr = FileRepr {
         format: FORMAT_VERSION,
         store_id: data.store_id.clone(),
-        kek: kek_to_repr(&data.wrapping.source),
+        kek: data.wrapping.source.to_repr(),
         kek_id: data.wrapping.kek_id.clone(),
         wrap_nonce: crypto::hex_encode(&data.wrapping.nonce),
         wrapped_key: crypto::hex_encode(&data.wrapping.wrapped),

@@ -14,6 +14,7 @@
 //!   that holds key material implements `Debug`.
 
 use secrecy::{ExposeSecret, SecretBox, SecretString};
+use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use super::crypto::{self, KEK_ID_CONTEXT, RootKey};
@@ -96,6 +97,66 @@ impl KekSource {
                 p.lanes,
                 crypto::hex_encode(&p.salt)
             ),
+        }
+    }
+}
+
+/// The header's `kek` object as serialised.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "source", deny_unknown_fields)]
+pub(crate) enum KekRepr {
+    #[serde(rename = "key-file")]
+    KeyFile,
+    #[serde(rename = "passphrase")]
+    Passphrase {
+        kdf: String,
+        memory_kib: u32,
+        passes: u32,
+        lanes: u32,
+        salt: String,
+    },
+}
+
+impl KekSource {
+    /// KDF parameters are checked against the caps here too, so a crafted
+    /// header is refused as malformed before anything else happens.
+    pub(crate) fn from_repr(repr: KekRepr) -> Result<KekSource, String> {
+        let KekRepr::Passphrase {
+            kdf,
+            memory_kib,
+            passes,
+            lanes,
+            salt,
+        } = repr
+        else {
+            return Ok(KekSource::KeyFile);
+        };
+        if kdf != "argon2id" {
+            return Err(format!(
+                "kek.kdf {kdf:?} is not supported; only \"argon2id\" is"
+            ));
+        }
+        let salt = super::format::fixed::<16>(&salt, "kek.salt")?;
+        let params = KdfParams {
+            memory_kib,
+            passes,
+            lanes,
+            salt,
+        };
+        params.check()?;
+        Ok(KekSource::Passphrase(params))
+    }
+
+    pub(crate) fn to_repr(&self) -> KekRepr {
+        match self {
+            KekSource::KeyFile => KekRepr::KeyFile,
+            KekSource::Passphrase(p) => KekRepr::Passphrase {
+                kdf: "argon2id".into(),
+                memory_kib: p.memory_kib,
+                passes: p.passes,
+                lanes: p.lanes,
+                salt: crypto::hex_encode(&p.salt),
+            },
         }
     }
 }

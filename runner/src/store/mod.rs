@@ -31,12 +31,15 @@ pub mod passphrase;
 mod recover;
 mod rekey;
 mod rollback;
+mod sealing;
 mod value;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_custody;
+#[cfg(test)]
+mod tests_json;
 #[cfg(test)]
 mod tests_tamper;
 
@@ -49,7 +52,8 @@ use time::OffsetDateTime;
 use crate::names::{ProjectName, SecretName};
 use crypto::RootKey;
 use format::{Entry, StoreData};
-use kek::{KdfParams, Kek, KekSource};
+use kek::{Kek, KekSource};
+use sealing::{is_intact, new_kek, open_entry, seal_header, unlock};
 
 pub use error::StoreError;
 pub use kek::{MAX_LANES, MAX_MEMORY_KIB, MAX_PASSES, MIN_PASSPHRASE_LEN};
@@ -344,65 +348,6 @@ impl Store {
         self.data = data;
         Ok(info)
     }
-}
-
-/// A new key-encryption key: a new key file at `key_path` (created, never
-/// overwritten) or a checked passphrase with fresh Argon2id salt.
-fn new_kek(key_path: &Path, protection: KeyProtection) -> Result<(Kek, KekSource), StoreError> {
-    match protection {
-        KeyProtection::KeyFile => Ok((
-            Kek::from_key_file(keyfile::create(key_path)?),
-            KekSource::KeyFile,
-        )),
-        KeyProtection::Passphrase(pass) => {
-            kek::check_new_passphrase(&pass)?;
-            let params = KdfParams::fresh()?;
-            Ok((
-                Kek::from_passphrase(&pass, &params)?,
-                KekSource::Passphrase(params),
-            ))
-        }
-    }
-}
-
-/// Wraps `key` under `kek` into `data`'s header and recomputes the MAC.
-fn seal_header(data: &mut StoreData, kek: &Kek, key: &RootKey) -> Result<(), StoreError> {
-    let (nonce, wrapped) = crypto::wrap(&kek.root, &data.wrap_aad(&kek.id), key)?;
-    data.wrapping.kek_id = kek.id.clone();
-    data.wrapping.nonce = nonce;
-    data.wrapping.wrapped = wrapped;
-    data.mac = crypto::list_mac(key, &data.mac_input());
-    Ok(())
-}
-
-/// The data key, if `kek` unwraps it and the whole file checks out under it.
-fn unlock(data: &StoreData, kek: &Kek) -> Option<RootKey> {
-    let w = &data.wrapping;
-    let key = crypto::unwrap(&kek.root, &data.wrap_aad(&kek.id), &w.nonce, &w.wrapped)?;
-    (w.kek_id == kek.id && is_intact(&key, data)).then_some(key)
-}
-
-/// Whether `data` was written under `key`: key id and whole-file MAC match.
-fn is_intact(key: &RootKey, data: &StoreData) -> bool {
-    let mac = crypto::list_mac(key, &data.mac_input());
-    // Both checks always run, so timing does not tell which one failed.
-    let id_ok = data.key_id == crypto::key_id(key);
-    crypto::mac_matches(&data.mac, mac) & id_ok
-}
-
-/// Decrypts one entry of `data` with its data key.
-fn open_entry(
-    data: &StoreData,
-    key: &RootKey,
-    entry: &Entry,
-) -> Result<SecretSlice<u8>, StoreError> {
-    let binding = data.binding(&entry.info);
-    crypto::open(key, &binding, &entry.nonce, &entry.sealed).ok_or_else(|| {
-        StoreError::Undecryptable {
-            project: entry.info.project.clone(),
-            name: entry.info.name.clone(),
-        }
-    })
 }
 
 fn entry_info(

@@ -99,7 +99,7 @@ fn kdf_parameters_over_the_cap_are_refused_at_parse() {
     for (field, absurd) in [("memory_kib", u64::from(u32::MAX)), ("passes", 1_000_000)] {
         let mut crafted = json.clone();
         crafted["kek"][field] = absurd.into();
-        super::tests_tamper::write_json(dir.path(), &crafted);
+        super::tests_json::write_json(dir.path(), &crafted);
         let asked = std::cell::Cell::new(false);
         let probe = || {
             asked.set(true);

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::tests::{canary, project, secret, value};
+use super::tests_json::write_json;
 use super::*;
 
 /// A change made to the parsed store file.
@@ -37,83 +38,6 @@ fn populated(dir: &Path) -> (String, String) {
 
 fn store_json(dir: &Path) -> Value {
     serde_json::from_slice(&fs::read(dir.join(STORE_FILE)).unwrap()).unwrap()
-}
-
-/// Writes `json` as the store file in its canonical spelling.
-pub(super) fn write_json(dir: &Path, json: &Value) {
-    let mut text = String::new();
-    canonical(json, 0, &mut text);
-    text.push('\n');
-    fs::write(dir.join(STORE_FILE), text).unwrap();
-}
-
-#[test]
-fn canonical_writer_matches_the_store_writer() {
-    let dir = tempfile::tempdir().unwrap();
-    populated(dir.path());
-    let before = fs::read(dir.path().join(STORE_FILE)).unwrap();
-    write_json(dir.path(), &store_json(dir.path()));
-    assert_eq!(fs::read(dir.path().join(STORE_FILE)).unwrap(), before);
-}
-
-/// The writer's field order; unknown fields go last.
-const FIELD_ORDER: [&str; 22] = [
-    "format",
-    "store_id",
-    "kek",
-    "source",
-    "kdf",
-    "memory_kib",
-    "passes",
-    "lanes",
-    "salt",
-    "kek_id",
-    "wrap_nonce",
-    "wrapped_key",
-    "key_id",
-    "generation",
-    "entries",
-    "project",
-    "name",
-    "version",
-    "created",
-    "nonce",
-    "ciphertext",
-    "mac",
-];
-
-/// Pretty JSON as the store writer spells it (serde_json's two-space style,
-/// struct field order), since `Value` sorts object keys.
-fn canonical(value: &Value, depth: usize, out: &mut String) {
-    let pad = |d: usize| "  ".repeat(d);
-    match value {
-        Value::Array(items) if !items.is_empty() => {
-            out.push_str("[\n");
-            for (i, item) in items.iter().enumerate() {
-                out.push_str(&pad(depth + 1));
-                canonical(item, depth + 1, out);
-                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
-            }
-            out.push_str(&format!("{}]", pad(depth)));
-        }
-        Value::Object(map) if !map.is_empty() => {
-            let rank = |k: &str| FIELD_ORDER.iter().position(|f| *f == k).unwrap_or(99);
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by_key(|k| rank(k));
-            out.push_str("{\n");
-            for (i, key) in keys.iter().enumerate() {
-                out.push_str(&format!(
-                    "{}{}: ",
-                    pad(depth + 1),
-                    Value::from(key.as_str())
-                ));
-                canonical(&map[key.as_str()], depth + 1, out);
-                out.push_str(if i + 1 < keys.len() { ",\n" } else { "\n" });
-            }
-            out.push_str(&format!("{}}}", pad(depth)));
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 /// The data key of the (still intact) store in `dir`.
