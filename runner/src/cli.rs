@@ -81,8 +81,10 @@ pub enum SecretCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain; exit 0 only when the log is intact
+    /// Verify the chain and its checkpoints; exit 0 only when intact and anchored
     Verify(commands::audit_verify::AuditVerify),
+    /// Print the log's authenticated checkpoint, to keep elsewhere as an anchor
+    Head(commands::audit_head::AuditHead),
     /// Print the audit log readably (or as JSON Lines with --json)
     Log(commands::audit_log::AuditLogCmd),
 }
@@ -109,6 +111,7 @@ impl Cli {
             Command::Digest(cmd) => cmd.execute(&global),
             Command::Audit(AuditCommand::Verify(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Log(cmd)) => cmd.execute(&global),
+            Command::Audit(AuditCommand::Head(cmd)) => cmd.execute(&global),
             Command::Rekey(cmd) => cmd.execute(&global),
         }
     }

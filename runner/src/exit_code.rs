@@ -8,8 +8,12 @@
 pub const OK: u8 = 0;
 /// A command failed (for `audit verify`: the log is not intact).
 pub const FAILURE: u8 = 1;
-/// Bad command line (unknown flag, missing argument).
+/// Bad command line (unknown flag, missing argument); for `audit verify`
+/// also: the log could not be read.
 pub const USAGE: u8 = 2;
+/// `audit verify`: the chain is intact but no authenticated checkpoint
+/// anchors it, or it ends in a torn line (an interrupted append).
+pub const AUDIT_UNANCHORED: u8 = 3;
 /// The task passed its `memory` limit (all memories and tables together).
 pub const LIMIT_MEMORY: u8 = 120;
 /// The task needed more core instances, memories or tables than `instances`.

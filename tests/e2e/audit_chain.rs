@@ -44,9 +44,10 @@ fn intact_log_verifies() {
     assert_eq!(code, Some(0), "{shown}");
     let count = world.records().len();
     assert!(
-        shown.starts_with(&format!("ok: {count} records intact, head ")),
+        shown.contains(&format!("\n{count}/{count} records valid\n")),
         "{shown}"
     );
+    assert!(shown.contains("result: INTACT (anchored)"), "{shown}");
 }
 
 #[test]

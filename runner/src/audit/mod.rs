@@ -16,11 +16,16 @@
 //!   tampering; the next append cuts it off and records a `log.recover`.
 //! - Records hold names, versions and digests, never secret values.
 //!
-//! A chain alone cannot show that its newest records were cut off or that the
-//! whole file was rewritten: that needs a checkpoint kept elsewhere. The
-//! format is specified in `docs/audit-format.md`.
+//! - A chain alone cannot show that its newest records were cut off or that
+//!   the whole file was rewritten: a log opened with [`AuditLog::anchored`]
+//!   refreshes an authenticated [`Checkpoint`] after every append, and
+//!   [`verify_anchored`] compares the log with it and with exported anchors.
+//!
+//! The format is specified in `docs/audit-format.md`.
 
+mod anchor;
 mod canonical;
+mod checkpoint;
 mod encode;
 mod ids;
 mod record;
@@ -36,10 +41,14 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
+pub use anchor::{AnchorCheck, AnchorOutcome, AnchorSource, Anchored, Verdict, verify_anchored};
+pub use checkpoint::{
+    CHECKPOINT_CONTEXT, CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointKey,
+};
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
 pub use record::{Event, MAX_LINE_BYTES, Record};
-pub use verify::{Problem, ProblemKind, VerifyReport, read_records, verify};
+pub use verify::{Problem, ProblemKind, VerifyReport, read_records, verify, verify_marked};
 pub use writer::AuditLog;
 
 /// The log's file name inside the state dir.
@@ -82,6 +91,8 @@ pub enum AuditError {
     Clock,
     #[error("cannot get random bytes from the operating system: {0}")]
     Random(getrandom::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 fn after_seq_note(after_seq: Option<u64>) -> String {
@@ -115,6 +126,7 @@ impl AuditError {
                     .into(),
             ),
             AuditError::Clock => Some("set the system clock correctly".into()),
+            AuditError::Checkpoint(error) => error.hint(),
             AuditError::RecordTooLarge { .. } | AuditError::Random(_) => None,
         }
     }

@@ -28,6 +28,11 @@ pub struct VerifyReport {
     /// The log id (from the first record), if it could be read.
     pub log: Option<LogId>,
     pub first_problem: Option<Problem>,
+    /// Lines in the file (complete or not), for `n/m records valid`.
+    pub lines: u64,
+    /// `(seq, hash)` of the intact records whose seq was asked for
+    /// ([`verify_marked`]): what checkpoints are compared with.
+    pub marks: Vec<(u64, Hash)>,
 }
 
 impl VerifyReport {
@@ -133,10 +138,21 @@ impl fmt::Display for Problem {
 /// Verifies the whole chain. `Err` only when the file cannot be read;
 /// damage is reported in [`VerifyReport::first_problem`].
 pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
+    verify_marked(path, &[])
+}
+
+/// Like [`verify`], and also reports the hashes of the intact records with
+/// the seqs in `wanted` (in [`VerifyReport::marks`]).
+pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditError> {
     let mut lines = Lines::new(open(path)?);
-    let mut chain = Chain::default();
+    let mut chain = Chain {
+        wanted: wanted.to_vec(),
+        ..Chain::default()
+    };
     let problem = first_problem(&mut lines, &mut chain).map_err(|source| io_err(path, source))?;
-    Ok(chain.report(problem))
+    // Count the rest, so the report can say how many lines there were.
+    while !matches!(lines.next().map_err(|e| io_err(path, e))?, Line::Eof) {}
+    Ok(chain.report(problem, lines.line_no))
 }
 
 /// Advances `chain` over the intact records; returns the first problem.
@@ -223,6 +239,8 @@ struct Chain {
     next_seq: u64,
     head: Option<Hash>,
     log: Option<LogId>,
+    wanted: Vec<u64>,
+    marks: Vec<(u64, Hash)>,
 }
 
 impl Chain {
@@ -262,14 +280,19 @@ impl Chain {
         self.next_seq = record.seq + 1;
         self.head = Some(record.hash);
         self.log = Some(record.log);
+        if self.wanted.contains(&record.seq) {
+            self.marks.push((record.seq, record.hash));
+        }
     }
 
-    fn report(&self, first_problem: Option<Problem>) -> VerifyReport {
+    fn report(self, first_problem: Option<Problem>, lines: u64) -> VerifyReport {
         VerifyReport {
             records: self.records,
             head: self.head,
             log: self.log,
             first_problem,
+            lines,
+            marks: self.marks,
         }
     }
 }
@@ -326,7 +349,8 @@ impl Lines {
         let n = (&mut self.reader)
             .take(limit)
             .read_until(b'\n', &mut self.buf)?;
-        self.line_no += 1;
+        // Counts lines read, not end-of-file reads (which may repeat).
+        self.line_no += u64::from(n > 0);
         Ok(match self.buf.last() {
             None => Line::Eof,
             Some(b'\n') => Line::Complete(&self.buf[..n - 1]),

@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use tracing::warn;
 
+use std::sync::Arc;
+
+use super::checkpoint::{Checkpoint, CheckpointKey};
 use super::ids::{Hash, LogId};
 use super::record::{Event, MAX_LINE_BYTES, Record};
 use super::tail::{Torn, read_tail};
@@ -26,6 +29,8 @@ use super::{AUDIT_FILE, AuditError};
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     path: PathBuf,
+    /// With a key, every append also refreshes `audit.checkpoint`.
+    key: Option<Arc<CheckpointKey>>,
 }
 
 impl AuditLog {
@@ -42,7 +47,7 @@ impl AuditLog {
                 io::ErrorKind::AlreadyExists => AuditError::AlreadyExists { path: path.clone() },
                 _ => io_err("create", &path, source),
             })?;
-        let log = AuditLog { path };
+        let log = AuditLog { path, key: None };
         let init = Event::LogInit {
             store: store_id.to_owned(),
         };
@@ -76,15 +81,56 @@ impl AuditLog {
                 mode: meta.mode() & 0o777,
             });
         }
-        Ok(AuditLog { path })
+        Ok(AuditLog { path, key: None })
+    }
+
+    /// From now on, every append also writes a checkpoint (log id, size,
+    /// head, time) authenticated with `key`, under the log's lock.
+    pub fn anchored(mut self, key: CheckpointKey) -> AuditLog {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Writes a checkpoint for the log's current end (after `runner init`,
+    /// or to bring a stale checkpoint up to date). The caller has checked
+    /// the log first; the lock keeps appends out meanwhile.
+    pub fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
+        let file = self.open_locked()?;
+        let len = file
+            .metadata()
+            .map_err(|source| io_err("inspect", &self.path, source))?
+            .len();
+        let tail = read_tail(&file, len, &self.path)?;
+        let result = self.write_checkpoint(&tail.last);
+        let _ = file.unlock();
+        result
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    fn write_checkpoint(&self, last: &Record) -> Result<Option<Checkpoint>, AuditError> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        let checkpoint =
+            Checkpoint::seal(key, last.log, last.seq, last.hash).ok_or(AuditError::Clock)?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        checkpoint.store(dir)?;
+        Ok(Some(checkpoint))
+    }
+
     /// Appends one record and returns it once it is on disk.
     pub fn append(&self, event: Event) -> Result<Record, AuditError> {
+        let file = self.open_locked()?;
+        let result = self.append_locked(&file, event);
+        // Closing the file releases the lock too; unlocking first is tidier.
+        let _ = file.unlock();
+        result
+    }
+
+    fn open_locked(&self) -> Result<File, AuditError> {
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -97,10 +143,7 @@ impl AuditLog {
             })?;
         file.lock()
             .map_err(|source| io_err("lock", &self.path, source))?;
-        let result = self.append_locked(&file, event);
-        // Closing the file releases the lock too; unlocking first is tidier.
-        let _ = file.unlock();
-        result
+        Ok(file)
     }
 
     fn append_locked(&self, file: &File, event: Event) -> Result<Record, AuditError> {
@@ -116,6 +159,8 @@ impl AuditLog {
         let record = self.write_after(file, &last, event)?;
         file.sync_data()
             .map_err(|source| io_err("sync", &self.path, source))?;
+        // Still under the lock, so checkpoints only move forward.
+        self.write_checkpoint(&record)?;
         Ok(record)
     }
 

@@ -1,50 +1,215 @@
-//! `runner audit verify`: prove the log intact, or name the first bad record.
+//! `runner audit verify [--anchor FILE-or-STRING] [--json]`: prove the log
+//! intact and anchored, or name the first bad record.
 //!
-//! Exit codes: 0 intact, 1 not intact, 2 the log could not be read.
+//! Output follows CloudTrail's `validate-logs`: the range validated,
+//! `n/m records valid`, each checkpoint's outcome, the first failure with
+//! seq, line and reason, then `result: ...`. Exit codes: 0 intact and
+//! anchored, 1 invalid (tampered, truncated, rewritten, forged checkpoint),
+//! 2 usage or I/O error, 3 intact but unanchored or ending in a torn line.
 
+use std::path::Path;
+
+use anyhow::Context;
 use clap::Args;
+use serde_json::json;
 
-use crate::audit;
+use crate::audit::{
+    self, AnchorCheck, AnchorOutcome, AnchorSource, Anchored, Checkpoint, CheckpointKey, Verdict,
+};
 use crate::cli::Global;
 use crate::exit_code;
+use crate::store::Store;
 
 #[derive(Debug, Args)]
-pub struct AuditVerify {}
+pub struct AuditVerify {
+    /// An exported checkpoint (from `runner audit head`): a file, or the line itself
+    #[arg(long, value_name = "FILE-or-STRING")]
+    pub anchor: Option<String>,
+    /// Print one JSON object for machines
+    #[arg(long)]
+    pub json: bool,
+}
 
 impl AuditVerify {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = match global.open_home() {
-            Ok(dir) => dir,
-            Err(error) => return Ok(io_failure(&error)),
-        };
-        let path = dir.join(audit::AUDIT_FILE);
-        let report = match audit::verify(&path) {
-            Ok(report) => report,
-            Err(error) => return Ok(io_failure(&error.into())),
-        };
-        let head = report
-            .head
-            .map(|h| h.to_string())
-            .unwrap_or_else(|| "none".into());
-        match &report.first_problem {
-            None => {
-                println!("ok: {} records intact, head {head}", report.records);
-                Ok(exit_code::OK)
+        match self.run(global) {
+            Ok(code) => Ok(code),
+            Err(error) => {
+                crate::report::print_error(&error);
+                Ok(exit_code::USAGE)
             }
-            Some(problem) => {
-                println!("FAILED: {problem}");
-                println!(
-                    "{} records before it verified; log {}",
-                    report.records,
-                    path.display()
-                );
-                Ok(exit_code::FAILURE)
+        }
+    }
+
+    fn run(&self, global: &Global) -> anyhow::Result<u8> {
+        let dir = global.open_home()?;
+        let exported = self.anchor.as_deref().map(parse_anchor).transpose()?;
+        let (key, key_note) = checkpoint_key(&dir);
+        let mut checkpoints = Vec::new();
+        if let Some(local) = Checkpoint::load(&dir.join(audit::CHECKPOINT_FILE))? {
+            checkpoints.push((AnchorSource::Local, local));
+        }
+        if let Some(anchor) = exported {
+            checkpoints.push((AnchorSource::Exported, anchor));
+        }
+        let path = dir.join(audit::AUDIT_FILE);
+        let result = audit::verify_anchored(&path, checkpoints, key.as_ref())?;
+        match self.json {
+            true => println!("{}", to_json(&path, &result, key_note.as_deref())),
+            false => print_human(&path, &result, key_note.as_deref()),
+        }
+        Ok(exit_for(result.verdict))
+    }
+}
+
+/// `--anchor` is the checkpoint line itself or a file holding it.
+pub(crate) fn parse_anchor(arg: &str) -> anyhow::Result<Checkpoint> {
+    if arg.trim_start().starts_with("scopehold-audit-checkpoint ") {
+        return Checkpoint::parse(arg).map_err(|reason| anyhow::anyhow!("--anchor: {reason}"));
+    }
+    let text = std::fs::read_to_string(arg).with_context(|| format!("cannot read anchor {arg}"))?;
+    Checkpoint::parse(&text).map_err(|reason| anyhow::anyhow!("anchor file {arg}: {reason}"))
+}
+
+/// The MAC key from the store; without it the chain is still checked.
+pub(crate) fn checkpoint_key(dir: &Path) -> (Option<CheckpointKey>, Option<String>) {
+    match Store::open(dir) {
+        Ok(store) => (Some(CheckpointKey::from_store(&store)), None),
+        Err(error) => (
+            None,
+            Some(format!(
+                "the store could not be opened ({error}); checkpoints cannot be authenticated"
+            )),
+        ),
+    }
+}
+
+fn exit_for(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Intact => exit_code::OK,
+        Verdict::Invalid => exit_code::FAILURE,
+        Verdict::Unanchored | Verdict::Torn => exit_code::AUDIT_UNANCHORED,
+    }
+}
+
+fn print_human(path: &Path, result: &Anchored, key_note: Option<&str>) {
+    let report = &result.report;
+    let log = report
+        .log
+        .map(|l| l.to_string())
+        .unwrap_or("unknown".into());
+    println!("audit log {} (log id {log})", path.display());
+    if result.missing {
+        println!("FAILED: the log file is missing, but a checkpoint says it existed");
+    }
+    match report.records {
+        0 => println!("validated no records"),
+        n => println!("validated records seq 0 to seq {}", n - 1),
+    }
+    println!("{}/{} records valid", report.records, report.lines);
+    if let Some(head) = report.head {
+        println!("head {head}");
+    }
+    for check in &result.checks {
+        println!("{}", describe_check(check));
+    }
+    if let Some(note) = key_note {
+        println!("note: {note}");
+    }
+    if let Some(problem) = &report.first_problem {
+        println!("FAILED: {problem}");
+    }
+    println!("result: {}", summary(result));
+}
+
+fn summary(result: &Anchored) -> String {
+    match result.verdict {
+        Verdict::Intact => "INTACT (anchored)".into(),
+        Verdict::Torn => {
+            "TORN: intact up to an interrupted append; the next append recovers it".into()
+        }
+        Verdict::Unanchored => "UNANCHORED: the chain is intact, but no authenticated checkpoint \
+            shows that no records were cut off or rewritten (see `runner audit head`)"
+            .into(),
+        Verdict::Invalid => {
+            let failed = result.checks.iter().find(|c| c.outcome.is_failure());
+            match failed.map(|c| &c.outcome) {
+                Some(AnchorOutcome::Truncated { .. }) => "INVALID: TRUNCATED".into(),
+                Some(AnchorOutcome::Rewritten | AnchorOutcome::OtherLog { .. }) => {
+                    "INVALID: REWRITTEN".into()
+                }
+                Some(AnchorOutcome::Forged) => "INVALID: FORGED CHECKPOINT".into(),
+                _ => "INVALID: TAMPERED".into(),
             }
         }
     }
 }
 
-fn io_failure(error: &anyhow::Error) -> u8 {
-    crate::report::print_error(error);
-    exit_code::USAGE
+fn describe_check(check: &AnchorCheck) -> String {
+    let cp = &check.checkpoint;
+    let source = match check.source {
+        AnchorSource::Local => "local checkpoint",
+        AnchorSource::Exported => "anchor",
+    };
+    let auth = match check.authentic {
+        Some(true) => "authenticated",
+        Some(false) => "NOT AUTHENTIC",
+        None => "not authenticated",
+    };
+    let what = match &check.outcome {
+        AnchorOutcome::Matches => "matches the log's head".into(),
+        AnchorOutcome::Extends { beyond } => {
+            format!("found in the log; {beyond} record(s) appended since")
+        }
+        AnchorOutcome::Truncated { records } => format!(
+            "TRUNCATED: the log holds {records} intact record(s), the checkpoint {}",
+            cp.size
+        ),
+        AnchorOutcome::Rewritten => format!(
+            "REWRITTEN: record seq {} does not hash to the checkpoint's head",
+            cp.size - 1
+        ),
+        AnchorOutcome::OtherLog { .. } => format!(
+            "REWRITTEN: the checkpoint is for log {}; the file is another log",
+            cp.log
+        ),
+        AnchorOutcome::Forged => "FORGED: its MAC does not verify with this store's key".into(),
+        AnchorOutcome::Unchecked => "not compared: the chain breaks before its size".into(),
+    };
+    let ts = cp.ts.format(&time::format_description::well_known::Rfc3339);
+    format!(
+        "{source} (size {}, {}, {auth}): {what}",
+        cp.size,
+        ts.unwrap_or_default()
+    )
+}
+
+fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json::Value {
+    let report = &result.report;
+    let problem = report.first_problem.as_ref().map(|p| {
+        json!({ "line": p.line, "seq": p.seq, "expected_seq": p.expected_seq,
+                "tampering": p.kind.is_tampering(), "reason": p.kind.to_string() })
+    });
+    let checks: Vec<_> = result
+        .checks
+        .iter()
+        .map(|c| {
+            json!({ "source": match c.source { AnchorSource::Local => "local", AnchorSource::Exported => "anchor" },
+                    "size": c.checkpoint.size, "head": c.checkpoint.head.to_string(),
+                    "log": c.checkpoint.log.to_string(), "authentic": c.authentic,
+                    "outcome": c.outcome.code() })
+        })
+        .collect();
+    json!({
+        "path": path.display().to_string(),
+        "log": report.log.map(|l| l.to_string()),
+        "missing": result.missing,
+        "records_valid": report.records,
+        "lines": report.lines,
+        "head": report.head.map(|h| h.to_string()),
+        "checkpoints": checks,
+        "first_problem": problem,
+        "note": key_note,
+        "verdict": result.verdict.code(),
+    })
 }

@@ -41,7 +41,7 @@ impl Exec {
         Grants(&confinement).check()?;
         let dir = global.open_home()?;
         let store = Store::open(&dir)?;
-        let audit = AuditLog::open(&dir)?;
+        let audit = AuditLog::open(&dir)?.anchored(audit::CheckpointKey::from_store(&store));
         let identity = RunIdentity {
             run: audit::new_run_id()?,
             agent: agent.name.clone(),

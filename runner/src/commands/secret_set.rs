@@ -48,7 +48,7 @@ impl SecretSet {
 /// store's new generation, which later opens compare against to detect a
 /// rolled-back store file.
 pub fn record_write(dir: &Path, store: &Store, event: Option<Event>) -> anyhow::Result<()> {
-    let log = AuditLog::open(dir)?;
+    let log = AuditLog::open(dir)?.anchored(crate::audit::CheckpointKey::from_store(store));
     let written = Event::StoreWrite {
         store: store.store_id().to_owned(),
         generation: store.generation(),
