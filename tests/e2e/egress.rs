@@ -376,6 +376,27 @@ fn printed_values_are_redacted_whole_or_byte_by_byte() {
 }
 
 #[test]
+fn allowed_hosts_open_no_sockets_and_no_dns() {
+    let key = canary();
+    let api = server(&key);
+    let w = world(Some(&[api.url()]), &[api.url()], &key);
+    let addr = api.addr().to_string();
+    let steps = ["dns:localhost".to_owned(), format!("connect:{addr}")];
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let out = w.exec("egress-probe", "q", &steps);
+    let seen = shown(&out, &key);
+    assert!(stdout(&out).contains("dns localhost: error"), "{seen}");
+    assert!(
+        stdout(&out).contains(&format!("connect {addr}: error")),
+        "{seen}"
+    );
+    assert!(
+        api.received().is_empty(),
+        "a raw socket reached the allowed host"
+    );
+}
+
+#[test]
 fn without_allowed_hosts_there_is_no_dns_and_no_connection() {
     let key = canary();
     let api = server(&key);

@@ -51,6 +51,7 @@ pub(crate) struct Attempt {
 }
 
 /// A denial: its audit reason code and what the operator is told.
+#[derive(Debug)]
 pub(crate) struct Denied {
     pub reason: &'static str,
     pub detail: String,
@@ -283,4 +284,52 @@ fn truncate(path: &str) -> String {
         end -= 1;
     }
     path[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{BodyExt, Empty};
+
+    use super::*;
+
+    fn request(uri: &str, header: &str) -> Request<WasiBody> {
+        let body = Empty::new().map_err(|never| match never {}).boxed_unsync();
+        Request::builder()
+            .uri(uri)
+            .header("authorization", header)
+            .body(body)
+            .unwrap()
+    }
+
+    #[test]
+    fn destination_has_scheme_lowercase_host_and_default_port() {
+        let to = destination(&"https://API.Example.com/x".parse().unwrap()).unwrap();
+        assert_eq!(to.to_string(), "https://api.example.com:443");
+        let to = destination(&"http://127.0.0.1:8080/".parse().unwrap()).unwrap();
+        assert_eq!(to.to_string(), "http://127.0.0.1:8080");
+        assert!(destination(&"ftp://x.com/".parse().unwrap()).is_none());
+        assert!(destination(&"/relative".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn substitute_swaps_the_token_in_url_and_headers_only() {
+        let mut req = request("http://h/p?k=TOKEN", "Bearer TOKEN");
+        substitute(&mut req, "TOKEN", "value").unwrap();
+        assert_eq!(req.uri().to_string(), "http://h/p?k=value");
+        let auth = req.headers().get("authorization").unwrap();
+        assert_eq!(auth.as_bytes(), b"Bearer value");
+        assert!(auth.is_sensitive(), "injected headers are marked sensitive");
+    }
+
+    #[test]
+    fn substitute_refuses_a_value_that_breaks_the_request() {
+        let mut req = request("http://h/p", "Bearer TOKEN");
+        assert!(substitute(&mut req, "TOKEN", "line\nbreak").is_err());
+    }
+
+    #[test]
+    fn request_text_covers_url_header_names_and_values() {
+        let text = request_text(&request("http://h/p?q=1", "Bearer abc"));
+        assert!(text.contains("http://h/p?q=1") && text.contains("authorization:Bearer abc"));
+    }
 }
