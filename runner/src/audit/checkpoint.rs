@@ -75,7 +75,18 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// A checkpoint for a log whose last record has `seq` and `head`.
     pub fn seal(key: &CheckpointKey, log: LogId, seq: u64, head: Hash) -> Option<Checkpoint> {
-        let ts = timestamp::truncate(OffsetDateTime::now_utc());
+        Checkpoint::seal_at(key, log, seq, head, OffsetDateTime::now_utc())
+    }
+
+    /// [`Checkpoint::seal`] at a given time (test vectors are reproducible).
+    pub fn seal_at(
+        key: &CheckpointKey,
+        log: LogId,
+        seq: u64,
+        head: Hash,
+        ts: OffsetDateTime,
+    ) -> Option<Checkpoint> {
+        let ts = timestamp::truncate(ts);
         timestamp::format(ts)?;
         let mut cp = Checkpoint {
             log,

@@ -78,6 +78,22 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// Short code for `--json` and test vectors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProblemKind::Malformed(_) => "malformed",
+            ProblemKind::TornTail { .. } => "torn-tail",
+            ProblemKind::Empty => "empty",
+            ProblemKind::HashMismatch => "hash-mismatch",
+            ProblemKind::LogIdMismatch { .. } => "log-id-mismatch",
+            ProblemKind::SequenceGap { .. } => "sequence-gap",
+            ProblemKind::OutOfOrder { .. } => "out-of-order",
+            ProblemKind::BrokenChain => "broken-chain",
+            ProblemKind::MissingInit => "missing-init",
+            ProblemKind::MisplacedInit => "misplaced-init",
+        }
+    }
+
     /// Everything but an interrupted append is evidence of tampering or
     /// corruption.
     pub fn is_tampering(&self) -> bool {

@@ -1,11 +1,14 @@
 //! Tests of the audit log: round trips, the hash test vector, strict parsing,
 //! tamper detection, concurrency and verify throughput.
 
+mod checkpoint;
 mod concurrent;
 mod proptests;
 mod roundtrip;
 mod strict;
 mod tamper;
+mod vectors;
+mod vectors_gen;
 
 use std::path::{Path, PathBuf};
 
