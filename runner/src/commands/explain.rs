@@ -41,7 +41,11 @@ impl Explain {
         let name = self.task.file_name().unwrap_or_default().to_string_lossy();
         let _ = writeln!(out, "component {name}\n  digest   {digest}\n  imports");
         for import in &imports {
-            let _ = writeln!(out, "    {import}");
+            let line = format!(
+                "    {import:<40}{}",
+                what_it_gets(import).unwrap_or_default()
+            );
+            let _ = writeln!(out, "{}", line.trim_end());
         }
         let verdict = verdict(agent, &digest, links.as_deref());
         explain_agent(&mut out, agent, OffsetDateTime::now_utc());
@@ -70,6 +74,27 @@ fn verdict(agent: &Agent, digest: &ComponentDigest, link_error: Option<&str>) ->
         ));
     }
     link_error.map(|error| format!("no: {error}"))
+}
+
+/// What the sandbox gives an import, where that is less than the name says.
+fn what_it_gets(import: &str) -> Option<&'static str> {
+    let notes = [
+        ("wasi:sockets/", "denied: no network"),
+        ("wasi:http/", "only to allowed_hosts"),
+        ("wasi:filesystem/", "only the granted dirs"),
+        ("wasi:cli/environment", "only the listed env"),
+        ("wasi:cli/stdin", "empty"),
+        ("wasi:cli/stdout", "counted against output"),
+        ("wasi:cli/stderr", "counted against output"),
+        (
+            "scopehold:task/secrets",
+            "only granted secrets, each call audited",
+        ),
+    ];
+    notes
+        .iter()
+        .find(|(prefix, _)| import.starts_with(prefix))
+        .map(|(_, note)| *note)
 }
 
 fn explain_agent(out: &mut String, agent: &Agent, now: OffsetDateTime) {

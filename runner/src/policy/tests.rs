@@ -256,3 +256,38 @@ fn cross_project_message_names_both_projects() {
          \"billing\" or store the secret in \"analytics\""
     );
 }
+
+#[test]
+fn confinement_keys_parse_with_defaults_and_paths_relative_to_the_file() {
+    use std::time::Duration;
+
+    use super::{DirMode, Limits};
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/policy/ok_confinement.toml"),
+    )
+    .unwrap();
+    let policy = Policy::parse(&source, std::path::Path::new("/etc/sh/tasks.toml")).unwrap();
+    let c = &policy.agent("support-analysis").unwrap().confinement;
+    assert_eq!(c.limits.timeout, Duration::from_millis(1500));
+    assert_eq!((c.limits.memory, c.limits.instances), (64 << 20, 8));
+    assert_eq!((c.limits.secret_calls, c.limits.output), (10, 1000));
+    assert_eq!(c.dirs[0].host, std::path::Path::new("/etc/sh/data"));
+    assert_eq!(
+        (c.dirs[0].guest.as_str(), c.dirs[0].mode),
+        ("/data", DirMode::ReadOnly)
+    );
+    assert_eq!(
+        (c.dirs[1].guest.as_str(), c.dirs[1].mode),
+        ("/out", DirMode::ReadWrite)
+    );
+    assert_eq!(c.env.get("LOG_LEVEL").map(String::as_str), Some("info"));
+    assert_eq!(c.components.len(), 1);
+    let bare = Policy::parse(
+        "[projects.a]\n[agents.b]\nproject = \"a\"\n",
+        "t.toml".as_ref(),
+    )
+    .unwrap();
+    let c = &bare.agent("b").unwrap().confinement;
+    assert_eq!(c.limits, Limits::default());
+    assert!(c.dirs.is_empty() && c.env.is_empty() && c.components.is_empty());
+}
