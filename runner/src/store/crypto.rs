@@ -29,8 +29,11 @@ pub(crate) const MAC_KEY_CONTEXT: &str = "scopehold store entry list mac v1";
 pub(crate) const KEK_CONTEXT: &str = "scopehold store key-encryption key v1";
 /// Context for the public id of a key-encryption key.
 pub(crate) const KEK_ID_CONTEXT: &str = "scopehold store key-encryption key id v1";
+/// Context for the key that seals the subkey seed under the data key.
+pub(crate) const SUBKEY_SEED_CONTEXT: &str = "scopehold store subkey seed v1";
 /// Contexts reserved for the store itself; `derive_subkey` refuses them.
-pub(crate) const RESERVED_CONTEXTS: [&str; 5] = [
+pub(crate) const RESERVED_CONTEXTS: [&str; 6] = [
+    SUBKEY_SEED_CONTEXT,
     KEY_ID_CONTEXT,
     DATA_KEY_CONTEXT,
     MAC_KEY_CONTEXT,
@@ -148,7 +151,17 @@ pub(crate) fn wrap(
     aad: &[u8],
     data_key: &RootKey,
 ) -> Result<([u8; NONCE_LEN], Vec<u8>), StoreError> {
-    seal_bytes(&cipher(kek, KEK_CONTEXT), aad, data_key.expose_secret())
+    wrap_under(KEK_CONTEXT, kek, aad, data_key)
+}
+
+/// Seals a 32-byte key under a key derived from `root` for `context`.
+pub(crate) fn wrap_under(
+    context: &str,
+    root: &RootKey,
+    aad: &[u8],
+    key: &RootKey,
+) -> Result<([u8; NONCE_LEN], Vec<u8>), StoreError> {
+    seal_bytes(&cipher(root, context), aad, key.expose_secret())
 }
 
 /// Unwraps the data key; `None` for a wrong KEK or altered bytes alike.
@@ -158,7 +171,18 @@ pub(crate) fn unwrap(
     nonce: &[u8; NONCE_LEN],
     wrapped: &[u8],
 ) -> Option<RootKey> {
-    let plain = open_bytes(&cipher(kek, KEK_CONTEXT), aad, nonce, wrapped)?;
+    unwrap_under(KEK_CONTEXT, kek, aad, nonce, wrapped)
+}
+
+/// Opens a key sealed by [`wrap_under`]; `None` on any failure.
+pub(crate) fn unwrap_under(
+    context: &str,
+    root: &RootKey,
+    aad: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    wrapped: &[u8],
+) -> Option<RootKey> {
+    let plain = open_bytes(&cipher(root, context), aad, nonce, wrapped)?;
     let bytes = plain.expose_secret();
     (bytes.len() == 32)
         .then(|| SecretBox::init_with_mut(|k: &mut [u8; 32]| k.copy_from_slice(bytes)))

@@ -50,6 +50,10 @@ pub(crate) struct StoreData {
     pub wrapping: Wrapping,
     /// Id of the data key the entries are sealed with.
     pub key_id: String,
+    /// The subkey seed (`Store::derive_subkey`), sealed under the data key so
+    /// that subkeys survive a data key change.
+    pub subkey_nonce: [u8; NONCE_LEN],
+    pub subkey_seed: Vec<u8>,
     pub generation: u64,
     pub entries: BTreeMap<(ProjectName, SecretName), Entry>,
     pub mac: [u8; 32],
@@ -65,6 +69,8 @@ struct FileRepr {
     wrap_nonce: String,
     wrapped_key: String,
     key_id: String,
+    subkey_nonce: String,
+    subkey_seed: String,
     generation: u64,
     entries: Vec<EntryRepr>,
     mac: String,
@@ -102,6 +108,8 @@ impl StoreData {
             store_id,
             wrapping,
             key_id,
+            subkey_nonce: [0; NONCE_LEN],
+            subkey_seed: Vec::new(),
             generation: 0,
             entries,
             mac: [0; 32],
@@ -133,6 +141,16 @@ impl StoreData {
             .finish()
     }
 
+    /// What the sealed subkey seed is bound to: this store and data key.
+    pub(crate) fn subkey_aad(&self) -> Vec<u8> {
+        Encoder::default()
+            .str("scopehold store subkey seed v1")
+            .bytes(&FORMAT_VERSION.to_le_bytes())
+            .str(&self.store_id)
+            .str(&self.key_id)
+            .finish()
+    }
+
     /// The canonical encoding the list MAC covers: every field of the file
     /// except the MAC itself, independent of JSON spelling and entry order.
     pub(crate) fn mac_input(&self) -> Vec<u8> {
@@ -145,6 +163,8 @@ impl StoreData {
             .bytes(&self.wrapping.nonce)
             .bytes(&self.wrapping.wrapped)
             .str(&self.key_id)
+            .bytes(&self.subkey_nonce)
+            .bytes(&self.subkey_seed)
             .bytes(&self.generation.to_le_bytes())
             .bytes(&(self.entries.len() as u64).to_le_bytes());
         for entry in self.entries.values() {
@@ -205,6 +225,8 @@ fn from_repr(repr: FileRepr) -> Result<StoreData, String> {
         wrapped: fixed::<WRAPPED_LEN>(&repr.wrapped_key, "wrapped_key")?.to_vec(),
     };
     let key_id = checked_hex(repr.key_id, 8, "key_id")?;
+    let subkey_nonce = fixed::<NONCE_LEN>(&repr.subkey_nonce, "subkey_nonce")?;
+    let subkey_seed = fixed::<WRAPPED_LEN>(&repr.subkey_seed, "subkey_seed")?.to_vec();
     let mac = fixed::<32>(&repr.mac, "mac")?;
     let mut entries = BTreeMap::new();
     for entry in repr.entries {
@@ -219,6 +241,8 @@ fn from_repr(repr: FileRepr) -> Result<StoreData, String> {
         store_id,
         wrapping,
         key_id,
+        subkey_nonce,
+        subkey_seed,
         generation,
         entries,
         mac,
@@ -288,6 +312,8 @@ pub(crate) fn serialize(data: &StoreData) -> Vec<u8> {
         wrap_nonce: crypto::hex_encode(&data.wrapping.nonce),
         wrapped_key: crypto::hex_encode(&data.wrapping.wrapped),
         key_id: data.key_id.clone(),
+        subkey_nonce: crypto::hex_encode(&data.subkey_nonce),
+        subkey_seed: crypto::hex_encode(&data.subkey_seed),
         generation: data.generation,
         entries: entries.collect(),
         mac: crypto::hex_encode(&data.mac),

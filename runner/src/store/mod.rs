@@ -53,7 +53,7 @@ use crate::names::{ProjectName, SecretName};
 use crypto::RootKey;
 use format::{Entry, StoreData};
 use kek::{Kek, KekSource};
-use sealing::{is_intact, new_kek, open_entry, seal_header, unlock};
+use sealing::{is_intact, new_kek, open_entry, seal_header, seal_subkey_seed, unlock};
 
 pub use error::StoreError;
 pub use kek::{MAX_LANES, MAX_MEMORY_KIB, MAX_PASSES, MIN_PASSPHRASE_LEN};
@@ -94,6 +94,8 @@ pub type AskPassphrase<'a> = &'a dyn Fn() -> Result<SecretString, StoreError>;
 pub struct Store {
     dir: PathBuf,
     key: RootKey,
+    /// Root of `derive_subkey`; kept across data key changes.
+    subkeys: RootKey,
     data: StoreData,
 }
 
@@ -132,8 +134,10 @@ impl Store {
         let store_id = crypto::hex_encode(&crypto::random::<16>()?);
         let (kek, source) = new_kek(&dir.join(KEY_FILE), protection)?;
         let mut data = StoreData::empty(store_id, crypto::key_id(&key), source);
-        let published =
-            seal_header(&mut data, &kek, &key).and_then(|()| format::create(dir, &data));
+        let subkeys = crypto::random_key()?;
+        let published = seal_subkey_seed(&mut data, &key, &subkeys)
+            .and_then(|()| seal_header(&mut data, &kek, &key))
+            .and_then(|()| format::create(dir, &data));
         if let Err(err) = published {
             // The new key protects nothing yet; leaving it would make the
             // next `init` refuse and `open` report a missing store.
@@ -143,6 +147,7 @@ impl Store {
         Ok(Store {
             dir: dir.into(),
             key,
+            subkeys,
             data,
         })
     }
@@ -173,11 +178,13 @@ impl Store {
             KekSource::KeyFile => Kek::from_key_file(keyfile::read(&key_path)?),
             KekSource::Passphrase(params) => Kek::from_passphrase(&ask()?, params)?,
         };
-        let key = unlock(&data, &kek).ok_or(StoreError::Unauthenticated { path: store_path })?;
+        let unlocked = unlock(&data, &kek);
+        let (key, subkeys) = unlocked.ok_or(StoreError::Unauthenticated { path: store_path })?;
         rollback::check(dir, &data.store_id, data.generation)?;
         Ok(Store {
             dir: dir.into(),
             key,
+            subkeys,
             data,
         })
     }
@@ -289,8 +296,9 @@ impl Store {
     }
 
     /// Derive a 32-byte subkey for another purpose (e.g. the audit checkpoint
-    /// MAC) from the data key: blake3 `derive_key(context, key)`. A
-    /// `rekey --data-key` changes every subkey.
+    /// MAC): blake3 `derive_key(context, seed)` over the store's random
+    /// subkey seed, which is sealed under the data key and carried over by
+    /// every rekey, so subkeys never change for the life of the store.
     ///
     /// Panics if `context` is one of the store's own contexts: handing out the
     /// data or MAC key would be a programming error.
@@ -299,7 +307,7 @@ impl Store {
             !crypto::RESERVED_CONTEXTS.contains(&context),
             "derive_subkey: context {context:?} is reserved for the store itself"
         );
-        crypto::derive(context, &self.key)
+        crypto::derive(context, &self.subkeys)
     }
 
     fn entry(&self, project: &ProjectName, name: &SecretName) -> Option<&Entry> {

@@ -13,7 +13,7 @@ use std::fs;
 use super::crypto::{self, RootKey};
 use super::format::StoreData;
 use super::recover::{self, NEXT_KEY_FILE};
-use super::sealing::{new_kek, open_entry, seal_header};
+use super::sealing::{new_kek, open_entry, seal_header, seal_subkey_seed};
 use super::{KEY_FILE, KeyProtection, Store, StoreError, format, seal_into};
 
 impl Store {
@@ -28,7 +28,7 @@ impl Store {
         recover::locked(&self.dir)?;
         let data = self.reread()?;
         let (key, mut data) = match new_data_key {
-            true => reencrypt(&data, &self.key)?,
+            true => reencrypt(&data, &self.key, &self.subkeys)?,
             false => (clone_key(&self.key), data),
         };
         let to_file = matches!(protection, KeyProtection::KeyFile);
@@ -65,11 +65,17 @@ impl Store {
 }
 
 /// A copy of `data` whose entries are sealed under a fresh data key.
-fn reencrypt(data: &StoreData, old: &RootKey) -> Result<(RootKey, StoreData), StoreError> {
+/// The subkey seed is sealed again unchanged, so subkeys stay the same.
+fn reencrypt(
+    data: &StoreData,
+    old: &RootKey,
+    subkeys: &RootKey,
+) -> Result<(RootKey, StoreData), StoreError> {
     let key = crypto::random_key()?;
     let source = data.wrapping.source.clone();
     let mut fresh = StoreData::empty(data.store_id.clone(), crypto::key_id(&key), source);
     fresh.generation = data.generation;
+    seal_subkey_seed(&mut fresh, &key, subkeys)?;
     for entry in data.entries.values() {
         let value = open_entry(data, old, entry)?;
         seal_into(&mut fresh, &key, entry.info.clone(), &value)?;

@@ -51,11 +51,40 @@ pub(crate) fn seal_header(
     Ok(())
 }
 
-/// The data key, if `kek` unwraps it and the whole file checks out under it.
-pub(crate) fn unlock(data: &StoreData, kek: &Kek) -> Option<RootKey> {
+/// The data key and subkey seed, if `kek` unwraps the data key, the whole
+/// file checks out under it and the seed opens.
+pub(crate) fn unlock(data: &StoreData, kek: &Kek) -> Option<(RootKey, RootKey)> {
     let w = &data.wrapping;
     let key = crypto::unwrap(&kek.root, &data.wrap_aad(&kek.id), &w.nonce, &w.wrapped)?;
-    (w.kek_id == kek.id && is_intact(&key, data)).then_some(key)
+    if !(w.kek_id == kek.id && is_intact(&key, data)) {
+        return None;
+    }
+    let seed = open_subkey_seed(data, &key)?;
+    Some((key, seed))
+}
+
+/// Seals the subkey seed under the data key into `data` (before the MAC).
+pub(crate) fn seal_subkey_seed(
+    data: &mut StoreData,
+    key: &RootKey,
+    seed: &RootKey,
+) -> Result<(), StoreError> {
+    let aad = data.subkey_aad();
+    let (nonce, sealed) = crypto::wrap_under(crypto::SUBKEY_SEED_CONTEXT, key, &aad, seed)?;
+    data.subkey_nonce = nonce;
+    data.subkey_seed = sealed;
+    Ok(())
+}
+
+fn open_subkey_seed(data: &StoreData, key: &RootKey) -> Option<RootKey> {
+    let (aad, nonce) = (data.subkey_aad(), &data.subkey_nonce);
+    crypto::unwrap_under(
+        crypto::SUBKEY_SEED_CONTEXT,
+        key,
+        &aad,
+        nonce,
+        &data.subkey_seed,
+    )
 }
 
 /// Whether `data` was written under `key`: key id and whole-file MAC match.

@@ -183,6 +183,28 @@ fn rekey_data_key_reencrypts_and_keeps_versions() {
 }
 
 #[test]
+fn subkeys_survive_both_kinds_of_rekey() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::init(dir.path()).unwrap();
+    let before = store.derive_subkey("test context").expose_secret().to_vec();
+    store.rekey(KeyProtection::KeyFile, false).unwrap();
+    store.rekey(KeyProtection::KeyFile, true).unwrap();
+    let reopened = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        reopened
+            .derive_subkey("test context")
+            .expose_secret()
+            .to_vec(),
+        before
+    );
+    let other = Store::init(tempfile::tempdir().unwrap().path()).unwrap();
+    assert_ne!(
+        other.derive_subkey("test context").expose_secret().to_vec(),
+        before
+    );
+}
+
+#[test]
 fn half_done_rekey_is_finished_or_discarded_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::init(dir.path()).unwrap();

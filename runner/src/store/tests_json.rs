@@ -34,7 +34,7 @@ fn canonical_writer_matches_the_store_writer() {
 }
 
 /// The writer's field order; unknown fields go last.
-const FIELD_ORDER: [&str; 22] = [
+const FIELD_ORDER: [&str; 24] = [
     "format",
     "store_id",
     "kek",
@@ -48,6 +48,8 @@ const FIELD_ORDER: [&str; 22] = [
     "wrap_nonce",
     "wrapped_key",
     "key_id",
+    "subkey_nonce",
+    "subkey_seed",
     "generation",
     "entries",
     "project",
