@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod audit_anchor;
 mod audit_chain;
 mod cli_errors;
 mod egress;
