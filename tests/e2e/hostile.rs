@@ -102,6 +102,7 @@ fn only_listed_env_vars_reach_the_task() {
             "hostile",
             "--",
             "env",
+            "getenv:LOG_LEVEL",
         ])
         .env("AWS_SECRET_ACCESS_KEY", "leaked-aws")
         .env("LOG_LEVEL", "debug")
@@ -113,6 +114,13 @@ fn only_listed_env_vars_reach_the_task() {
         "{}",
         text(&out)
     );
+    // The value is the policy's, not the runner's own environment's.
+    assert!(
+        stdout(&out).contains("getenv LOG_LEVEL: Some(\"info\")"),
+        "{}",
+        text(&out)
+    );
+    assert_runner_healthy(&out);
 }
 
 #[test]

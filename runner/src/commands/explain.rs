@@ -119,7 +119,14 @@ fn explain_agent(out: &mut String, agent: &Agent, now: OffsetDateTime) {
             Some(t) if t <= now => format!("EXPIRED {}", t.format(&Rfc3339).unwrap_or_default()),
             Some(t) => format!("until {}", t.format(&Rfc3339).unwrap_or_default()),
         };
-        let _ = writeln!(out, "    {:<24} {when}", grant.secret.as_str());
+        let hosts = match grant.hosts.len() {
+            0 => String::new(),
+            _ => format!(
+                "; its value may go only to {}",
+                join(grant.hosts.iter().map(ToString::to_string))
+            ),
+        };
+        let _ = writeln!(out, "    {:<24} {when}{hosts}", grant.secret.as_str());
     }
     let hosts = agent.allowed_hosts.as_deref().unwrap_or_default();
     let egress = match hosts.len() {

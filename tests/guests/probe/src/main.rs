@@ -6,8 +6,8 @@
 //! `get-as-name:NAME` (resolves NAME, then asks for a secret *named* by its
 //! value, trying to smuggle it into the audit log), `exit:CODE`, `panic`,
 //! `write:PATH` (create PATH and write to it), `udp:ADDR` (send a datagram),
-//! `dns:HOST` (resolve a name), `get-len:N` (ask for a secret whose name is N
-//! bytes long).
+//! `dns:HOST` (resolve a name), `getenv:NAME` (print one variable's value),
+//! `get-len:N` (ask for a secret whose name is N bytes long).
 
 use std::io::Read;
 
@@ -18,6 +18,7 @@ fn main() {
         let (verb, arg) = step.split_once(':').unwrap_or((step.as_str(), ""));
         match verb {
             "env" => env(),
+            "getenv" => println!("getenv {arg}: {:?}", std::env::var(arg).ok()),
             "read" => read(arg),
             "list" => list(arg),
             "connect" => connect(arg),
