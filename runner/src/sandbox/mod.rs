@@ -2,13 +2,20 @@
 //!
 //! A task is a WASI command component. It gets exactly: its arguments, stdout
 //! and stderr, clocks and randomness, and the `secrets` interface served by the
-//! run's broker. It gets no environment variables, no preopened directories,
-//! no stdin, no sockets and no network: wasmtime-wasi's defaults deny them,
-//! and the context is built here with each one denied explicitly as well, so a
-//! change of defaults upstream cannot open them. Outgoing HTTP (wasi:http) is
-//! linked but goes only through the egress gate (`http.rs`), which denies
-//! everything the agent's `allowed_hosts` does not allow. stdout and stderr
-//! pass through the redaction filter (`redact.rs`).
+//! run's broker; environment variables and directories only as the agent's
+//! `env` and `dirs` grant them (`wasi_ctx.rs`). It gets no inherited
+//! environment, no stdin, no sockets and no network: wasmtime-wasi's defaults
+//! deny them, and the context is built here with each one denied explicitly as
+//! well, so a change of defaults upstream cannot open them. Outgoing HTTP
+//! (wasi:http) is linked but goes only through the egress gate (`http.rs`),
+//! which denies everything the agent's `allowed_hosts` does not allow. stdout
+//! and stderr pass through the redaction filter (`redact.rs`) and the output
+//! limit (`output.rs`).
+//!
+//! Every run is bounded by the agent's limits: the timeout (`deadline.rs`),
+//! memory summed over all memories and tables, instance/memory/table counts
+//! (`limits.rs`), output, and secret lookups (`secrets.rs`). The first limit
+//! hit stops the task and becomes the run's [`Outcome::Limit`].
 
 mod deadline;
 mod http;
@@ -26,8 +33,8 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use crate::broker::Broker;
-use crate::policy::{Confinement, Limit};
+use crate::broker::{Broker, Released};
+use crate::policy::{Confinement, Limit, Limits};
 
 pub use http::MAX_BODY_BYTES;
 use redact::{Output, Redact};
@@ -165,21 +172,8 @@ impl Task {
         broker: Broker,
     ) -> (Outcome, Broker, Duration) {
         let started = Instant::now();
-        let limits = &grants.limits;
         let tripwire = Tripwire::new(&self.engine);
-        let budget = OutputBudget::new(limits.output, tripwire.clone());
-        let released = broker.released();
-        use std::io::IsTerminal;
-        let tty = (
-            std::io::stdout().is_terminal(),
-            std::io::stderr().is_terminal(),
-        );
-        let stdout = Counted::new(std::io::stdout(), budget.clone());
-        let stdout = Output::new(Redact::new(stdout, released.clone()), tty.0);
-        let stderr = Output::new(
-            Redact::new(Counted::new(std::io::stderr(), budget), released),
-            tty.1,
-        );
+        let (stdout, stderr) = outputs(&grants.limits, &tripwire, broker.released());
         let wasi = match wasi_context(args, grants, stdout.clone(), stderr.clone()) {
             Ok(wasi) => wasi,
             Err(error) => {
@@ -191,36 +185,46 @@ impl Task {
             }
         };
         let (table, http) = (ResourceTable::new(), wasmtime_wasi_http::WasiHttpCtx::new());
-        let limiter = StoreLimiter::new(limits, tripwire.clone());
+        let limiter = StoreLimiter::new(&grants.limits, tripwire.clone());
+        let gate = http::Gate::new(broker);
         let state = TaskState {
             wasi,
             table,
-            gate: http::Gate::new(broker),
+            gate,
             http,
             limiter,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        // One tick: the watchdog or any tripped limit bumps the epoch once.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_trap();
-        let watchdog = deadline::Watchdog::start(limits.timeout, tripwire.clone());
-        let run = tokio::time::timeout(limits.timeout, self.call_run(&mut store));
-        let outcome = match run.await {
-            Ok(outcome) => outcome,
-            // A host call was still waiting when time ran out.
-            Err(_) => Outcome::Limit(Limit::Timeout),
-        };
-        drop(watchdog);
-        let outcome = match tripwire.tripped() {
-            Some(limit) => Outcome::Limit(limit),
-            None => outcome,
-        };
+        let outcome = self
+            .call_run_limited(&mut store, grants.limits.timeout, &tripwire)
+            .await;
         // Bytes held back as a possible partial secret are written now.
         for output in [&stdout as &dyn Finish, &stderr] {
             output.finish();
         }
         (outcome, store.into_data().gate.broker, started.elapsed())
+    }
+
+    /// Runs the task under its timeout; a limit it tripped decides the
+    /// outcome over however the task itself ended.
+    async fn call_run_limited(
+        &self,
+        store: &mut Store<TaskState>,
+        timeout: Duration,
+        tripwire: &Tripwire,
+    ) -> Outcome {
+        // One tick: the watchdog or any tripped limit bumps the epoch once.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+        let watchdog = deadline::Watchdog::start(timeout, tripwire.clone());
+        let outcome = match tokio::time::timeout(timeout, self.call_run(store)).await {
+            Ok(outcome) => outcome,
+            // A host call was still waiting when time ran out.
+            Err(_) => Outcome::Limit(Limit::Timeout),
+        };
+        drop(watchdog);
+        tripwire.tripped().map_or(outcome, Outcome::Limit)
     }
 
     async fn call_run(&self, store: &mut Store<TaskState>) -> Outcome {
@@ -240,6 +244,26 @@ impl Task {
             },
         }
     }
+}
+
+/// The task's stdout and stderr: redacted, then counted against the output
+/// budget they share.
+fn outputs(
+    limits: &Limits,
+    tripwire: &Tripwire,
+    released: Released,
+) -> (TaskOutput<std::io::Stdout>, TaskOutput<std::io::Stderr>) {
+    use std::io::IsTerminal;
+    let budget = OutputBudget::new(limits.output, tripwire.clone());
+    let stdout = Redact::new(
+        Counted::new(std::io::stdout(), budget.clone()),
+        released.clone(),
+    );
+    let stderr = Redact::new(Counted::new(std::io::stderr(), budget), released);
+    (
+        Output::new(stdout, std::io::stdout().is_terminal()),
+        Output::new(stderr, std::io::stderr().is_terminal()),
+    )
 }
 
 /// Ends an output stream at the end of a run.
