@@ -85,6 +85,8 @@ pub enum AuditCommand {
     Verify(commands::audit_verify::AuditVerify),
     /// Print the log's authenticated checkpoint, to keep elsewhere as an anchor
     Head(commands::audit_head::AuditHead),
+    /// Review grants: last use, uses, expiry; never-used, stale, expired, missing, ghost
+    Grants(commands::audit_grants::AuditGrants),
     /// Print the audit log readably (or as JSON Lines with --json)
     Log(commands::audit_log::AuditLogCmd),
 }
@@ -112,6 +114,7 @@ impl Cli {
             Command::Audit(AuditCommand::Verify(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Log(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Head(cmd)) => cmd.execute(&global),
+            Command::Audit(AuditCommand::Grants(cmd)) => cmd.execute(&global),
             Command::Rekey(cmd) => cmd.execute(&global),
         }
     }

@@ -5,6 +5,7 @@ mod harness;
 
 mod audit_anchor;
 mod audit_chain;
+mod audit_review;
 mod cli_errors;
 mod egress;
 mod exec_secrets;

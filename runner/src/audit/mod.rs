@@ -27,6 +27,7 @@ mod anchor;
 mod canonical;
 mod checkpoint;
 mod encode;
+mod grants;
 mod ids;
 mod record;
 mod tail;
@@ -46,6 +47,7 @@ pub use checkpoint::{
     CHECKPOINT_CONTEXT, CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointKey,
 };
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
+pub use grants::{GrantFlag, GrantUse, PolicyGrant, Reader, review as review_grants};
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
 pub use record::{Event, MAX_LINE_BYTES, Record};
 pub use verify::{Problem, ProblemKind, VerifyReport, read_records, verify, verify_marked};

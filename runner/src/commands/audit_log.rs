@@ -1,6 +1,8 @@
-//! `runner audit log`: the audit log for people (or JSON Lines with --json).
+//! `runner audit log`: the audit log for people (or JSON Lines with --json),
+//! optionally filtered by agent, secret, run, time and outcome.
 
 use clap::Args;
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::audit::{self, Event, Record};
@@ -8,24 +10,135 @@ use crate::cli::Global;
 
 #[derive(Debug, Args)]
 pub struct AuditLogCmd {
-    /// Print the raw JSON Lines records
+    /// Print the records as JSON Lines (exactly as stored)
     #[arg(long)]
     pub json: bool,
+    /// Only records of this agent
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// Only records naming this secret (resolve, deny, set, rotate, remove, injected)
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+    /// Only records of this run (its id, or a prefix of it)
+    #[arg(long, value_name = "RUN-ID")]
+    pub run: Option<String>,
+    /// Only records at or after this time: RFC 3339, or an age such as 2d, 12h
+    #[arg(long, value_name = "TIME-or-AGE", value_parser = parse_since)]
+    pub since: Option<OffsetDateTime>,
+    /// Only records with this outcome: resolved, denied, allowed, or an
+    /// exec.end outcome (exited, trapped, refused, ...)
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: Option<String>,
 }
 
 impl AuditLogCmd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
         let path = dir.join(audit::AUDIT_FILE);
-        if self.json {
-            print!("{}", std::fs::read_to_string(&path)?);
-            return Ok(crate::exit_code::OK);
-        }
         for record in audit::read_records(&path)? {
-            println!("{}", describe(&record));
+            if !self.matches(&record) {
+                continue;
+            }
+            match self.json {
+                true => println!("{}", record.to_line().unwrap_or_default()),
+                false => println!("{}", describe(&record)),
+            }
         }
         Ok(crate::exit_code::OK)
     }
+
+    fn matches(&self, record: &Record) -> bool {
+        let facts = Facts::of(&record.event);
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_ref().is_none_or(|w| have == Some(w.as_str()))
+        };
+        eq(&self.agent, facts.agent)
+            && eq(&self.outcome, facts.outcome)
+            && self.since.is_none_or(|t| record.ts >= t)
+            && self.run.as_ref().is_none_or(|prefix| {
+                facts
+                    .run
+                    .as_ref()
+                    .is_some_and(|run| run.starts_with(prefix.as_str()))
+            })
+            && self
+                .secret
+                .as_ref()
+                .is_none_or(|want| facts.secrets.iter().any(|s| s == want))
+    }
+}
+
+/// The filterable facts of one event.
+#[derive(Default)]
+struct Facts<'a> {
+    agent: Option<&'a str>,
+    run: Option<String>,
+    secrets: Vec<&'a str>,
+    outcome: Option<&'a str>,
+}
+
+impl<'a> Facts<'a> {
+    fn of(event: &'a Event) -> Facts<'a> {
+        let mut f = Facts::default();
+        match event {
+            Event::ExecStart { run, agent, .. } => f.who(run, agent.as_str()),
+            Event::SecretResolve {
+                run, agent, secret, ..
+            } => {
+                f.who(run, agent.as_str());
+                f.secrets.push(secret.as_str());
+                f.outcome = Some("resolved");
+            }
+            Event::SecretDeny {
+                run, agent, secret, ..
+            } => {
+                f.who(run, agent.as_str());
+                f.secrets.push(secret);
+                f.outcome = Some("denied");
+            }
+            Event::ExecEnd {
+                run,
+                agent,
+                outcome,
+                ..
+            } => {
+                f.who(run, agent.as_str());
+                f.outcome = Some(outcome.as_str());
+            }
+            Event::HttpRequest {
+                run,
+                agent,
+                decision,
+                injected,
+                ..
+            } => {
+                f.who(run, agent.as_str());
+                f.secrets
+                    .extend(injected.split(',').filter(|s| !s.is_empty()));
+                f.outcome = Some(decision.as_str());
+            }
+            Event::SecretSet { secret, .. }
+            | Event::SecretRotate { secret, .. }
+            | Event::SecretRemove { secret, .. } => f.secrets.push(secret.as_str()),
+            Event::LogInit { .. } | Event::LogRecover { .. } | Event::StoreWrite { .. } => {}
+        }
+        f
+    }
+
+    fn who(&mut self, run: &audit::RunId, agent: &'a str) {
+        self.run = Some(run.to_string());
+        self.agent = Some(agent);
+    }
+}
+
+/// An RFC 3339 time, or an age (`30d`, `12h`, `90m`, `2w`) before now.
+fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
+    if let Ok(ts) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(ts);
+    }
+    let age = crate::commands::audit_grants::parse_age(text)
+        .map_err(|_| format!("{text:?}: expected an RFC 3339 time or an age such as 2d"))?;
+    Ok(OffsetDateTime::now_utc() - age)
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.

@@ -1,0 +1,144 @@
+//! Grant review: is each grant still used? Answered from the log.
+//!
+//! For every grant in the policy: when its secret was last resolved by that
+//! agent, how often, when the grant expires, and flags: never used, unused
+//! for longer than a threshold, expired, secret missing from the store.
+//! Agents that resolved a secret in the past but no longer hold the grant
+//! ("ghost" readers) get a row of their own. Pure: the caller supplies the
+//! policy's grants, the store's entries and the records.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::{Duration, OffsetDateTime};
+
+use super::record::{Event, Record};
+use crate::names::{AgentName, ProjectName, SecretName};
+
+/// Who may read what: one grant, or one past reader.
+pub type Reader = (AgentName, ProjectName, SecretName);
+
+/// A grant as the policy states it.
+#[derive(Debug, Clone)]
+pub struct PolicyGrant {
+    pub reader: Reader,
+    pub expires: Option<OffsetDateTime>,
+}
+
+/// Something worth an operator's attention about a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GrantFlag {
+    /// Never resolved (in this log).
+    NeverUsed,
+    /// Last resolved longer ago than the `--stale` threshold.
+    Stale,
+    /// Its expiry has passed.
+    Expired,
+    /// The granted secret is not in the store.
+    Missing,
+    /// Resolved in the past, but the policy no longer grants it.
+    Ghost,
+}
+
+impl GrantFlag {
+    pub fn code(self) -> &'static str {
+        match self {
+            GrantFlag::NeverUsed => "never-used",
+            GrantFlag::Stale => "stale",
+            GrantFlag::Expired => "expired",
+            GrantFlag::Missing => "missing",
+            GrantFlag::Ghost => "ghost",
+        }
+    }
+}
+
+/// One row of the review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantUse {
+    pub reader: Reader,
+    /// `false` for a ghost reader.
+    pub granted: bool,
+    pub expires: Option<OffsetDateTime>,
+    pub last_resolved: Option<OffsetDateTime>,
+    pub resolutions: u64,
+    pub flags: Vec<GrantFlag>,
+}
+
+#[derive(Default)]
+struct Usage {
+    last: Option<OffsetDateTime>,
+    count: u64,
+}
+
+/// Reviews `grants` against the store's `stored` secrets and the log's
+/// `records`, as of `now`. Grants come first in policy order, then ghosts.
+pub fn review(
+    grants: &[PolicyGrant],
+    stored: &BTreeSet<(ProjectName, SecretName)>,
+    records: impl IntoIterator<Item = Record>,
+    now: OffsetDateTime,
+    stale_after: Option<Duration>,
+) -> Vec<GrantUse> {
+    let mut usage = usage_of(records);
+    let mut rows: Vec<GrantUse> = grants
+        .iter()
+        .map(|grant| {
+            let used = usage.remove(&grant.reader).unwrap_or_default();
+            let mut flags = Vec::new();
+            match used.last {
+                None => flags.push(GrantFlag::NeverUsed),
+                Some(last) if stale_after.is_some_and(|d| now - last > d) => {
+                    flags.push(GrantFlag::Stale)
+                }
+                Some(_) => {}
+            }
+            if grant.expires.is_some_and(|at| at <= now) {
+                flags.push(GrantFlag::Expired);
+            }
+            let (_, project, secret) = &grant.reader;
+            if !stored.contains(&(project.clone(), secret.clone())) {
+                flags.push(GrantFlag::Missing);
+            }
+            row(grant.reader.clone(), true, grant.expires, used, flags)
+        })
+        .collect();
+    let ghosts = usage
+        .into_iter()
+        .map(|(reader, used)| row(reader, false, None, used, vec![GrantFlag::Ghost]));
+    rows.extend(ghosts);
+    rows
+}
+
+fn row(
+    reader: Reader,
+    granted: bool,
+    expires: Option<OffsetDateTime>,
+    used: Usage,
+    flags: Vec<GrantFlag>,
+) -> GrantUse {
+    GrantUse {
+        reader,
+        granted,
+        expires,
+        last_resolved: used.last,
+        resolutions: used.count,
+        flags,
+    }
+}
+
+fn usage_of(records: impl IntoIterator<Item = Record>) -> BTreeMap<Reader, Usage> {
+    let mut usage: BTreeMap<Reader, Usage> = BTreeMap::new();
+    for record in records {
+        if let Event::SecretResolve {
+            agent,
+            project,
+            secret,
+            ..
+        } = record.event
+        {
+            let used = usage.entry((agent, project, secret)).or_default();
+            used.count += 1;
+            used.last = used.last.max(Some(record.ts));
+        }
+    }
+    usage
+}

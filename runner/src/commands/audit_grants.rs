@@ -1,0 +1,143 @@
+//! `runner audit grants [--stale 30d] [--json]`: every grant in tasks.toml
+//! with its last use, number of uses and expiry, flagged never-used, stale,
+//! expired, missing (secret not in the store) or ghost (an agent that
+//! resolved a secret it is no longer granted).
+
+use std::collections::BTreeSet;
+
+use clap::Args;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::audit::{self, GrantUse, PolicyGrant};
+use crate::cli::Global;
+use crate::commands::secret_list::print_table;
+use crate::policy::Policy;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct AuditGrants {
+    /// Flag grants not resolved for longer than this (e.g. 30d, 12h, 2w)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub stale: Option<Duration>,
+    /// Print one JSON object per grant (JSON Lines)
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl AuditGrants {
+    pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
+        let policy = Policy::load(&global.config())?;
+        let dir = global.open_home()?;
+        let store = Store::open(&dir)?;
+        let stored: BTreeSet<_> = store
+            .entries()
+            .map(|e| (e.project.clone(), e.name.clone()))
+            .collect();
+        let records = audit::read_records(&dir.join(audit::AUDIT_FILE))?;
+        let rows = audit::review_grants(
+            &grants_of(&policy),
+            &stored,
+            records,
+            OffsetDateTime::now_utc(),
+            self.stale,
+        );
+        match self.json {
+            true => rows.iter().for_each(|r| println!("{}", to_json(r))),
+            false => print_rows(&rows),
+        }
+        Ok(crate::exit_code::OK)
+    }
+}
+
+fn grants_of(policy: &Policy) -> Vec<PolicyGrant> {
+    let per_agent = policy.agents().flat_map(|agent| {
+        agent.grants.iter().map(|grant| PolicyGrant {
+            reader: (
+                agent.name.clone(),
+                agent.project.clone(),
+                grant.secret.clone(),
+            ),
+            expires: grant.expires,
+        })
+    });
+    per_agent.collect()
+}
+
+/// `30d`, `12h`, `2w`, `90m`: a whole number and a unit.
+pub(crate) fn parse_age(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 30d"))?;
+    match unit {
+        "m" => Ok(Duration::minutes(n)),
+        "h" => Ok(Duration::hours(n)),
+        "d" => Ok(Duration::days(n)),
+        "w" => Ok(Duration::weeks(n)),
+        _ => Err(format!("{text:?}: the unit must be m, h, d or w")),
+    }
+}
+
+fn when(ts: Option<OffsetDateTime>, none: &str) -> String {
+    ts.and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| none.to_owned())
+}
+
+fn flags(row: &GrantUse) -> String {
+    let codes: Vec<&str> = row.flags.iter().map(|f| f.code()).collect();
+    codes.join(",")
+}
+
+fn print_rows(rows: &[GrantUse]) {
+    if rows.is_empty() {
+        println!("no grants in the policy and no secret resolutions in the log");
+        return;
+    }
+    let header = [
+        "AGENT",
+        "PROJECT",
+        "SECRET",
+        "EXPIRES",
+        "LAST RESOLVED",
+        "USES",
+        "FLAGS",
+    ];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let (agent, project, secret) = &r.reader;
+            let expires = match r.granted {
+                true => when(r.expires, "never"),
+                false => "(not granted)".to_owned(),
+            };
+            [
+                agent.to_string(),
+                project.to_string(),
+                secret.to_string(),
+                expires,
+                when(r.last_resolved, "never"),
+                r.resolutions.to_string(),
+                flags(r),
+            ]
+        })
+        .collect();
+    print_table(&header, &cells);
+}
+
+fn to_json(row: &GrantUse) -> serde_json::Value {
+    let (agent, project, secret) = &row.reader;
+    let codes: Vec<&str> = row.flags.iter().map(|f| f.code()).collect();
+    json!({
+        "agent": agent.as_str(), "project": project.as_str(), "secret": secret.as_str(),
+        "granted": row.granted,
+        "expires": row.expires.and_then(|t| t.format(&Rfc3339).ok()),
+        "last_resolved": row.last_resolved.and_then(|t| t.format(&Rfc3339).ok()),
+        "resolutions": row.resolutions,
+        "flags": codes,
+    })
+}
