@@ -45,3 +45,15 @@ impl Drop for Watchdog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_ends_in_time_is_not_tripped_and_the_watchdog_stops() {
+        let tripwire = Tripwire::default();
+        drop(Watchdog::start(Duration::from_secs(3600), tripwire.clone()));
+        assert_eq!(tripwire.tripped(), None);
+    }
+}

@@ -75,3 +75,36 @@ impl Grants<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::DirGrant;
+
+    fn grants(host: PathBuf) -> Confinement {
+        let dir = DirGrant {
+            host,
+            guest: "/data".into(),
+            mode: DirMode::ReadOnly,
+        };
+        Confinement {
+            dirs: vec![dir],
+            ..Confinement::default()
+        }
+    }
+
+    #[test]
+    fn only_existing_directories_can_be_granted() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(Grants(&grants(tmp.path().to_owned())).check().is_ok());
+        let missing = grants(tmp.path().join("missing"));
+        let err = Grants(&missing).check().unwrap_err();
+        assert!(
+            err.hint().unwrap().contains("create the directory"),
+            "{err}"
+        );
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(Grants(&grants(file)).check().is_err());
+    }
+}
