@@ -263,11 +263,11 @@ fn killed_writers_never_lose_an_acknowledged_secret() {
     let leftovers: Vec<_> = std::fs::read_dir(world.home())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
+        .filter(|n| n.starts_with(".secrets.json.") && n.ends_with(".tmp"))
         .collect();
     assert!(
         leftovers.is_empty(),
-        "temp files left after open: {leftovers:?}"
+        "store temp files left after open: {leftovers:?}"
     );
     eprintln!("{} of 200 writes acknowledged", acknowledged.len());
 }

@@ -46,14 +46,14 @@ mod tests_tamper;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use secrecy::{ExposeSecret, SecretBox, SecretSlice, SecretString};
+use secrecy::{SecretBox, SecretSlice, SecretString};
 use time::OffsetDateTime;
 
 use crate::names::{ProjectName, SecretName};
 use crypto::RootKey;
 use format::{Entry, StoreData};
 use kek::{Kek, KekSource};
-use sealing::{is_intact, new_kek, open_entry, seal_header, seal_subkey_seed, unlock};
+use sealing::{is_intact, new_kek, open_entry, seal_header, seal_into, seal_subkey_seed, unlock};
 
 pub use error::StoreError;
 pub use kek::{MAX_LANES, MAX_MEMORY_KIB, MAX_PASSES, MIN_PASSPHRASE_LEN};
@@ -382,24 +382,4 @@ fn not_found(project: &ProjectName, name: &SecretName) -> StoreError {
         project: project.clone(),
         name: name.clone(),
     }
-}
-
-/// Seals `value` as the entry `info` describes and stores it in `store`.
-fn seal_into(
-    store: &mut StoreData,
-    key: &RootKey,
-    info: EntryInfo,
-    value: &SecretSlice<u8>,
-) -> Result<EntryInfo, StoreError> {
-    value::check_len(value.expose_secret().len())?;
-    let (nonce, sealed) = crypto::seal(key, &store.binding(&info), value)?;
-    store.entries.insert(
-        (info.project.clone(), info.name.clone()),
-        Entry {
-            info: info.clone(),
-            nonce,
-            sealed,
-        },
-    );
-    Ok(info)
 }

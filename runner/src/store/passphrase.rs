@@ -45,10 +45,13 @@ pub fn new(env: &str) -> Result<SecretString, StoreError> {
 
 fn from_env(name: &str) -> Option<Result<SecretString, StoreError>> {
     std::env::var_os(name).map(|value| {
-        let value = value
+        let mut value = value
             .into_string()
             .map_err(|_| StoreError::PassphraseRequired)?;
-        Ok(SecretString::from(value))
+        // Copied at its exact length; the original buffer is wiped.
+        let secret = SecretString::from(value.as_str());
+        zeroize::Zeroize::zeroize(&mut value);
+        Ok(secret)
     })
 }
 

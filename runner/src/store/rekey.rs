@@ -13,8 +13,8 @@ use std::fs;
 use super::crypto::{self, RootKey};
 use super::format::StoreData;
 use super::recover::{self, NEXT_KEY_FILE};
-use super::sealing::{new_kek, open_entry, seal_header, seal_subkey_seed};
-use super::{KEY_FILE, KeyProtection, Store, StoreError, format, seal_into};
+use super::sealing::{new_kek, open_entry, seal_header, seal_into, seal_subkey_seed};
+use super::{KEY_FILE, KeyProtection, Store, StoreError, format};
 
 impl Store {
     /// Protects the data key with `protection` from now on; with

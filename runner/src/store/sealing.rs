@@ -8,8 +8,9 @@
 
 use std::path::Path;
 
-use secrecy::SecretSlice;
+use secrecy::{ExposeSecret, SecretSlice};
 
+use super::EntryInfo;
 use super::crypto::{self, RootKey};
 use super::format::{Entry, StoreData};
 use super::kek::{self, KdfParams, Kek, KekSource};
@@ -108,4 +109,24 @@ pub(crate) fn open_entry(
             name: entry.info.name.clone(),
         }
     })
+}
+
+/// Seals `value` as the entry `info` describes and stores it in `store`.
+pub(crate) fn seal_into(
+    store: &mut StoreData,
+    key: &RootKey,
+    info: EntryInfo,
+    value: &SecretSlice<u8>,
+) -> Result<EntryInfo, StoreError> {
+    super::value::check_len(value.expose_secret().len())?;
+    let (nonce, sealed) = crypto::seal(key, &store.binding(&info), value)?;
+    store.entries.insert(
+        (info.project.clone(), info.name.clone()),
+        Entry {
+            info: info.clone(),
+            nonce,
+            sealed,
+        },
+    );
+    Ok(info)
 }
