@@ -142,6 +142,22 @@ fn a_server_echoing_the_injected_key_does_not_hand_it_to_the_task() {
 }
 
 #[test]
+fn a_large_response_to_an_injected_request_is_read_and_masked_whole() {
+    let key = canary();
+    let api = server(&key);
+    let w = world(Some(&[api.url()]), &[api.url()], &key);
+    let out = w.exec(
+        "egress-probe",
+        "q",
+        &[&format!("inject-len:{SECRET}:{}/big", api.url())],
+    );
+    let marker = "Bearer [REDACTED:posthog-read]";
+    let length = marker.len() + posthog_standin::BIG_PADDING;
+    let expected = format!("inject-len: status 200 length {length} head {marker}x");
+    assert!(stdout(&out).contains(&expected), "{}", shown(&out, &key));
+}
+
+#[test]
 fn the_posthog_query_example_lists_events_with_the_injected_key() {
     let key = canary();
     let api = server(&key);

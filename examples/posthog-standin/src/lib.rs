@@ -4,6 +4,7 @@
 //! - `GET /api/projects/1/events...` with `Authorization: Bearer KEY`: 200
 //!   and canned events JSON; with any other authorization: 401.
 //! - `GET /redirect?to=URL`: 302 to URL.
+//! - `GET /big`: 200, the `Authorization` header then [`BIG_PADDING`] bytes.
 //! - `GET /echo`: 200, the `Authorization` header echoed in the body and in
 //!   an `x-echo` header (what a debugging endpoint might do).
 //! - anything else: 200 `ok`.
@@ -17,6 +18,9 @@ use std::sync::{Arc, Mutex};
 
 /// The canned answer to an authorised events query.
 pub const EVENTS_JSON: &str = r#"{"results":[{"event":"$pageview","distinct_id":"u1"},{"event":"signed_up","distinct_id":"u2"},{"event":"$pageview","distinct_id":"u3"}]}"#;
+
+/// Bytes of padding after the echoed header in a `/big` answer.
+pub const BIG_PADDING: usize = 4 * 1024 * 1024;
 
 /// One request as the server read it.
 #[derive(Debug, Clone)]
@@ -113,6 +117,15 @@ fn answer(request: &Received, key: &str) -> (&'static str, Vec<(String, String)>
             "302 Found",
             vec![("location".into(), to.to_owned())],
             String::new(),
+        );
+    }
+    if request.target.starts_with("/big") {
+        // Larger than any socket buffer, so the body arrives over many reads.
+        let auth = request.header("authorization").unwrap_or_default();
+        return (
+            "200 OK",
+            Vec::new(),
+            format!("{auth}{}", "x".repeat(BIG_PADDING)),
         );
     }
     if request.target.starts_with("/echo") {

@@ -46,6 +46,9 @@ pub(super) async fn checked(
         Ok((response, io)) => {
             Gate::record(&log, &attempt, Ok(response.status().as_u16()));
             let mut response = response.map(BodyExt::boxed_unsync);
+            // `io` drives the connection, body included: it must run while
+            // the body is read below, not only once it is handed back.
+            let io = wasmtime_wasi::runtime::spawn(io);
             if !attempt.injected.is_empty() {
                 let injected: Vec<_> = released
                     .values()

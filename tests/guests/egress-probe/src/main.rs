@@ -21,6 +21,7 @@ fn main() {
         match verb {
             "fetch" => show("fetch", Request::get(rest).send()),
             "inject" => inject(rest),
+            "inject-len" => inject_len(rest),
             "raw-header" | "raw-query" | "raw-body" => raw(verb, rest),
             "print" => println!("value: {}", value(rest)),
             "print-bytes" => bytewise(&mut std::io::stdout(), rest),
@@ -75,6 +76,23 @@ fn inject(rest: &str) {
             println!("inject: body-hex {hex}");
         }
         result => show("inject", result),
+    }
+}
+
+/// Like `inject`, but prints only the status, body length and its first bytes.
+fn inject_len(rest: &str) {
+    let (name, url) = rest.split_once(':').unwrap_or((rest, ""));
+    let token = placeholder(name).unwrap_or_default();
+    match Request::get(url).bearer(&token).send() {
+        Ok(response) => {
+            let head = String::from_utf8_lossy(&response.body[..response.body.len().min(40)]);
+            let len = response.body.len();
+            println!(
+                "inject-len: status {} length {len} head {head}",
+                response.status
+            );
+        }
+        result => show("inject-len", result.map(|_| unreachable!())),
     }
 }
 
