@@ -166,9 +166,9 @@ impl Checkpoint {
             })
     }
 
-    /// Replaces `dir/audit.checkpoint` atomically and durably. Callers hold
-    /// the log's lock, so checkpoints only move forward.
-    pub fn store(&self, dir: &Path) -> Result<(), CheckpointError> {
+    /// Replaces `dir/audit.checkpoint` atomically (and with `durable`, also
+    /// synced). Callers hold the log's lock, so checkpoints only move forward.
+    pub fn store(&self, dir: &Path, durable: bool) -> Result<(), CheckpointError> {
         let path = dir.join(CHECKPOINT_FILE);
         let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
         let write = || -> io::Result<()> {
@@ -179,9 +179,14 @@ impl Checkpoint {
                 .mode(0o600)
                 .open(&tmp)?;
             file.write_all(format!("{self}\n").as_bytes())?;
-            file.sync_all()?;
+            if durable {
+                file.sync_all()?;
+            }
             std::fs::rename(&tmp, &path)?;
-            File::open(dir)?.sync_all()
+            match durable {
+                true => File::open(dir)?.sync_all(),
+                false => Ok(()),
+            }
         };
         write().map_err(|source| CheckpointError::io("write", &path, source))
     }

@@ -28,6 +28,7 @@ mod canonical;
 mod checkpoint;
 mod encode;
 mod grants;
+mod group;
 mod ids;
 mod record;
 mod tail;
@@ -95,6 +96,22 @@ pub enum AuditError {
     Random(getrandom::Error),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A group commit failed: every appender in the batch gets the error.
+    #[error("{reason}")]
+    Shared {
+        reason: String,
+        hint: Option<String>,
+    },
+}
+
+impl AuditError {
+    /// A copy for another appender of the same failed batch.
+    pub(crate) fn clone_shared(&self) -> AuditError {
+        AuditError::Shared {
+            reason: self.to_string(),
+            hint: self.hint(),
+        }
+    }
 }
 
 fn after_seq_note(after_seq: Option<u64>) -> String {
@@ -129,6 +146,7 @@ impl AuditError {
             ),
             AuditError::Clock => Some("set the system clock correctly".into()),
             AuditError::Checkpoint(error) => error.hint(),
+            AuditError::Shared { hint, .. } => hint.clone(),
             AuditError::RecordTooLarge { .. } | AuditError::Random(_) => None,
         }
     }

@@ -117,15 +117,91 @@ impl AuditLog {
         let checkpoint =
             Checkpoint::seal(key, last.log, last.seq, last.hash).ok_or(AuditError::Clock)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        checkpoint.store(dir)?;
+        checkpoint.store(dir, true)?;
         Ok(Some(checkpoint))
     }
 
-    /// Appends one record and returns it once it is on disk.
+    /// Appends one record and returns it once it is on disk. Concurrent
+    /// appends in this process share one write and one sync (group commit).
     pub fn append(&self, event: Event) -> Result<Record, AuditError> {
+        super::group::append(self, event)
+    }
+
+    /// Appends one record in a batch of its own: no group commit. For
+    /// measuring what group commit saves.
+    #[doc(hidden)]
+    pub fn append_alone(&self, event: Event) -> Result<Record, AuditError> {
+        let mut results = self.commit_batch(vec![event])?;
+        results.pop().expect("one result per event")
+    }
+
+    /// Writes `events` after the log's end with one `write` under the lock,
+    /// then one `fdatasync` outside it, then advances the checkpoint. `Err`
+    /// when nothing is durable; otherwise one result per event (an event
+    /// can fail alone, e.g. when too large).
+    pub(crate) fn commit_batch(
+        &self,
+        events: Vec<Event>,
+    ) -> Result<Vec<Result<Record, AuditError>>, AuditError> {
         let file = self.open_locked()?;
-        let result = self.append_locked(&file, event);
-        // Closing the file releases the lock too; unlocking first is tidier.
+        let written = self.write_batch(&file, events);
+        let _ = file.unlock();
+        let (results, last) = written?;
+        // Outside the lock: the next writer may already append behind us, and
+        // concurrent processes' syncs overlap. Records are released only
+        // after this returns.
+        file.sync_data()
+            .map_err(|source| io_err("sync", &self.path, source))?;
+        self.advance_checkpoint(&last)?;
+        Ok(results)
+    }
+
+    fn write_batch(
+        &self,
+        mut file: &File,
+        events: Vec<Event>,
+    ) -> Result<(Vec<Result<Record, AuditError>>, Record), AuditError> {
+        let len = file
+            .metadata()
+            .map_err(|source| io_err("inspect", &self.path, source))?
+            .len();
+        let tail = read_tail(file, len, &self.path)?;
+        let mut last = tail.last;
+        if let Some(torn) = tail.torn {
+            last = self.recover(file, &last, &torn)?;
+        }
+        let (mut lines, mut results) = (Vec::new(), Vec::with_capacity(events.len()));
+        for event in events {
+            let sealed = self.seal_after(&last, event);
+            if let Ok((record, line)) = &sealed {
+                lines.extend_from_slice(line.as_bytes());
+                last = record.clone();
+            }
+            results.push(sealed.map(|(record, _)| record));
+        }
+        file.write_all(&lines)
+            .map_err(|source| io_err("write to", &self.path, source))?;
+        Ok((results, last))
+    }
+
+    /// Moves the checkpoint forward to `last` (never back: concurrent
+    /// processes finish their syncs in any order). Its rename need not be
+    /// synced: a checkpoint lost in a crash only anchors less, and it is
+    /// written after the records it covers are durable.
+    fn advance_checkpoint(&self, last: &Record) -> Result<(), AuditError> {
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let file = self.open_locked()?;
+        let current = Checkpoint::load(&dir.join(super::CHECKPOINT_FILE));
+        let ahead = matches!(&current, Ok(Some(cp)) if cp.log == last.log && cp.size > last.seq);
+        let result = match ahead {
+            true => Ok(()),
+            false => Checkpoint::seal(key, last.log, last.seq, last.hash)
+                .ok_or(AuditError::Clock)
+                .and_then(|cp| Ok(cp.store(dir, false)?)),
+        };
         let _ = file.unlock();
         result
     }
@@ -146,24 +222,6 @@ impl AuditLog {
         Ok(file)
     }
 
-    fn append_locked(&self, file: &File, event: Event) -> Result<Record, AuditError> {
-        let len = file
-            .metadata()
-            .map_err(|source| io_err("inspect", &self.path, source))?
-            .len();
-        let tail = read_tail(file, len, &self.path)?;
-        let mut last = tail.last;
-        if let Some(torn) = tail.torn {
-            last = self.recover(file, &last, &torn)?;
-        }
-        let record = self.write_after(file, &last, event)?;
-        file.sync_data()
-            .map_err(|source| io_err("sync", &self.path, source))?;
-        // Still under the lock, so checkpoints only move forward.
-        self.write_checkpoint(&record)?;
-        Ok(record)
-    }
-
     /// Cuts off an incomplete last line and records that it did. The cut
     /// bytes were never synced-and-acknowledged, so no caller acted on them.
     fn recover(&self, file: &File, last: &Record, torn: &Torn) -> Result<Record, AuditError> {
@@ -182,6 +240,15 @@ impl AuditLog {
     }
 
     fn write_after(&self, file: &File, last: &Record, event: Event) -> Result<Record, AuditError> {
+        let (record, line) = self.seal_after(last, event)?;
+        (&*file)
+            .write_all(line.as_bytes())
+            .map_err(|source| io_err("write to", &self.path, source))?;
+        Ok(record)
+    }
+
+    /// The record after `last` and its line (with `\n`).
+    fn seal_after(&self, last: &Record, event: Event) -> Result<(Record, String), AuditError> {
         let seq = last
             .seq
             .checked_add(1)
@@ -191,8 +258,8 @@ impl AuditLog {
             })?;
         let record = Record::seal(last.log, seq, OffsetDateTime::now_utc(), last.hash, event)
             .ok_or(AuditError::Clock)?;
-        self.write_record(file, &record)?;
-        Ok(record)
+        let line = line_of(&record)?;
+        Ok((record, line))
     }
 
     fn write_first(&self, file: &File, log: LogId, event: Event) -> Result<(), AuditError> {
@@ -203,17 +270,21 @@ impl AuditLog {
             .map_err(|source| io_err("sync", &self.path, source))
     }
 
-    /// One `write` of the whole line, so a crash leaves at most one torn line
-    /// (which the next append recovers); `O_APPEND` puts it at the end.
     fn write_record(&self, mut file: &File, record: &Record) -> Result<(), AuditError> {
-        let mut line = record.to_line().ok_or(AuditError::Clock)?;
-        if line.len() > MAX_LINE_BYTES {
-            return Err(AuditError::RecordTooLarge { len: line.len() });
-        }
-        line.push('\n');
-        file.write_all(line.as_bytes())
+        file.write_all(line_of(record)?.as_bytes())
             .map_err(|source| io_err("write to", &self.path, source))
     }
+}
+
+/// The record's line with its `\n`; written with one `write`, so a crash
+/// leaves at most a torn last line (which the next append recovers).
+fn line_of(record: &Record) -> Result<String, AuditError> {
+    let mut line = record.to_line().ok_or(AuditError::Clock)?;
+    if line.len() > MAX_LINE_BYTES {
+        return Err(AuditError::RecordTooLarge { len: line.len() });
+    }
+    line.push('\n');
+    Ok(line)
 }
 
 fn io_err(action: &'static str, path: &Path, source: io::Error) -> AuditError {

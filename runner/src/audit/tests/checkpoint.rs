@@ -59,7 +59,7 @@ fn store_and_load_replace_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(CHECKPOINT_FILE);
     assert_eq!(Checkpoint::load(&path).unwrap(), None);
-    sample().store(dir.path()).unwrap();
+    sample().store(dir.path(), true).unwrap();
     assert_eq!(Checkpoint::load(&path).unwrap(), Some(sample()));
     std::fs::write(&path, "garbage\n").unwrap();
     assert!(matches!(

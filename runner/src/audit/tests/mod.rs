@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod concurrent;
+mod group;
 mod proptests;
 mod roundtrip;
 mod strict;
