@@ -108,16 +108,20 @@ fn explain_agent(out: &mut String, agent: &Agent, now: OffsetDateTime) {
         ),
     };
     let _ = writeln!(out, "  components {pins}");
-    let _ = writeln!(
-        out,
-        "  secrets{}",
-        if agent.grants.is_empty() { " none" } else { "" }
-    );
+    explain_secrets(out, agent, now);
+    explain_access(out, agent);
+    explain_limits(out, &c.limits);
+}
+
+/// Each grant, with its expiry (expired ones marked) and destinations.
+fn explain_secrets(out: &mut String, agent: &Agent, now: OffsetDateTime) {
+    let _ = writeln!(out, "  secrets{}", none_if(agent.grants.is_empty()));
     for grant in &agent.grants {
+        let at = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
         let when = match grant.expires {
             None => "no expiry".to_owned(),
-            Some(t) if t <= now => format!("EXPIRED {}", t.format(&Rfc3339).unwrap_or_default()),
-            Some(t) => format!("until {}", t.format(&Rfc3339).unwrap_or_default()),
+            Some(t) if t <= now => format!("EXPIRED {}", at(t)),
+            Some(t) => format!("until {}", at(t)),
         };
         let hosts = match grant.hosts.len() {
             0 => String::new(),
@@ -128,6 +132,11 @@ fn explain_agent(out: &mut String, agent: &Agent, now: OffsetDateTime) {
         };
         let _ = writeln!(out, "    {:<24} {when}{hosts}", grant.secret.as_str());
     }
+}
+
+/// Egress, directories and environment.
+fn explain_access(out: &mut String, agent: &Agent) {
+    let c = &agent.confinement;
     let hosts = agent.allowed_hosts.as_deref().unwrap_or_default();
     let egress = match hosts.len() {
         0 => "none: no network".to_owned(),
@@ -137,33 +146,24 @@ fn explain_agent(out: &mut String, agent: &Agent, now: OffsetDateTime) {
         ),
     };
     let _ = writeln!(out, "  egress {egress}");
-    let _ = writeln!(
-        out,
-        "  dirs{}",
-        if c.dirs.is_empty() { " none" } else { "" }
-    );
+    let _ = writeln!(out, "  dirs{}", none_if(c.dirs.is_empty()));
     for dir in &c.dirs {
-        let _ = writeln!(
-            out,
-            "    {} <- {} ({})",
-            dir.guest,
-            dir.host.display(),
-            dir.mode.as_str()
-        );
+        let (guest, host, mode) = (&dir.guest, dir.host.display(), dir.mode.as_str());
+        let _ = writeln!(out, "    {guest} <- {host} ({mode})");
     }
-    let _ = writeln!(
-        out,
-        "  env{}",
-        if c.env.is_empty() {
-            " none (nothing inherited)"
-        } else {
-            ""
-        }
-    );
+    let env_none = if c.env.is_empty() {
+        " none (nothing inherited)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "  env{env_none}");
     for (name, value) in &c.env {
         let _ = writeln!(out, "    {name}={value:?}");
     }
-    explain_limits(out, &c.limits);
+}
+
+fn none_if(empty: bool) -> &'static str {
+    if empty { " none" } else { "" }
 }
 
 fn explain_limits(out: &mut String, limits: &Limits) {
