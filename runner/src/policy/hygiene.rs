@@ -94,4 +94,24 @@ mod tests {
         );
         assert!(check_file_safety(&dir.path().join("missing")).is_err());
     }
+
+    #[test]
+    fn refuses_a_file_owned_by_another_user() {
+        // Only root can give a file away; elsewhere this case cannot be set up.
+        if current_uid() != 0 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tasks.toml");
+        std::fs::write(&file, "").unwrap();
+        std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+        let err = check_file_safety(&file).unwrap_err();
+        assert!(
+            matches!(err, UnsafePolicyFile::Foreign { owner: 65534, .. }),
+            "{err}"
+        );
+        assert!(err.hint().unwrap().contains("chown"), "{:?}", err.hint());
+        std::os::unix::fs::chown(&file, Some(0), None).unwrap();
+        assert!(check_file_safety(&file).is_ok());
+    }
 }
