@@ -11,6 +11,9 @@ line per step (the steps and lines of examples/probe):
   read:PATH      try to read a host file
   list:PATH      try to list a host directory
   connect:ADDR   try to open a TCP connection (HOST:PORT)
+  inject:NAME:URL  GET URL with `Authorization: Bearer <placeholder of NAME>`
+                 (injection mode: the host swaps in the key; the task never
+                 holds it); prints the status
   get:NAME       resolve NAME; prints its sha256 and FNV-1a 64-bit checksum
                  (the JS task's checksum, so one test checks both), never
                  the value
@@ -19,11 +22,20 @@ line per step (the steps and lines of examples/probe):
 import hashlib
 import os
 import socket
+import urllib.parse
 
-from componentize_py_types import Err
+from componentize_py_types import Err, Ok
 from wit_world import exports
-from wit_world.imports import environment, exit as wasi_exit, secrets
+from wit_world.imports import environment, exit as wasi_exit, outgoing_handler, secrets
+from wit_world.imports.streams import StreamError_Closed
 from wit_world.imports.secrets import SecretError
+from wit_world.imports.wasi_http_types import (
+    Fields,
+    Method_Get,
+    OutgoingRequest,
+    Scheme_Http,
+    Scheme_Https,
+)
 
 GRANTED = "posthog-read"
 NOT_GRANTED = "billing-admin"
@@ -89,6 +101,8 @@ def probe(step: str) -> None:
             print(f"list {arg}: error {type(error).__name__}")
     elif verb == "connect":
         connect(arg)
+    elif verb == "inject":
+        inject(arg)
     elif verb == "get":
         try:
             value = secrets.get_secret(arg).encode()
@@ -101,6 +115,56 @@ def probe(step: str) -> None:
             print(f"get {arg}: {error_name(error)}")
     else:
         print(f"unknown step {step}")
+
+
+def inject(arg: str) -> None:
+    name, _, url = arg.partition(":")
+    try:
+        token = secrets.placeholder(name)
+    except Err as error:
+        print(f"inject: placeholder {error_name(error)}")
+        return
+    try:
+        status, body = http_get(url, token)
+        print(f"inject: status {status} ({len(body)} bytes)")
+    except Exception as error:  # a refused request is an expected outcome
+        print(f"inject: error {error}")
+
+
+def http_get(url: str, token: str) -> tuple[int, bytes]:
+    """GET `url` over wasi:http with `token` as the bearer credential,
+    blocking (componentize-py's generated poll_loop does not import when the
+    world has both wasi:filesystem and wasi:http `types`)."""
+    parts = urllib.parse.urlsplit(url)
+    headers = [("authorization", f"Bearer {token}".encode())]
+    request = OutgoingRequest(Fields.from_list(headers))
+    request.set_method(Method_Get())
+    request.set_scheme(Scheme_Https() if parts.scheme == "https" else Scheme_Http())
+    request.set_authority(parts.netloc)
+    request.set_path_with_query(parts.path + (f"?{parts.query}" if parts.query else ""))
+    # Resources are dropped child first (`with`): a body outlived by its
+    # stream, or a response by its body, makes the host trap.
+    with outgoing_handler.handle(request, None) as future:
+        with future.subscribe() as ready:
+            ready.block()
+        outcome = future.get()
+    if not isinstance(outcome, Ok) or not isinstance(outcome.value, Ok):
+        raise RuntimeError(f"request failed: {outcome.value!r}")
+    with outcome.value.value as response:
+        status = response.status()
+        with response.consume() as incoming, incoming.stream() as stream:
+            return status, read_all(stream)
+
+
+def read_all(stream) -> bytes:
+    body = b""
+    while True:
+        try:
+            body += stream.blocking_read(16 * 1024)
+        except Err as error:
+            if isinstance(error.value, StreamError_Closed):
+                return body
+            raise
 
 
 def fnv1a64(data: bytes) -> str:

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use posthog_standin::Server;
+
 use crate::harness::*;
 
 /// Exit status of build.sh when the package registry is unreachable.
@@ -247,4 +249,49 @@ fn no_ambient_authority(example: &'static str) {
         listener.accept().is_err(),
         "the task reached the host's listener"
     );
+}
+
+#[test]
+fn python_task_injects_a_key_it_never_holds() {
+    let Some(wasm) = component("python-support-analysis") else {
+        return;
+    };
+    let key = canary();
+    let api = Server::start("127.0.0.1:0", &key).expect("the stand-in server starts");
+    let policy = format!(
+        "[projects.analytics]\n\n[agents.q]\nproject = \"analytics\"\n\
+         allowed_hosts = [\"{0}\"]\ngrants = [{{ secret = \"posthog-read\", hosts = [\"{0}\"] }}]\n",
+        api.url()
+    );
+    let world = World::with_policy(&policy);
+    world.set_secret("analytics", "posthog-read", &key);
+    let bound = format!("inject:posthog-read:{}/api/projects/1/events", api.url());
+    let unlisted = "inject:posthog-read:http://127.0.0.2:9/api/projects/1/events";
+    let args = [
+        "exec",
+        wasm.to_str().unwrap(),
+        "--agent",
+        "q",
+        "--",
+        &bound,
+        unlisted,
+    ];
+    let out = world.run(&args);
+    let shown = text(&out).replace(&key, "<CANARY>");
+    assert!(out.status.success(), "{shown}");
+    assert!(stdout(&out).contains("inject: status 200"), "{shown}");
+    assert!(stdout(&out).contains("inject: error"), "{shown}");
+    assert!(
+        !shown.contains("<CANARY>"),
+        "the task's output holds the key:\n{shown}"
+    );
+    let received = api.received();
+    assert_eq!(received.len(), 1, "only the bound request is sent");
+    let injected = received[0].header("authorization") == Some(&format!("Bearer {key}"));
+    assert!(injected, "the server did not receive the injected key");
+    let requests = world.records_of("http.request");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0]["injected"], "posthog-read");
+    assert_eq!(requests[0]["status"], 200);
+    assert_eq!(requests[1]["decision"], "denied");
 }
