@@ -117,6 +117,21 @@ fn rotate_rm_and_rekey_keep_custody() {
         &[("SCOPEHOLD_PASSPHRASE", PASS)],
     );
     assert!(stdout(&list).contains("LAST RESOLVED"), "{}", text(&list));
+    let row: Vec<String> = stdout(&list)
+        .lines()
+        .find(|l| l.contains("posthog-read"))
+        .expect("listed")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    // PROJECT NAME VERSION CREATED ROTATED LAST-RESOLVED: version 2, rotated
+    // and resolved times present, created from the log's secret.set.
+    assert_eq!(row.len(), 6, "{}", text(&list));
+    assert_eq!(row[2], "2");
+    for cell in &row[3..] {
+        assert!(cell.ends_with('Z') && cell.len() == 20, "{}", text(&list));
+    }
+    assert!(row[3] <= row[4] && row[4] <= row[5], "{}", text(&list));
     outputs.push(list);
     assert_canary_absent(&world, &second, &outputs);
 

@@ -30,7 +30,12 @@ impl SecretList {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
         let store = Store::open(&dir)?;
-        let history = history(&dir)?;
+        // The dates from the log are a convenience: a damaged log must not
+        // hide the list (`runner audit verify` reports the damage).
+        let history = history(&dir).unwrap_or_else(|error| {
+            eprintln!("warning: created/last-resolved dates unavailable: {error:#}");
+            BTreeMap::new()
+        });
         let rows: Vec<[String; 6]> = store.entries().map(|entry| row(entry, &history)).collect();
         if rows.is_empty() {
             println!("no secrets stored; add one with `runner secret set NAME --project P`");
