@@ -183,6 +183,36 @@ fn rekey_data_key_reencrypts_and_keeps_versions() {
 }
 
 #[test]
+fn passphrase_rekey_locks_out_the_old_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = passphrase_store(dir.path());
+    store
+        .set(&project("p"), &secret("s"), &value(b"kept"))
+        .unwrap();
+    let new_pass = "a different passphrase";
+    let protection = KeyProtection::Passphrase(SecretString::from(new_pass));
+    store.rekey(protection, false).unwrap();
+    let err = Store::open_with(dir.path(), &ask(PASS)).unwrap_err();
+    assert!(matches!(err, StoreError::Unauthenticated { .. }), "{err}");
+    let mut reopened = Store::open_with(dir.path(), &ask(new_pass)).unwrap();
+    assert_eq!(decrypted(&reopened, "p", "s"), b"kept");
+    // And back to a key file: the passphrase stops working.
+    reopened.rekey(KeyProtection::KeyFile, false).unwrap();
+    assert!(!reopened.uses_passphrase());
+    assert_eq!(
+        decrypted(&Store::open(dir.path()).unwrap(), "p", "s"),
+        b"kept"
+    );
+    let short = KeyProtection::Passphrase(SecretString::from("short"));
+    let err = reopened.rekey(short, false).unwrap_err();
+    assert!(matches!(err, StoreError::PassphraseTooShort), "{err}");
+    assert_eq!(
+        decrypted(&Store::open(dir.path()).unwrap(), "p", "s"),
+        b"kept"
+    );
+}
+
+#[test]
 fn subkeys_survive_both_kinds_of_rekey() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::init(dir.path()).unwrap();
