@@ -6,8 +6,10 @@
 //! batch ([`AuditLog::commit_batch`]); the others wait and are woken with
 //! their own record. Every appender still returns only after the `fdatasync`
 //! that covers its record, so no value is released before its record is
-//! durable. Across processes the file lock orders batches and the sync runs
-//! outside the lock, so the syncs of concurrent processes overlap.
+//! durable. The leader steps down once its batch is written, before the
+//! sync, so the next batch is written while the previous one syncs; across
+//! processes the file lock orders batches and the sync runs outside it, so
+//! the syncs of concurrent writers overlap (the filesystem merges them).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -66,6 +68,7 @@ pub(crate) fn append(log: &AuditLog, event: Event) -> Result<Record, AuditError>
         let outcome = Leading(&group).commit(log, batch);
         state = group.lock();
         state.results.extend(outcome);
+        group.done.notify_all();
     }
 }
 
@@ -80,7 +83,11 @@ impl Leading<'_> {
         batch: Vec<(u64, Event)>,
     ) -> Vec<(u64, Result<Record, AuditError>)> {
         let (tickets, events): (Vec<u64>, Vec<Event>) = batch.into_iter().unzip();
-        match log.commit_batch(events) {
+        let written = log.write_phase(events);
+        // Written: the next batch may be formed and written while this one
+        // syncs, so several syncs can be in flight (pipelining).
+        drop(self);
+        match written.and_then(|w| log.sync_phase(w)) {
             Ok(results) => tickets.into_iter().zip(results).collect(),
             Err(error) => {
                 let mut all: Vec<_> = tickets

@@ -24,6 +24,13 @@ use super::record::{Event, MAX_LINE_BYTES, Record};
 use super::tail::{Torn, read_tail};
 use super::{AUDIT_FILE, AuditError};
 
+/// A batch written but not yet synced.
+pub(crate) struct Written {
+    file: File,
+    results: Vec<Result<Record, AuditError>>,
+    last: Record,
+}
+
 /// Handle to an existing audit log. Cheap; holds only the path, so any number
 /// of handles (threads, processes) may append concurrently.
 #[derive(Debug, Clone)]
@@ -143,17 +150,36 @@ impl AuditLog {
         &self,
         events: Vec<Event>,
     ) -> Result<Vec<Result<Record, AuditError>>, AuditError> {
+        let written = self.write_phase(events)?;
+        self.sync_phase(written)
+    }
+
+    /// First half of a batch: written (not yet durable), lock released.
+    pub(crate) fn write_phase(&self, events: Vec<Event>) -> Result<Written, AuditError> {
         let file = self.open_locked()?;
         let written = self.write_batch(&file, events);
         let _ = file.unlock();
         let (results, last) = written?;
-        // Outside the lock: the next writer may already append behind us, and
-        // concurrent processes' syncs overlap. Records are released only
-        // after this returns.
-        file.sync_data()
+        Ok(Written {
+            file,
+            results,
+            last,
+        })
+    }
+
+    /// Second half: durable, checkpoint advanced; only now may the records
+    /// be handed out. Outside the lock, so the next batch is written (and
+    /// other processes' syncs run) while this one syncs.
+    pub(crate) fn sync_phase(
+        &self,
+        written: Written,
+    ) -> Result<Vec<Result<Record, AuditError>>, AuditError> {
+        written
+            .file
+            .sync_data()
             .map_err(|source| io_err("sync", &self.path, source))?;
-        self.advance_checkpoint(&last)?;
-        Ok(results)
+        self.advance_checkpoint(&written.last)?;
+        Ok(written.results)
     }
 
     fn write_batch(
