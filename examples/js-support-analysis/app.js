@@ -12,10 +12,15 @@
 //   read:PATH      try to open a host file (through every preopened dir)
 //   list:PATH      try to list a host directory
 //   connect:ADDR   try to open a TCP connection (IPv4:PORT, wasi:sockets)
+//   inject:NAME:URL  GET URL (http) with `Authorization: Bearer <placeholder
+//                  of NAME>`: the host swaps in the key, the task never holds
+//                  it; prints the status
 //   get:NAME       resolve NAME; prints its FNV-1a 64-bit checksum (no
 //                  crypto module in the engine), never the value
 
-import { getSecret } from "scopehold:task/secrets@0.1.0";
+import { getSecret, placeholder } from "scopehold:task/secrets@0.1.0";
+import { handle } from "wasi:http/outgoing-handler@WASI_CLI";
+import { Fields, OutgoingRequest } from "wasi:http/types@WASI_CLI";
 import { getArguments, getEnvironment } from "wasi:cli/environment@WASI_CLI";
 import { exit } from "wasi:cli/exit@WASI_CLI";
 import { getDirectories } from "wasi:filesystem/preopens@WASI_CLI";
@@ -144,6 +149,52 @@ function get(name) {
   }
 }
 
+// A blocking GET over wasi:http with `token` as the bearer credential.
+function httpGet(url, token) {
+  const parsed = new URL(url);
+  const auth = new TextEncoder().encode(`Bearer ${token}`);
+  const request = new OutgoingRequest(Fields.fromList([["authorization", auth]]));
+  request.setMethod({ tag: "get" });
+  request.setScheme({ tag: parsed.protocol === "https:" ? "HTTPS" : "HTTP" });
+  request.setAuthority(parsed.host);
+  request.setPathWithQuery(parsed.pathname + parsed.search);
+  const future = handle(request, undefined);
+  future.subscribe().block();
+  const outcome = future.get();
+  if (outcome.tag !== "ok" || outcome.val.tag !== "ok") {
+    throw `request failed: ${JSON.stringify(outcome.val.val ?? outcome.val)}`;
+  }
+  const response = outcome.val.val;
+  const stream = response.consume().stream();
+  let size = 0;
+  for (;;) {
+    try {
+      size += stream.blockingRead(16384n).length;
+    } catch (error) {
+      if (describe(error).tag === "closed") return [response.status(), size];
+      throw error;
+    }
+  }
+}
+
+function inject(arg) {
+  const colon = arg.indexOf(":");
+  const [name, url] = [arg.slice(0, colon), arg.slice(colon + 1)];
+  let token;
+  try {
+    token = placeholder(name);
+  } catch (error) {
+    console.log(`inject: placeholder ${errorName(error)}`);
+    return;
+  }
+  try {
+    const [status, size] = httpGet(url, token);
+    console.log(`inject: status ${status} (${size} bytes)`);
+  } catch (error) {
+    console.log(`inject: error ${JSON.stringify(describe(error))}`);
+  }
+}
+
 function probe(step) {
   const colon = step.indexOf(":");
   const verb = colon < 0 ? step : step.slice(0, colon);
@@ -155,6 +206,7 @@ function probe(step) {
   else if (verb === "list") list(arg);
   else if (verb === "connect") connect(arg);
   else if (verb === "get") get(arg);
+  else if (verb === "inject") inject(arg);
   else console.log(`unknown step ${step}`);
 }
 

@@ -253,7 +253,18 @@ fn no_ambient_authority(example: &'static str) {
 
 #[test]
 fn python_task_injects_a_key_it_never_holds() {
-    let Some(wasm) = component("python-support-analysis") else {
+    injects_a_key_it_never_holds("python-support-analysis");
+}
+
+#[test]
+fn js_task_injects_a_key_it_never_holds() {
+    injects_a_key_it_never_holds("js-support-analysis");
+}
+
+/// Injection mode: the task sends a placeholder, the bound host receives the
+/// key, an unlisted host is refused, and the task never sees the key.
+fn injects_a_key_it_never_holds(example: &'static str) {
+    let Some(wasm) = component(example) else {
         return;
     };
     let key = canary();
