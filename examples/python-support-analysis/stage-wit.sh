@@ -14,7 +14,7 @@ dir="$1"
 world="$2"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 
-manifest="$(cd "$root" && cargo metadata --format-version 1 --locked 2>/dev/null |
+manifest="$(cd "$root" && cargo metadata --format-version 1 |
   python3 -c 'import json,sys
 for p in json.load(sys.stdin)["packages"]:
     if p["name"] == "wasmtime-wasi-http":
