@@ -7,6 +7,9 @@
 //! - a value is released only for a valid grant in the agent's own project;
 //! - every answer, granted or denied, is recorded in the audit log first, and
 //!   a record that cannot be written turns the answer into `Unavailable`;
+//!   the one exception is a repeat: the same version of a secret resolved
+//!   again in the same run is counted (the count goes into `exec.end`), not
+//!   recorded again, since its first durable record already covers it;
 //! - the task learns only `Denied` or `Unavailable`; the precise reason goes to
 //!   the audit log and to the operator's stderr;
 //! - nothing the task sends is written to the log verbatim unless it is a valid
@@ -58,6 +61,10 @@ pub struct Broker {
     /// redacted from output, checked in outgoing requests.
     resolved: Released,
     resolutions: u64,
+    /// Versions already recorded as resolved in this run, and how many
+    /// times one of them was resolved again.
+    recorded: std::collections::HashSet<(SecretName, u32)>,
+    repeats: u64,
     denials: u64,
     /// Lookups (get-secret and placeholder calls) so far, for `secret_calls`.
     calls: u64,
@@ -73,6 +80,8 @@ impl Broker {
             audit,
             resolved,
             resolutions: 0,
+            recorded: Default::default(),
+            repeats: 0,
             denials: 0,
             calls: 0,
         }
@@ -89,6 +98,11 @@ impl Broker {
     /// Number of values released and requests refused so far in this run.
     pub fn counts(&self) -> (u64, u64) {
         (self.resolutions, self.denials)
+    }
+
+    /// Resolutions of a version already resolved earlier in this run.
+    pub fn repeats(&self) -> u64 {
+        self.repeats
     }
 
     /// Answers one `get-secret` call.
@@ -227,6 +241,14 @@ impl Broker {
         version: u32,
         value: SecretString,
     ) -> Result<SecretString, Refusal> {
+        let key = (secret, version);
+        if self.recorded.contains(&key) {
+            // Still checked against the policy and the store (in `decide`);
+            // only the durable record is skipped.
+            self.repeats += 1;
+            return Ok(value);
+        }
+        let (secret, version) = key;
         let RunIdentity {
             run,
             agent,
@@ -245,6 +267,7 @@ impl Broker {
         }
         tracing::debug!(%secret, version, "secret released");
         self.resolutions += 1;
+        self.recorded.insert((secret.clone(), version));
         let hosts = self.hosts_of(&secret);
         self.resolved.push(secret, value.clone(), hosts);
         Ok(value)

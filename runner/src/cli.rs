@@ -63,6 +63,9 @@ pub enum Command {
     /// Check and read the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage the compiled-code cache in the state dir
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Change the store's key file or passphrase (--data-key: also re-encrypt every secret)
     Rekey(commands::rekey::Rekey),
 }
@@ -77,6 +80,12 @@ pub enum SecretCommand {
     Rm(commands::secret_rm::SecretRm),
     /// List secrets: names, projects, versions and dates, never values
     List(commands::secret_list::SecretList),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove every compiled artifact; the next runs compile again
+    Clear(commands::cache_clear::CacheClear),
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +124,7 @@ impl Cli {
             Command::Audit(AuditCommand::Log(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Head(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Grants(cmd)) => cmd.execute(&global),
+            Command::Cache(CacheCommand::Clear(cmd)) => cmd.execute(&global),
             Command::Rekey(cmd) => cmd.execute(&global),
         }
     }

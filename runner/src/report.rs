@@ -65,6 +65,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::policy::UnsafePolicyFile>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<crate::sandbox::CacheError>() {
+            return e.hint();
+        }
         if let Some(e) = cause.downcast_ref::<crate::sandbox::DirError>() {
             return e.hint();
         }

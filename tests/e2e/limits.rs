@@ -181,7 +181,9 @@ fn secret_calls_past_the_limit_stop_the_task_and_each_call_is_audited() {
     world.set_secret("analytics", "posthog-read", &canary);
     let out = world.exec("hog", "hostile", &["get-many:100000:posthog-read"]);
     assert_stopped(&world, &out, 122, "secret_calls");
-    assert_eq!(world.records_of("secret.resolve").len(), 50);
+    // The first resolution is recorded; the 49 repeats are counted in exec.end.
+    assert_eq!(world.records_of("secret.resolve").len(), 1);
+    assert_eq!(world.records_of("exec.end")[0]["repeats"], 49);
     assert!(!contains(&out.stdout, &canary) && !contains(&out.stderr, &canary));
     assert!(
         !world

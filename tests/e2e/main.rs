@@ -6,6 +6,7 @@ mod harness;
 mod audit_anchor;
 mod audit_chain;
 mod audit_review;
+mod cache;
 mod cli_errors;
 mod egress;
 mod exec_secrets;

@@ -127,13 +127,15 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
             exit_code,
             duration_ms,
             outcome,
+            repeats,
         } => {
             f.put("run", run.as_bytes())
                 .str("agent", agent.as_str())
                 .str("project", project.as_str())
                 .put("exit_code", &exit_code.to_le_bytes())
                 .put("duration_ms", &duration_ms.to_le_bytes())
-                .str("outcome", outcome.as_str());
+                .str("outcome", outcome.as_str())
+                .put("repeats", &repeats.to_le_bytes());
         }
         Event::HttpRequest {
             run,

@@ -79,6 +79,9 @@ pub enum Event {
         exit_code: i32,
         duration_ms: u64,
         outcome: Token,
+        /// Resolutions of a secret version already resolved (and recorded)
+        /// earlier in the run: counted here instead of recorded again.
+        repeats: u64,
     },
     /// One outgoing HTTP request attempt of a task, allowed or denied.
     /// Never holds header values or bodies; `path` has secret values and
@@ -161,6 +164,7 @@ impl Event {
                 "exit_code",
                 "duration_ms",
                 "outcome",
+                "repeats",
             ],
             Event::HttpRequest { .. } => &[
                 WHO[0], WHO[1], WHO[2], "method", "target", "path", "decision", "reason",

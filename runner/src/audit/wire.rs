@@ -66,6 +66,8 @@ pub(crate) struct WireLine<'a> {
     #[serde(default, deserialize_with = "present")]
     outcome: Option<Token>,
     #[serde(default, deserialize_with = "present")]
+    repeats: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     method: Option<String>,
     #[serde(default, deserialize_with = "present")]
     target: Option<String>,
@@ -134,6 +136,7 @@ impl WireLine<'_> {
                 exit_code: take!(w.exit_code),
                 duration_ms: take!(w.duration_ms),
                 outcome: take!(w.outcome),
+                repeats: take!(w.repeats),
             },
             "http.request" => Event::HttpRequest {
                 run: take!(w.run),
@@ -206,6 +209,7 @@ impl WireLine<'_> {
             ("exit_code", self.exit_code.is_some()),
             ("duration_ms", self.duration_ms.is_some()),
             ("outcome", self.outcome.is_some()),
+            ("repeats", self.repeats.is_some()),
             ("method", self.method.is_some()),
             ("target", self.target.is_some()),
             ("path", self.path.is_some()),

@@ -14,7 +14,7 @@ use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
 use crate::exit_code;
 use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
-use crate::sandbox::{Grants, Outcome, Task};
+use crate::sandbox::{CodeCache, Grants, Outcome, Task};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -36,7 +36,7 @@ impl Exec {
         let agent = policy.agent(&self.agent)?.clone();
         let wasm = read_component(&self.task)?;
         check_pinned(&agent, &wasm)?;
-        let task = Task::load(&wasm)?;
+        let task = Task::load_cached(&wasm, code_cache(global).as_ref())?;
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let dir = global.open_home()?;
@@ -55,6 +55,17 @@ impl Exec {
         let (outcome, broker, elapsed) = run_task(&task, &argv, &confinement, broker)?;
         finish(&broker, &outcome, elapsed)
     }
+}
+
+/// The state dir's compiled-code cache; a missing state dir or an unsafe
+/// cache dir only costs a compilation (the latter with a warning).
+fn code_cache(global: &Global) -> Option<CodeCache> {
+    let home = global.open_home().ok()?;
+    CodeCache::open(&home)
+        .inspect_err(|error| {
+            eprintln!("scopehold: warning: not using the compiled-code cache: {error}");
+        })
+        .ok()
 }
 
 pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -150,6 +161,7 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
         exit_code,
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         outcome: Token::new(outcome.token()).expect("outcome tokens are valid"),
+        repeats: broker.repeats(),
     };
     broker
         .audit()

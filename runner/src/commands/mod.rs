@@ -4,6 +4,7 @@ pub mod audit_grants;
 pub mod audit_head;
 pub mod audit_log;
 pub mod audit_verify;
+pub mod cache_clear;
 pub mod digest;
 pub mod exec;
 pub mod explain;

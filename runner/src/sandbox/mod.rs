@@ -17,6 +17,7 @@
 //! (`limits.rs`), output, and secret lookups (`secrets.rs`). The first limit
 //! hit stops the task and becomes the run's [`Outcome::Limit`].
 
+mod cache;
 mod deadline;
 mod http;
 mod inspect;
@@ -36,6 +37,7 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 use crate::broker::{Broker, Released};
 use crate::policy::{Confinement, Limit, Limits};
 
+pub use cache::{CacheError, CodeCache};
 pub use http::MAX_BODY_BYTES;
 use redact::{Output, Redact};
 
@@ -145,8 +147,21 @@ fn engine() -> Result<Engine, LoadError> {
 impl Task {
     /// Compiles `wasm` and links it against WASI and the secrets interface.
     pub fn load(wasm: &[u8]) -> Result<Task, LoadError> {
+        Task::load_cached(wasm, None)
+    }
+
+    /// Like [`Task::load`], but takes the compiled code from `cache` when it
+    /// has it, and stores it there after compiling.
+    pub fn load_cached(wasm: &[u8], cache: Option<&CodeCache>) -> Result<Task, LoadError> {
         let engine = engine()?;
-        let component = Component::new(&engine, wasm).map_err(LoadError::Invalid)?;
+        let component = match cache.and_then(|cache| cache.load(&engine, wasm)) {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&engine, wasm).map_err(LoadError::Invalid)?;
+                cache.inspect(|cache| cache.store(&engine, wasm, &component));
+                component
+            }
+        };
         let mut linker = Linker::<TaskState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(LoadError::Unlinkable)?;
         // Always linked, so a task importing wasi:http loads; the gate

@@ -77,6 +77,7 @@ pub(super) fn sample_events() -> Vec<Event> {
             exit_code: -3,
             duration_ms: u64::MAX,
             outcome: token("trapped"),
+            repeats: u64::MAX,
         },
         Event::SecretSet {
             project: project.clone(),

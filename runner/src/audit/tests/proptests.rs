@@ -68,8 +68,8 @@ fn event() -> impl Strategy<Value = Event> {
                 detail,
             }
         }),
-        (ctx(), any::<i32>(), any::<u64>(), tok()).prop_map(
-            |((run, a, p), exit_code, duration_ms, outcome)| {
+        (ctx(), any::<i32>(), any::<u64>(), tok(), any::<u64>()).prop_map(
+            |((run, a, p), exit_code, duration_ms, outcome, repeats)| {
                 Event::ExecEnd {
                     run,
                     agent: agent(&a),
@@ -77,6 +77,7 @@ fn event() -> impl Strategy<Value = Event> {
                     exit_code,
                     duration_ms,
                     outcome,
+                    repeats,
                 }
             }
         ),
