@@ -19,6 +19,11 @@ stage="$root/target/polyglot-wit/js"
 jco_version="1.35.0"
 cjs_version="0.23.0"
 
+# Concurrent test runs build the same files: one build at a time.
+mkdir -p "$root/target/polyglot-tools"
+exec 9>"$root/target/polyglot-tools/js.lock"
+flock 9
+
 wasm="$out/js-support-analysis.wasm"
 # Up to date: nothing it is built from is newer than it.
 if [ -f "$wasm" ] && [ -z "$(find "$here" "$root/guest-sdk/wit" "$root/Cargo.lock" \

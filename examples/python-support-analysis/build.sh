@@ -17,6 +17,11 @@ out="$root/target/guests/polyglot"
 stage="$root/target/polyglot-wit/python"
 version="0.25.1"
 
+# Concurrent test runs build the same files: one build at a time.
+mkdir -p "$root/target/polyglot-tools"
+exec 9>"$root/target/polyglot-tools/python.lock"
+flock 9
+
 wasm="$out/python-support-analysis.wasm"
 # Up to date: nothing it is built from is newer than it.
 if [ -f "$wasm" ] && [ -z "$(find "$here" "$root/guest-sdk/wit" "$root/Cargo.lock" \
