@@ -134,11 +134,20 @@ impl AuditLog {
         super::group::append(self, event)
     }
 
-    /// Appends one record in a batch of its own: no group commit. For
-    /// measuring what group commit saves.
+    /// Appends one record the way a log without group commit would: write
+    /// and sync under the lock, one append at a time. For measuring what
+    /// group commit saves (BENCHMARKS.md).
     #[doc(hidden)]
     pub fn append_alone(&self, event: Event) -> Result<Record, AuditError> {
-        let mut results = self.commit_batch(vec![event])?;
+        let file = self.open_locked()?;
+        let written = self.write_batch(&file, vec![event]).and_then(|w| {
+            file.sync_data()
+                .map_err(|source| io_err("sync", &self.path, source))?;
+            Ok(w)
+        });
+        let _ = file.unlock();
+        let (mut results, last) = written?;
+        self.advance_checkpoint(&last)?;
         results.pop().expect("one result per event")
     }
 

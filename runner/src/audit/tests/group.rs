@@ -91,7 +91,7 @@ fn append_throughput() {
             hammer(dir.path(), writers, each, alone);
             let rate = f64::from(writers * each) / start.elapsed().as_secs_f64();
             let mode = if alone {
-                "one sync per append"
+                "sync under lock"
             } else {
                 "group commit"
             };
