@@ -146,3 +146,38 @@ fn repeat_resolutions_are_counted_in_exec_end_not_recorded_again() {
     assert_eq!(world.records_of("secret.resolve").len(), 2);
     assert_eq!(world.records_of("exec.end")[1]["repeats"], 1);
 }
+
+/// Not a test: extends the audit log of the state dir `$BENCH_HOME` (made by
+/// `runner init`) to `$BENCH_RECORDS` records for `bench/run.sh`'s
+/// `runner audit verify` measurement. Run with `--ignored --exact`.
+#[test]
+#[ignore = "benchmark helper (bench/run.sh)"]
+fn bench_generate_audit_log() {
+    use runner::audit::{Event, Record};
+    use std::io::Write;
+    let Some(home) = std::env::var_os("BENCH_HOME") else {
+        return;
+    };
+    let total: u64 = std::env::var("BENCH_RECORDS").map_or(1_000_000, |n| n.parse().unwrap());
+    let path = std::path::Path::new(&home).join("audit.jsonl");
+    let first = std::fs::read_to_string(&path).unwrap();
+    let mut last = Record::parse_line(first.lines().last().unwrap().as_bytes()).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let mut out = std::io::BufWriter::new(file);
+    let run = runner::audit::new_run_id().unwrap();
+    for seq in last.seq + 1..total {
+        let event = Event::SecretResolve {
+            run,
+            agent: "support-analysis".parse().unwrap(),
+            project: "analytics".parse().unwrap(),
+            secret: "posthog-read".parse().unwrap(),
+            version: 1,
+        };
+        last = Record::seal(last.log, seq, last.ts, last.hash, event).unwrap();
+        writeln!(out, "{}", last.to_line().unwrap()).unwrap();
+    }
+    out.flush().unwrap();
+}
