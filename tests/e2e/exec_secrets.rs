@@ -260,5 +260,9 @@ fn concurrent_runs_share_the_log_safely() {
     assert_eq!(world.records_of("secret.resolve").len(), 12);
     assert_eq!(world.records_of("secret.deny").len(), 6);
     let out = world.ok(&["audit", "verify"]);
-    assert!(stdout(&out).contains("result: INTACT (anchored)"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("result: INTACT (anchored)"),
+        "{}",
+        text(&out)
+    );
 }
