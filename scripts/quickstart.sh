@@ -27,9 +27,12 @@ runner() { target/debug/runner --home "$state" --config tasks.toml "$@"; }
 step "runner init  (throwaway state dir: $state)"
 runner init
 
-step "storing a demo PostHog key for project analytics (read from stdin, never argv)"
-phc_key=$(printf 'phc_demo_%s' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')")
+demo_key() { printf '%s_demo_%s' "$1" "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+
+step "storing demo keys (values read from stdin, never argv)"
+phc_key=$(demo_key phc)
 printf '%s' "$phc_key" | runner secret set posthog-read --project analytics
+demo_key sk | runner secret set billing-admin --project billing
 runner secret list
 
 step "runner exec support-analysis.wasm --agent support-analysis"

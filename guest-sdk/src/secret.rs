@@ -13,7 +13,10 @@ pub struct Secret {
 
 impl Secret {
     pub(crate) fn new(name: &str, value: String) -> Self {
-        Secret { name: name.to_owned(), value: Zeroizing::new(value) }
+        Secret {
+            name: name.to_owned(),
+            value: Zeroizing::new(value),
+        }
     }
 
     /// The name the secret was resolved under.
@@ -39,7 +42,12 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret({:?}, {} bytes, redacted)", self.name, self.value.len())
+        write!(
+            f,
+            "Secret({:?}, {} bytes, redacted)",
+            self.name,
+            self.value.len()
+        )
     }
 }
 
@@ -52,6 +60,9 @@ mod tests {
         let secret = Secret::new("posthog-read", "phc_CANARY_1234".to_owned());
         let shown = format!("{secret:?}");
         assert!(!shown.contains("CANARY"), "{shown}");
-        assert!(shown.contains("posthog-read") && shown.contains("15 bytes"), "{shown}");
+        assert!(
+            shown.contains("posthog-read") && shown.contains("15 bytes"),
+            "{shown}"
+        );
     }
 }

@@ -19,7 +19,9 @@ pub const DEFAULT_CONFIG: &str = "tasks.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
-    #[error("cannot find a state dir: none of --home, $SCOPEHOLD_HOME, $XDG_DATA_HOME or $HOME is set")]
+    #[error(
+        "cannot find a state dir: none of --home, $SCOPEHOLD_HOME, $XDG_DATA_HOME or $HOME is set"
+    )]
     Unlocatable,
     #[error("state dir {} does not exist", .0.display())]
     Missing(PathBuf),
@@ -30,14 +32,19 @@ pub enum HomeError {
     #[error("state dir {} is accessible to other users (mode {mode:o})", .path.display())]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("cannot access state dir {}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl HomeError {
     pub fn hint(&self) -> Option<String> {
         match self {
             HomeError::Unlocatable => Some("pass --home DIR or set SCOPEHOLD_HOME".into()),
-            HomeError::Missing(path) => Some(format!("run `runner --home {} init` first", path.display())),
+            HomeError::Missing(path) => {
+                Some(format!("run `runner --home {} init` first", path.display()))
+            }
             HomeError::AlreadyInitialised(_) => {
                 Some("nothing was changed; to start over, use a new --home".into())
             }
@@ -66,7 +73,11 @@ pub fn locate(flag: Option<&Path>) -> Result<PathBuf, HomeError> {
 /// Picks the policy file from the flag, the environment or `./tasks.toml`.
 pub fn locate_config(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os(CONFIG_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
 }
 
@@ -74,8 +85,15 @@ pub fn locate_config(flag: Option<&Path>) -> PathBuf {
 /// it is private; one that already holds files is refused, so `init` can never
 /// overwrite a key or a store.
 pub fn create(dir: &Path) -> Result<(), HomeError> {
-    let io = |source| HomeError::Io { path: dir.to_path_buf(), source };
-    match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    let io = |source| HomeError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         Ok(()) => {}
         Err(source) => return Err(io(source)),
     }
@@ -92,20 +110,28 @@ pub fn open(dir: &Path) -> Result<(), HomeError> {
         Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
             Err(HomeError::Missing(dir.to_path_buf()))
         }
-        Err(source) => Err(HomeError::Io { path: dir.to_path_buf(), source }),
+        Err(source) => Err(HomeError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
         Ok(_) => check_private(dir),
     }
 }
 
 fn check_private(dir: &Path) -> Result<(), HomeError> {
-    let meta =
-        fs::metadata(dir).map_err(|source| HomeError::Io { path: dir.to_path_buf(), source })?;
+    let meta = fs::metadata(dir).map_err(|source| HomeError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     if !meta.is_dir() {
         return Err(HomeError::NotADirectory(dir.to_path_buf()));
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(HomeError::TooOpen { path: dir.to_path_buf(), mode });
+        return Err(HomeError::TooOpen {
+            path: dir.to_path_buf(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -119,9 +145,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("state");
         create(&dir).unwrap();
-        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         fs::write(dir.join("key"), b"x").unwrap();
-        assert!(matches!(create(&dir), Err(HomeError::AlreadyInitialised(_))));
+        assert!(matches!(
+            create(&dir),
+            Err(HomeError::AlreadyInitialised(_))
+        ));
         open(&dir).unwrap();
     }
 
@@ -131,7 +163,10 @@ mod tests {
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let err = open(tmp.path()).unwrap_err();
         assert!(err.hint().unwrap().starts_with("chmod 700"), "{err}");
-        assert!(matches!(open(&tmp.path().join("nope")), Err(HomeError::Missing(_))));
+        assert!(matches!(
+            open(&tmp.path().join("nope")),
+            Err(HomeError::Missing(_))
+        ));
     }
 
     #[test]

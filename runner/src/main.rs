@@ -12,7 +12,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return ExitCode::from(if error.use_stderr() { exit_code::USAGE } else { exit_code::OK });
+            return ExitCode::from(if error.use_stderr() {
+                exit_code::USAGE
+            } else {
+                exit_code::OK
+            });
         }
     };
     report::init_tracing();
@@ -21,7 +25,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             report::print_error(&error);
-            ExitCode::from(if is_exec { report::exec_exit_code(&error) } else { exit_code::FAILURE })
+            ExitCode::from(if is_exec {
+                report::exec_exit_code(&error)
+            } else {
+                exit_code::FAILURE
+            })
         }
     }
 }

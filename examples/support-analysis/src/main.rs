@@ -24,14 +24,19 @@ fn main() {
         key.len(),
         if prefixed { "yes" } else { "no" }
     );
-    println!("analysis: would query PostHog events with a {}-byte key", key.len());
+    println!(
+        "analysis: would query PostHog events with a {}-byte key",
+        key.len()
+    );
 
     match get_secret(NOT_GRANTED) {
         Ok(_) => {
             eprintln!("{NOT_GRANTED}: unexpectedly granted");
             std::process::exit(2);
         }
-        Err(Error::Denied) => println!("{NOT_GRANTED}: denied, as expected (not granted to this agent)"),
+        Err(Error::Denied) => {
+            println!("{NOT_GRANTED}: denied, as expected (not granted to this agent)")
+        }
         Err(Error::Unavailable) => println!("{NOT_GRANTED}: unavailable"),
     }
 }
