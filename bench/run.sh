@@ -18,7 +18,8 @@ HOG=$GUESTS/hog.wasm
 say() { printf '\n== %s\n' "$*"; }
 
 # --- tools -------------------------------------------------------------------
-if [ ! -x "$WASMTIME" ]; then
+# NO_INSTALL=1: do not install wasmtime-cli; comparisons with it are skipped.
+if [ ! -x "$WASMTIME" ] && [ -z "${NO_INSTALL:-}" ]; then
   say "installing wasmtime-cli 48.0.8 into $TOOLS"
   cargo install wasmtime-cli --version 48.0.8 --locked --root "$TOOLS"
 fi
@@ -39,8 +40,11 @@ bench() {
   else
     python3 "$root/bench/timeit.py" "$RUNS" "$warmup" "$prepare" "$json" "$@"
   fi
-  python3 "$root/bench/median.py" "$json"
+  python3 "$root/bench/median.py" "$json" | shorten
 }
+# Long paths out of the printed commands.
+shorten() { sed -e "s|$R --home $H --config $work/tasks.toml|runner|g" -e "s|$GUESTS/||g" \
+  -e "s|$WASMTIME|wasmtime|g" -e "s|$R|runner|g" -e "s|$work/||g"; }
 median_of() { python3 -c 'import json,statistics,sys; print(statistics.median(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["times"]))' "$@"; }
 
 say "build (release)"
@@ -50,7 +54,10 @@ cargo build --release --target wasm32-wasip2 --target-dir target/guests -p hello
 say "machine"
 echo "nproc: $(nproc)"; grep -m1 'model name' /proc/cpuinfo; free -h | head -2
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)   (shared machine: other builds may run)"
-"$WASMTIME" --version; "$R" --version
+if [ -x "$WASMTIME" ]; then "$WASMTIME" --version; else echo "wasmtime: not installed, skipped"; fi
+"$R" --version
+# with_wt WT CMD...: the commands, then the wasmtime one WT if installed.
+with_wt() { local wt=$1; shift; printf '%s\n' "$@"; [ -x "$WASMTIME" ] && printf '%s\n' "$wt"; return 0; }
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cat > "$work/tasks.toml" <<'TOML'
@@ -67,10 +74,12 @@ head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' | r secret set posthog-read 
 RX="$R --home $H --config $work/tasks.toml exec"
 
 say "1. warm compiled-code cache: runner exec hello vs wasmtime run hello"
-bench warm 3 "" "$RX $HELLO --agent bench" "$WASMTIME run -C cache=y $HELLO"
+mapfile -t cmds < <(with_wt "$WASMTIME run -C cache=y $HELLO" "$RX $HELLO --agent bench")
+bench warm 3 "" "${cmds[@]}"
 
 say "1b. cold (no cache): runner exec hello (cache cleared before each) vs wasmtime run -C cache=n"
-bench cold 1 "$R --home $H cache clear" "$RX $HELLO --agent bench" "$WASMTIME run -C cache=n $HELLO"
+mapfile -t cmds < <(with_wt "$WASMTIME run -C cache=n $HELLO" "$RX $HELLO --agent bench")
+bench cold 1 "$R --home $H cache clear" "${cmds[@]}"
 
 say "2. one audited resolution: hog get-many:1 vs hog print:1 vs hello (warm)"
 bench resolve 3 "" "$RX $HOG --agent bench -- get-many:1:posthog-read" "$RX $HOG --agent bench -- print:1" "$RX $HELLO --agent bench"
@@ -83,7 +92,7 @@ r = json.load(open(sys.argv[1]))["results"]
 many, one = (statistics.median(x["times"]) for x in r)
 print(f"  repeat resolutions/s: {10000 / max(many - one, 1e-9):,.0f}  (10,000 / (median(10001) - median(1)))")
 PY
-r audit log --json | tail -1 | grep -o '"repeats":[0-9]*'
+echo "  exec.end of a 10001-get run: $(r audit log --json | grep -o '"repeats":10000' | head -1)"
 
 say "4. 16 concurrent runner exec of a secret-resolving task"
 cat > "$work/conc.sh" <<SH
@@ -104,8 +113,11 @@ PY
 
 say "5. peak RSS (median of 5, KiB): runner exec hello vs wasmtime run hello (warm)"
 rss() { for i in 1 2 3 4 5; do /usr/bin/time -v "$@" 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}'; done | sort -n | sed -n 3p; }
-rr=$(rss $RX "$HELLO" --agent bench); rw=$(rss "$WASMTIME" run -C cache=y "$HELLO")
-echo "  runner $rr KiB, wasmtime $rw KiB, ratio $(python3 -c "print(f'{$rr/$rw:.2f}')")"
+rr=$(rss $RX "$HELLO" --agent bench); echo "  runner $rr KiB"
+if [ -x "$WASMTIME" ]; then
+  rw=$(rss "$WASMTIME" run -C cache=y "$HELLO")
+  echo "  wasmtime $rw KiB, ratio runner/wasmtime $(python3 -c "print(f'{$rr/$rw:.2f}')")"
+fi
 
 say "6. runner audit verify on a 1,000,000-record log"
 V=$work/verify; "$R" --home "$V" --config "$work/tasks.toml" init >/dev/null
