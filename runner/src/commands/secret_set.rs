@@ -11,7 +11,9 @@ use crate::names::{ProjectName, SecretName};
 use crate::report::Refused;
 use crate::store::{self, Store};
 
-#[derive(Debug, Args)]
+// `Debug` by hand: `stray` may hold a value someone typed on the command line
+// by mistake, and must not reach any debug output.
+#[derive(Args)]
 pub struct SecretSet {
     /// Secret name, e.g. posthog-read
     pub name: SecretName,
@@ -21,6 +23,19 @@ pub struct SecretSet {
     /// Anything else on the command line: refused, never read as a value.
     #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub stray: Vec<String>,
+}
+
+impl std::fmt::Debug for SecretSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSet")
+            .field("name", &self.name)
+            .field("project", &self.project)
+            .field(
+                "stray",
+                &format_args!("<{} refused argument(s)>", self.stray.len()),
+            )
+            .finish()
+    }
 }
 
 impl SecretSet {
@@ -98,4 +113,31 @@ pub fn read_stdin_value() -> anyhow::Result<secrecy::SecretSlice<u8>> {
         eprintln!("enter the value, then press Ctrl-D (input is not hidden; prefer a pipe)");
     }
     Ok(store::read_value(stdin.lock())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn debug_output_never_shows_a_value_typed_on_the_command_line() {
+        let cli = Cli::try_parse_from([
+            "runner",
+            "secret",
+            "set",
+            "posthog-read",
+            "--project",
+            "analytics",
+            "phc_CANARY_argv",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(
+            !shown.contains("CANARY"),
+            "stray argument leaked into Debug"
+        );
+        assert!(shown.contains("1 refused argument"), "{shown}");
+    }
 }
