@@ -40,6 +40,10 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+/// The canonical RFC 3339 text of a record time (fixed six fractional digits),
+/// for displays that line up with the log itself.
+pub use timestamp::format as format_timestamp;
+
 use std::io;
 use std::path::PathBuf;
 

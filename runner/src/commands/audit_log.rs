@@ -143,7 +143,7 @@ fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
 
 /// One line per record: sequence, time, kind, then the facts that matter.
 fn describe(record: &Record) -> String {
-    let ts = record.ts.format(&Rfc3339).unwrap_or_default();
+    let ts = audit::format_timestamp(record.ts).unwrap_or_default();
     let what = match &record.event {
         Event::LogInit { store } => format!("log.init       store {store}"),
         Event::LogRecover { dropped_bytes, .. } => {
