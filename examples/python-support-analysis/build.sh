@@ -34,7 +34,8 @@ command -v python3 >/dev/null || { echo "python3 not found: cannot install compo
 cpy="$tools/py/bin/componentize-py"
 if ! "$cpy" --version 2>/dev/null | grep -q "$version"; then
   echo "installing componentize-py $version into $tools/py"
-  python3 -m venv "$tools/py"
+  # --clear: a venv left by a moved or broken checkout is rebuilt, not reused.
+  python3 -m venv --clear "$tools/py"
   if ! "$tools/py/bin/pip" install -q "componentize-py==$version"; then
     if python3 -c 'import urllib.request as u; u.urlopen("https://pypi.org/simple/componentize-py/", timeout=10)' 2>/dev/null; then
       echo "componentize-py $version: install failed (PyPI is reachable)" >&2
