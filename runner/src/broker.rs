@@ -2,7 +2,7 @@
 //! secret.
 //!
 //! A broker is made for one run of one agent. It holds the agent's grants, the
-//! open store and the audit log, and answers `get-secret` by the fixed path
+//! store (opened on the first request, see [`lazy_store`]) and the audit log, and answers `get-secret` by the fixed path
 //! policy → store → audit → release. It guarantees:
 //! - a value is released only for a valid grant in the agent's own project;
 //! - every answer, granted or denied, is recorded in the audit log first, and
@@ -15,9 +15,15 @@
 //! - nothing the task sends is written to the log verbatim unless it is a valid
 //!   secret name that is not the value of a secret resolved in this run.
 
+mod lazy_store;
 mod released;
 
+pub use lazy_store::StoreUnusable;
 pub use released::Released;
+
+use lazy_store::LazyStore;
+
+use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -25,13 +31,15 @@ use time::OffsetDateTime;
 use crate::audit::{AuditLog, Event, RunId, Token};
 use crate::names::{AgentName, ProjectName, SecretName};
 use crate::policy::{Agent, DenyReason, GrantCheck, HostPattern};
-use crate::store::Store;
 
 /// What the guest is told when it gets no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     Denied,
     Unavailable,
+    /// The store cannot be opened: the task is stopped
+    /// ([`Broker::store_failure`] says why).
+    StoreUnusable,
 }
 
 /// The identity of one run, as written into every record of it.
@@ -55,8 +63,11 @@ struct Denial {
 pub struct Broker {
     identity: RunIdentity,
     agent: Agent,
-    store: Store,
+    store: LazyStore,
     audit: AuditLog,
+    /// Whether `audit` advances the checkpoint yet: its key comes from the
+    /// store, so only once the store is open.
+    anchored: bool,
     /// Values and placeholders handed out in this run: kept out of the log,
     /// redacted from output, checked in outgoing requests.
     resolved: Released,
@@ -71,13 +82,15 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(identity: RunIdentity, agent: Agent, store: Store, audit: AuditLog) -> Self {
+    /// A broker for one run; the store in `home` is opened on first use.
+    pub fn new(identity: RunIdentity, agent: Agent, home: PathBuf, audit: AuditLog) -> Self {
         let resolved = Released::default();
         Broker {
             identity,
             agent,
-            store,
+            store: LazyStore::new(home),
             audit,
+            anchored: false,
             resolved,
             resolutions: 0,
             recorded: Default::default(),
@@ -105,9 +118,28 @@ impl Broker {
         self.repeats
     }
 
+    /// Once the store is open, appends also advance the log's checkpoint
+    /// (its key is derived from the store's).
+    fn anchor_audit(&mut self) {
+        if self.anchored {
+            return;
+        }
+        if let Some(store) = self.store.if_open() {
+            let key = crate::audit::CheckpointKey::from_store(store);
+            self.audit = self.audit.clone().anchored(key);
+            self.anchored = true;
+        }
+    }
+
+    /// Why the store could not be opened, once a request has found out.
+    pub fn store_failure(&self) -> Option<&StoreUnusable> {
+        self.store.failure()
+    }
+
     /// Answers one `get-secret` call.
     pub fn resolve(&mut self, requested: &str) -> Result<SecretString, Refusal> {
         let outcome = self.decide(requested, OffsetDateTime::now_utc());
+        self.anchor_audit();
         match outcome {
             Ok((secret, version, value)) => self.release(secret, version, value),
             Err(denial) => Err(self.refuse(denial)),
@@ -136,11 +168,15 @@ impl Broker {
 
     fn unseal(&self, secret: SecretName) -> Result<(SecretName, u32, SecretString), Denial> {
         let project = &self.identity.project;
-        if self.store.find(project, &secret).is_none() {
+        let store = self
+            .store
+            .get()
+            .map_err(|failure| unusable(&secret, failure))?;
+        if store.find(project, &secret).is_none() {
             let detail = format!("granted, but no secret {project}/{secret} is stored");
             return Err(denial(&secret, "not-stored", detail, Refusal::Denied));
         }
-        let (entry, bytes) = self.store.decrypt(project, &secret).map_err(|error| {
+        let (entry, bytes) = store.decrypt(project, &secret).map_err(|error| {
             denial(
                 &secret,
                 "store-error",
@@ -175,10 +211,14 @@ impl Broker {
             }
         };
         let project = &self.identity.project;
-        if self.store.find(project, &secret).is_some() {
+        let store = match self.store.get() {
+            Ok(store) => store,
+            Err(failure) => return unusable(&secret, failure),
+        };
+        if store.find(project, &secret).is_some() {
             return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
         }
-        let holders = self.store.projects_holding(&secret);
+        let holders = store.projects_holding(&secret);
         if holders.is_empty() {
             let detail = format!("no secret named {secret} is stored in any project");
             return denial(&secret, "unknown-secret", detail, Refusal::Denied);
@@ -218,7 +258,9 @@ impl Broker {
     /// (a denial is recorded the same way), but the value stays here; the
     /// task gets a token the egress gate swaps for the value on the way out.
     pub fn placeholder(&mut self, requested: &str) -> Result<String, Refusal> {
-        let (secret, _, value) = match self.decide(requested, OffsetDateTime::now_utc()) {
+        let decided = self.decide(requested, OffsetDateTime::now_utc());
+        self.anchor_audit();
+        let (secret, _, value) = match decided {
             Ok(decided) => decided,
             Err(denial) => return Err(self.refuse(denial)),
         };
@@ -295,7 +337,9 @@ impl Broker {
             reason: Token::new(denial.code).expect("reason codes are valid tokens"),
             detail: denial.detail,
         };
-        if let Err(error) = self.audit.append(event) {
+        // A denial releases nothing: in the log before the task hears of it,
+        // durable with the next synced append.
+        if let Err(error) = self.audit.append_unsynced(event) {
             eprintln!("scopehold: the denial could not be recorded: {error}");
             return Refusal::Unavailable;
         }
@@ -326,6 +370,12 @@ fn denial(secret: &SecretName, code: &'static str, detail: String, refusal: Refu
         detail,
         refusal,
     }
+}
+
+/// A request that cannot be answered because the store cannot be opened.
+fn unusable(secret: &SecretName, failure: &StoreUnusable) -> Denial {
+    let detail = failure.to_string();
+    denial(secret, "store-error", detail, Refusal::StoreUnusable)
 }
 
 fn denial_raw(secret: String, code: &'static str, detail: String) -> Denial {

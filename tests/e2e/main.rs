@@ -12,6 +12,7 @@ mod egress;
 mod exec_secrets;
 mod explain;
 mod hostile;
+mod lazy_start;
 mod limits;
 mod polyglot;
 mod sandbox_isolation;

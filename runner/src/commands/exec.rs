@@ -1,8 +1,14 @@
 //! `runner exec TASK.wasm --agent NAME [-- ARGS...]`: run a task as an agent.
 //!
 //! Order matters: the agent is checked and the component compiled before
-//! anything is recorded, so a refused task never starts; `exec.start` is
-//! durable before any task code runs; `exec.end` records how it ended.
+//! anything is recorded, so a refused task never starts; `exec.start` is in
+//! the log before any task code runs; `exec.end` records how it ended.
+//!
+//! Neither of the two releases anything, so neither waits for `fdatasync`
+//! ([`AuditLog::append_unsynced`]): they survive a crash of this process and
+//! become durable with the run's first resolution (which is synced before
+//! its value is released) or the next synced append of any run. A run that
+//! needs no secret thus pays no sync and never opens the store.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +21,6 @@ use crate::cli::Global;
 use crate::exit_code;
 use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{CodeCache, Grants, Outcome, Task};
-use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct Exec {
@@ -40,17 +45,16 @@ impl Exec {
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let dir = global.open_home()?;
-        let store = Store::open(&dir)?;
-        let audit = AuditLog::open(&dir)?.anchored(audit::CheckpointKey::from_store(&store));
+        let audit = AuditLog::open(&dir)?;
         let identity = RunIdentity {
             run: audit::new_run_id()?,
             agent: agent.name.clone(),
             project: agent.project.clone(),
         };
         audit
-            .append(start_event(&identity, &wasm, &policy))
+            .append_unsynced(start_event(&identity, &wasm, &policy))
             .context("cannot record the start of the run; the task was not started")?;
-        let broker = Broker::new(identity, agent, store, audit);
+        let broker = Broker::new(identity, agent, dir, audit);
         let argv = argv(&self.task, &self.args);
         let (outcome, broker, elapsed) = run_task(&task, &argv, &confinement, broker)?;
         finish(&broker, &outcome, elapsed)
@@ -153,6 +157,13 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
             );
             i32::from(exit_code::for_limit(*limit))
         }
+        Outcome::StoreUnusable(failure) => {
+            eprintln!("error: the task (agent {agent}) was stopped: {failure}");
+            if let Some(hint) = failure.hint() {
+                eprintln!("hint: {hint}");
+            }
+            i32::from(exit_code::RUNNER_ERROR)
+        }
     };
     let event = Event::ExecEnd {
         run,
@@ -165,7 +176,7 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
     };
     broker
         .audit()
-        .append(event)
+        .append_unsynced(event)
         .context("the task finished, but its end could not be recorded")?;
     // Exit statuses are 8 bits on Unix; keep the low byte as a shell would.
     Ok((exit_code & 0xff) as u8)

@@ -60,6 +60,9 @@ pub enum Outcome {
     Trapped(String),
     /// The task was stopped for exceeding one of its limits.
     Limit(Limit),
+    /// The runner could not serve the task (its store cannot be opened);
+    /// the task was stopped.
+    StoreUnusable(crate::broker::StoreUnusable),
 }
 
 impl Outcome {
@@ -73,6 +76,7 @@ impl Outcome {
             Outcome::Limit(Limit::Instances) => "limit-instances",
             Outcome::Limit(Limit::SecretCalls) => "limit-secret-calls",
             Outcome::Limit(Limit::Output) => "limit-output",
+            Outcome::StoreUnusable(_) => "store-unusable",
         }
     }
 }
@@ -254,7 +258,10 @@ impl Task {
                 Some(I32Exit(code)) => Outcome::Exited(*code),
                 None => match limits::classify(&error) {
                     Some(limit) => Outcome::Limit(limit),
-                    None => Outcome::Trapped(format!("{error:#}")),
+                    None => match error.downcast_ref::<crate::broker::StoreUnusable>() {
+                        Some(failure) => Outcome::StoreUnusable(failure.clone()),
+                        None => Outcome::Trapped(format!("{error:#}")),
+                    },
                 },
             },
         }

@@ -33,11 +33,10 @@ impl secrets::Host for Broker {
         } else {
             name.as_str()
         };
-        Ok(match self.resolve(requested) {
-            Ok(value) => Ok(value.expose_secret().to_owned()),
-            Err(Refusal::Denied) => Err(SecretError::Denied),
-            Err(Refusal::Unavailable) => Err(SecretError::Unavailable),
-        })
+        match self.resolve(requested) {
+            Ok(value) => Ok(Ok(value.expose_secret().to_owned())),
+            Err(refusal) => answer_refusal(self, refusal).map(Err),
+        }
     }
 
     fn placeholder(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
@@ -47,11 +46,23 @@ impl secrets::Host for Broker {
         } else {
             name.as_str()
         };
-        Ok(match Broker::placeholder(self, requested) {
-            Ok(token) => Ok(token),
-            Err(Refusal::Denied) => Err(SecretError::Denied),
-            Err(Refusal::Unavailable) => Err(SecretError::Unavailable),
-        })
+        match Broker::placeholder(self, requested) {
+            Ok(token) => Ok(Ok(token)),
+            Err(refusal) => answer_refusal(self, refusal).map(Err),
+        }
+    }
+}
+
+/// What the guest is told; a store that cannot be opened stops the task
+/// instead (a trap carrying [`crate::broker::StoreUnusable`]).
+fn answer_refusal(broker: &Broker, refusal: Refusal) -> wasmtime::Result<SecretError> {
+    match refusal {
+        Refusal::Denied => Ok(SecretError::Denied),
+        Refusal::Unavailable => Ok(SecretError::Unavailable),
+        Refusal::StoreUnusable => match broker.store_failure() {
+            Some(failure) => Err(wasmtime::Error::new(failure.clone())),
+            None => Ok(SecretError::Unavailable),
+        },
     }
 }
 

@@ -1,0 +1,72 @@
+//! The store of a run, opened on first use.
+//!
+//! Most runs of an agent framework need no secret; opening the store means
+//! reading the key file (or asking for a passphrase and running Argon2id),
+//! unwrapping the data key, checking the file's MAC and its generation
+//! against the audit log. A run pays for that only when the task first asks
+//! for a secret or a placeholder.
+//!
+//! A store that cannot be opened (missing key, failed integrity check, an
+//! older file put back) is not the task's fault and not something it may
+//! work around: the request is recorded as denied (`store-error`) and the
+//! task is stopped with a runner error naming the cause ([`StoreUnusable`]).
+//! It fails closed and loudly, as `runner exec` did when it opened the store
+//! before the task started.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+use crate::store::Store;
+
+/// Why the run's store cannot be used; stops the task (a wasmtime trap
+/// carrying this error) and becomes the run's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot open the secret store: {message}")]
+pub struct StoreUnusable {
+    message: String,
+    hint: Option<String>,
+}
+
+impl StoreUnusable {
+    pub fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
+pub struct LazyStore {
+    dir: PathBuf,
+    opened: OnceCell<Result<Store, StoreUnusable>>,
+}
+
+impl LazyStore {
+    /// A store in `dir`, not opened yet.
+    pub fn new(dir: PathBuf) -> Self {
+        LazyStore {
+            dir,
+            opened: OnceCell::new(),
+        }
+    }
+
+    /// The store, opening it on the first call; a failure is kept, so the
+    /// store is opened (and a passphrase asked for) at most once per run.
+    pub fn get(&self) -> Result<&Store, &StoreUnusable> {
+        self.opened
+            .get_or_init(|| {
+                Store::open(&self.dir).map_err(|error| StoreUnusable {
+                    message: error.to_string(),
+                    hint: error.hint(),
+                })
+            })
+            .as_ref()
+    }
+
+    /// The store if it has been opened successfully, without opening it.
+    pub fn if_open(&self) -> Option<&Store> {
+        self.opened.get().and_then(|opened| opened.as_ref().ok())
+    }
+
+    /// Why the store could not be opened, if it was tried and failed.
+    pub fn failure(&self) -> Option<&StoreUnusable> {
+        self.opened.get().and_then(|opened| opened.as_ref().err())
+    }
+}

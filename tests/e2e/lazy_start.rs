@@ -1,0 +1,72 @@
+//! A run pays only for what it uses (issue 7): a task that asks for no secret
+//! never opens the store and waits for no `fdatasync`; the first request
+//! opens the store, and a store that cannot be opened stops the task loudly.
+
+use crate::harness::*;
+
+/// A world with one stored secret whose key file is then taken away, so any
+/// attempt to open the store fails.
+fn world_without_key() -> World {
+    let world = World::new();
+    world.set_secret("analytics", "posthog-read", &canary());
+    std::fs::remove_file(world.home().join("key")).unwrap();
+    world
+}
+
+#[test]
+fn a_run_that_asks_for_no_secret_never_opens_the_store() {
+    let world = world_without_key();
+    let out = world.exec("hello", "support-analysis", &["x"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("args: x"), "{}", text(&out));
+    assert!(!stderr(&out).contains("store"), "{}", text(&out));
+    let start = &world.records_of("exec.start")[0];
+    let end = &world.records_of("exec.end")[0];
+    assert_eq!(start["run"], end["run"]);
+    assert_eq!(end["outcome"], "exited");
+}
+
+#[test]
+fn a_store_that_cannot_be_opened_stops_the_task_with_a_runner_error() {
+    let world = world_without_key();
+    let out = world.exec("probe", "support-analysis", &["get:posthog-read", "exit:0"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "error: the task (agent support-analysis) was stopped: cannot open the secret store"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("key file"), "{err}");
+    assert!(err.contains("hint: "), "{err}");
+    // The task never got an answer it could act on.
+    assert!(!stdout(&out).contains("get posthog-read"), "{}", text(&out));
+    let deny = &world.records_of("secret.deny")[0];
+    assert_eq!(deny["reason"], "store-error");
+    assert_eq!(world.records_of("exec.end")[0]["outcome"], "store-unusable");
+    assert!(world.records_of("secret.resolve").is_empty());
+}
+
+#[test]
+fn records_that_release_nothing_are_anchored_by_the_next_synced_one() {
+    let world = World::new();
+    world.set_secret("analytics", "posthog-read", &canary());
+    let hello = world.exec("hello", "support-analysis", &[]);
+    assert!(hello.status.success(), "{}", text(&hello));
+    // exec.start and exec.end of the hello run follow the checkpoint.
+    let shown = stdout(&world.run(&["audit", "verify"]));
+    assert!(shown.contains("2 record(s) appended since"), "{shown}");
+    assert!(shown.contains("result: INTACT (anchored)"), "{shown}");
+    let get = world.exec("probe", "support-analysis", &["get:posthog-read"]);
+    assert!(get.status.success(), "{}", text(&get));
+    // The resolution was synced and moved the checkpoint past the hello run;
+    // only this run's exec.end follows it.
+    let records = world.records();
+    let resolve = records.iter().position(|r| r["kind"] == "secret.resolve");
+    assert_eq!(resolve, Some(records.len() - 2));
+    let shown = stdout(&world.run(&["audit", "verify"]));
+    assert!(shown.contains("1 record(s) appended since"), "{shown}");
+    let head = stdout(&world.ok(&["audit", "head"]));
+    assert!(head.contains(&format!("size={}", records.len())), "{head}");
+}
