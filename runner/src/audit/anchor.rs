@@ -151,12 +151,14 @@ fn missing_report() -> VerifyReport {
         head: None,
         log: None,
         first_problem: Some(Problem {
+            file: super::AUDIT_FILE.into(),
             line: 1,
             seq: None,
             expected_seq: 0,
             kind: ProblemKind::Empty,
         }),
         lines: 0,
+        segments: 0,
         marks: Vec::new(),
     }
 }

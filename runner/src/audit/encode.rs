@@ -183,6 +183,13 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
             f.str("store", store)
                 .put("generation", &generation.to_le_bytes());
         }
+        Event::SegmentClose { segment, records } => {
+            f.put("segment", &segment.to_le_bytes())
+                .put("records", &records.to_le_bytes());
+        }
+        Event::SegmentOpen { segment } => {
+            f.put("segment", &segment.to_le_bytes());
+        }
     }
 }
 

@@ -30,7 +30,12 @@ mod encode;
 mod grants;
 mod group;
 mod ids;
+mod lines;
+mod problem;
+mod read;
 mod record;
+mod rotate;
+mod segments;
 mod tail;
 mod timestamp;
 mod verify;
@@ -54,9 +59,12 @@ pub use checkpoint::{
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
 pub use grants::{GrantFlag, GrantUse, PolicyGrant, Reader, review as review_grants};
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
+pub use read::{for_each_record, read_records};
 pub use record::{Event, MAX_LINE_BYTES, Record};
-pub use verify::{Problem, ProblemKind, VerifyReport, read_records, verify, verify_marked};
-pub use writer::AuditLog;
+pub use rotate::Rotation;
+pub use segments::{sealed_path, segment_files};
+pub use verify::{Problem, ProblemKind, VerifyReport, verify, verify_marked};
+pub use writer::{AuditLog, DEFAULT_SEGMENT_LIMIT, SEGMENT_LIMIT_ENV};
 
 /// The log's file name inside the state dir.
 pub const AUDIT_FILE: &str = "audit.jsonl";
@@ -96,6 +104,8 @@ pub enum AuditError {
     RecordTooLarge { len: usize },
     #[error("the system clock is outside the years 0000-9999; audit timestamps cannot be written")]
     Clock,
+    #[error("{SEGMENT_LIMIT_ENV}={value:?} is not a size in bytes of at least 1024")]
+    SegmentLimit { value: String },
     #[error("cannot get random bytes from the operating system: {0}")]
     Random(getrandom::Error),
     #[error(transparent)]
@@ -149,6 +159,11 @@ impl AuditError {
                     .into(),
             ),
             AuditError::Clock => Some("set the system clock correctly".into()),
+            AuditError::SegmentLimit { .. } => Some(format!(
+                "set {SEGMENT_LIMIT_ENV} to a whole number of bytes (the audit log starts a new \
+                 segment file when the active one reaches it; default {DEFAULT_SEGMENT_LIMIT}), \
+                 or unset it"
+            )),
             AuditError::Checkpoint(error) => error.hint(),
             AuditError::Shared { hint, .. } => hint.clone(),
             AuditError::RecordTooLarge { .. } | AuditError::Random(_) => None,

@@ -126,6 +126,15 @@ pub enum Event {
     /// (a store file below the newest recorded generation is a rollback).
     #[serde(rename = "store.write")]
     StoreWrite { store: String, generation: u64 },
+    /// Last record of a sealed segment file (log rotation): this was
+    /// segment number `segment` and it holds `records` records, this one
+    /// included. The chain continues in the next segment.
+    #[serde(rename = "segment.close")]
+    SegmentClose { segment: u64, records: u64 },
+    /// First record of every segment after the first (which starts with
+    /// `log.init`); its `prev` is the hash of the previous segment's close.
+    #[serde(rename = "segment.open")]
+    SegmentOpen { segment: u64 },
 }
 
 impl Event {
@@ -143,6 +152,8 @@ impl Event {
             Event::SecretRotate { .. } => "secret.rotate",
             Event::SecretRemove { .. } => "secret.remove",
             Event::StoreWrite { .. } => "store.write",
+            Event::SegmentClose { .. } => "segment.close",
+            Event::SegmentOpen { .. } => "segment.open",
         }
     }
 
@@ -174,6 +185,8 @@ impl Event {
                 &["project", "secret", "version"]
             }
             Event::StoreWrite { .. } => &["store", "generation"],
+            Event::SegmentClose { .. } => &["segment", "records"],
+            Event::SegmentOpen { .. } => &["segment"],
         }
     }
 }

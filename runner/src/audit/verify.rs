@@ -1,22 +1,29 @@
-//! Reading and verifying a whole log, streaming.
+//! Verifying a whole log, all its segments, streaming.
 //!
-//! [`verify`] checks, line by line: strict parse, recomputed hash, constant
-//! log id, seq 0, 1, 2, ... and `prev` equal to the previous record's hash,
-//! `log.init` exactly at seq 0. It stops at the first problem and says which
-//! record (seq and line) and what kind of damage, so an auditor can tell a
-//! modified record from a deleted, inserted or reordered one, and a crash
-//! (torn last line) from tampering. Memory use is one line.
+//! [`verify`] walks the sealed segments in name order, then the active one,
+//! and checks, record by record: strict parse, recomputed hash, constant log
+//! id, seq 0, 1, 2, ... and `prev` equal to the previous record's hash across
+//! files, `log.init` exactly at seq 0; and per file: each sealed segment is
+//! named for its first seq, starts with `segment.open` (the first with
+//! `log.init`) and ends with a `segment.close` that counts its records. It
+//! stops at the first problem and says which file, line and seq and what
+//! kind of damage, so an auditor can tell a modified record from a deleted,
+//! inserted or reordered one, a deleted or forged segment from a renamed
+//! one, and a crash (torn last line, interrupted rotation) from tampering.
+//! Memory use is one line.
 
-use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::AuditError;
 use super::ids::{Hash, LogId};
+use super::lines::{Line, Lines};
+pub use super::problem::{Problem, ProblemKind};
 use super::record::{Event, MAX_LINE_BYTES, Parsed, Record, Scratch};
+use super::segments::{self, Layout, file_name};
 
 /// The outcome of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +35,10 @@ pub struct VerifyReport {
     /// The log id (from the first record), if it could be read.
     pub log: Option<LogId>,
     pub first_problem: Option<Problem>,
-    /// Lines in the file (complete or not), for `n/m records valid`.
+    /// Lines in all segment files (complete or not), for `n/m records valid`.
     pub lines: u64,
+    /// Segment files read (sealed ones and the active one).
+    pub segments: u64,
     /// `(seq, hash)` of the intact records whose seq was asked for
     /// ([`verify_marked`]): what checkpoints are compared with.
     pub marks: Vec<(u64, Hash)>,
@@ -41,118 +50,9 @@ impl VerifyReport {
     }
 }
 
-/// The first thing wrong with a log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line number.
-    pub line: u64,
-    /// The seq written in the offending record, if it could be parsed.
-    pub seq: Option<u64>,
-    /// The seq that belongs at this line.
-    pub expected_seq: u64,
-    pub kind: ProblemKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProblemKind {
-    /// The line does not parse strictly (the reason says why).
-    Malformed(String),
-    /// The last line has no `\n`: an append was interrupted. Not tampering.
-    TornTail { bytes: u64 },
-    /// The file is empty.
-    Empty,
-    /// The record's fields do not hash to its `hash`.
-    HashMismatch,
-    /// The record names another log.
-    LogIdMismatch { expected: LogId, found: LogId },
-    /// Records `expected..found` are missing.
-    SequenceGap { expected: u64, found: u64 },
-    /// A seq appears early, late or twice.
-    OutOfOrder { expected: u64, found: u64 },
-    /// `prev` is not the previous record's hash.
-    BrokenChain,
-    /// Seq 0 is not a `log.init` record.
-    MissingInit,
-    /// A `log.init` record after seq 0.
-    MisplacedInit,
-}
-
-impl ProblemKind {
-    /// Short code for `--json` and test vectors.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ProblemKind::Malformed(_) => "malformed",
-            ProblemKind::TornTail { .. } => "torn-tail",
-            ProblemKind::Empty => "empty",
-            ProblemKind::HashMismatch => "hash-mismatch",
-            ProblemKind::LogIdMismatch { .. } => "log-id-mismatch",
-            ProblemKind::SequenceGap { .. } => "sequence-gap",
-            ProblemKind::OutOfOrder { .. } => "out-of-order",
-            ProblemKind::BrokenChain => "broken-chain",
-            ProblemKind::MissingInit => "missing-init",
-            ProblemKind::MisplacedInit => "misplaced-init",
-        }
-    }
-
-    /// Everything but an interrupted append is evidence of tampering or
-    /// corruption.
-    pub fn is_tampering(&self) -> bool {
-        !matches!(self, ProblemKind::TornTail { .. })
-    }
-}
-
-impl fmt::Display for ProblemKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProblemKind::Malformed(reason) => write!(f, "malformed record: {reason}"),
-            ProblemKind::TornTail { bytes } => write!(
-                f,
-                "incomplete last line ({bytes} bytes, no newline): an append was interrupted, \
-                 e.g. by a crash, not tampering; the next append cuts it off and records log.recover"
-            ),
-            ProblemKind::Empty => f.write_str("the log is empty: its log.init record is missing"),
-            ProblemKind::HashMismatch => f.write_str("hash mismatch: the record was modified"),
-            ProblemKind::LogIdMismatch { expected, found } => write!(
-                f,
-                "log id {found} differs from this log's id {expected}: the record comes from another log"
-            ),
-            ProblemKind::SequenceGap { expected, found } => write!(
-                f,
-                "sequence gap: expected seq {expected}, found {found}: {} record(s) deleted",
-                found - expected
-            ),
-            ProblemKind::OutOfOrder { expected, found } => write!(
-                f,
-                "sequence out of order: expected seq {expected}, found {found}: \
-                 records were reordered, duplicated or inserted"
-            ),
-            ProblemKind::BrokenChain => f.write_str(
-                "broken chain: prev is not the hash of the record before it: that record was \
-                 replaced and rehashed, or this one was inserted",
-            ),
-            ProblemKind::MissingInit => f.write_str("the first record is not log.init"),
-            ProblemKind::MisplacedInit => {
-                f.write_str("a log.init record after the start: another log was spliced in")
-            }
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.seq {
-            Some(seq) => write!(f, "record seq {seq} (line {}): {}", self.line, self.kind),
-            None => write!(
-                f,
-                "line {} (seq {}): {}",
-                self.line, self.expected_seq, self.kind
-            ),
-        }
-    }
-}
-
-/// Verifies the whole chain. `Err` only when the file cannot be read;
-/// damage is reported in [`VerifyReport::first_problem`].
+/// Verifies the whole chain of the log whose active segment is `path`
+/// (sealed segments are found beside it). `Err` only when a file cannot be
+/// read; damage is reported in [`VerifyReport::first_problem`].
 pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
     verify_marked(path, &[])
 }
@@ -160,91 +60,277 @@ pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
 /// Like [`verify`], and also reports the hashes of the intact records with
 /// the seqs in `wanted` (in [`VerifyReport::marks`]).
 pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditError> {
-    let mut lines = Lines::new(open(path)?);
-    let mut chain = Chain {
-        wanted: wanted.to_vec(),
-        ..Chain::default()
-    };
-    let problem = first_problem(&mut lines, &mut chain).map_err(|source| io_err(path, source))?;
-    // Count the rest, so the report can say how many lines there were.
-    while !matches!(lines.next().map_err(|e| io_err(path, e))?, Line::Eof) {}
-    Ok(chain.report(problem, lines.line_no))
-}
-
-/// Advances `chain` over the intact records; returns the first problem.
-fn first_problem(lines: &mut Lines, chain: &mut Chain) -> io::Result<Option<Problem>> {
-    let mut scratch = Scratch::default();
-    loop {
-        let (line, expected_seq) = (lines.line_no + 1, chain.next_seq);
-        let at = move |seq, kind| {
-            Some(Problem {
-                line,
-                seq,
-                expected_seq,
-                kind,
-            })
-        };
-        let parsed = match lines.next()? {
-            Line::Eof if chain.records == 0 => return Ok(at(None, ProblemKind::Empty)),
-            Line::Eof => return Ok(None),
-            Line::Torn(bytes) => return Ok(at(None, ProblemKind::TornTail { bytes })),
-            Line::TooLong => return Ok(at(None, too_long())),
-            Line::Complete(bytes) => match Parsed::from_line(bytes, &mut scratch) {
-                Ok(parsed) => parsed,
-                Err(reason) => return Ok(at(None, ProblemKind::Malformed(reason))),
-            },
-        };
-        if let Some(kind) = chain.check(&parsed) {
-            let kind = classify_gap(kind, lines)?;
-            return Ok(at(Some(parsed.record.seq), kind));
-        }
-        chain.advance(&parsed.record);
-    }
-}
-
-/// A seq larger than expected means deleted records, unless the expected
-/// seq turns up later: then the records were reordered.
-fn classify_gap(kind: ProblemKind, lines: &mut Lines) -> io::Result<ProblemKind> {
-    Ok(match kind {
-        ProblemKind::SequenceGap { expected, found } if seq_appears_later(lines, expected)? => {
-            ProblemKind::OutOfOrder { expected, found }
-        }
-        kind => kind,
-    })
-}
-
-/// Reads and parses every record, without checking hashes or the chain
-/// (use [`verify`] for that). Stops at the first malformed line.
-pub fn read_records(path: &Path) -> Result<Vec<Record>, AuditError> {
-    let mut lines = Lines::new(open(path)?);
-    let mut records: Vec<Record> = Vec::new();
-    let mut scratch = Scratch::default();
-    loop {
-        let malformed = |line, reason| AuditError::Malformed {
+    let layout = Layout::of(path).map_err(|source| io_err(path, source))?;
+    if layout.active.is_none() && layout.sealed.is_empty() {
+        return Err(AuditError::NotFound {
             path: path.to_owned(),
-            line,
-            after_seq: records.last().map(|r: &Record| r.seq),
-            reason,
-        };
-        let line_no = lines.line_no + 1;
-        match lines.next().map_err(|source| io_err(path, source))? {
-            Line::Eof => return Ok(records),
-            Line::Torn(bytes) => {
-                return Err(malformed(
-                    line_no,
-                    ProblemKind::TornTail { bytes }.to_string(),
-                ));
+        });
+    }
+    let mut walk = Walk {
+        chain: Chain {
+            wanted: wanted.to_vec(),
+            ..Chain::default()
+        },
+        files: layout.files(),
+        sealed: layout.sealed.iter().map(|s| s.first_seq).collect(),
+        lines: 0,
+        scratch: Scratch::default(),
+    };
+    let problem = walk.all(path, &layout)?;
+    let segments = walk.files.len() as u64;
+    Ok(walk.chain.report(problem, walk.lines, segments))
+}
+
+/// Where a file stands in the log.
+#[derive(Clone, Copy)]
+enum Role {
+    /// A sealed segment whose name announces this first seq.
+    Sealed(u64),
+    Active,
+}
+
+/// The state of one verification across files.
+struct Walk {
+    chain: Chain,
+    /// Files in chain order; the first `sealed.len()` are sealed.
+    files: Vec<PathBuf>,
+    sealed: Vec<u64>,
+    lines: u64,
+    scratch: Scratch,
+}
+
+impl Walk {
+    fn all(&mut self, active: &Path, layout: &Layout) -> Result<Option<Problem>, AuditError> {
+        for index in 0..self.files.len() {
+            let role = match self.sealed.get(index) {
+                Some(named) => Role::Sealed(*named),
+                None => Role::Active,
+            };
+            if let Some(problem) = self.file(index, role)? {
+                self.count_rest(index + 1)?;
+                return Ok(Some(problem));
             }
-            Line::TooLong => return Err(malformed(line_no, too_long().to_string())),
-            Line::Complete(bytes) => match Parsed::from_line(bytes, &mut scratch) {
-                Ok(parsed) => records.push(parsed.record),
-                Err(reason) => return Err(malformed(line_no, reason)),
-            },
         }
+        let at = |line, kind| Problem {
+            file: file_name(active),
+            line,
+            seq: None,
+            expected_seq: self.chain.next_seq,
+            kind,
+        };
+        Ok(match (&layout.active, layout.active_is_sealed) {
+            (None, _) => Some(at(
+                0,
+                ProblemKind::SegmentMissing {
+                    file: file_name(active),
+                    first_seq: self.chain.next_seq,
+                },
+            )),
+            (Some(_), true) => Some(at(0, ProblemKind::RotationInterrupted)),
+            (Some(_), false) => None,
+        })
+    }
+
+    /// Checks the file at `index`; counts its lines.
+    fn file(&mut self, index: usize, role: Role) -> Result<Option<Problem>, AuditError> {
+        let path = self.files[index].clone();
+        if let Role::Sealed(named) = role
+            && let Some(kind) = self.placement(index, named)
+        {
+            self.lines += count_lines(&path)?;
+            return Ok(Some(self.problem_at(&path, 1, None, kind)));
+        }
+        let mut lines = Lines::new(open(&path)?);
+        let problem = self
+            .records_of(&mut lines, &path, role, index)
+            .map_err(|source| io_err(&path, source))?;
+        if problem.is_some() {
+            while !matches!(lines.next().map_err(|e| io_err(&path, e))?, Line::Eof) {}
+        }
+        self.lines += lines.line_no;
+        Ok(problem)
+    }
+
+    /// A sealed segment named for another seq than the chain expects.
+    fn placement(&self, index: usize, named: u64) -> Option<ProblemKind> {
+        let expected = self.chain.next_seq;
+        if named == expected {
+            return None;
+        }
+        if named < expected {
+            return Some(ProblemKind::SegmentExtra { named });
+        }
+        let path = &self.files[index];
+        let found = segments::first_seq(path);
+        if found == Some(expected) {
+            return Some(ProblemKind::SegmentMisnamed {
+                named,
+                found: expected,
+            });
+        }
+        // Missing, unless a later file continues the chain at `expected`.
+        let continued = self.files[index + 1..]
+            .iter()
+            .any(|later| segments::first_seq(later) == Some(expected));
+        Some(match continued {
+            true => ProblemKind::SegmentExtra { named },
+            false => self.missing(),
+        })
+    }
+
+    fn missing(&self) -> ProblemKind {
+        let first_seq = self.chain.next_seq;
+        let active = self
+            .files
+            .last()
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new(""));
+        ProblemKind::SegmentMissing {
+            file: file_name(&segments::sealed_path(active, first_seq)),
+            first_seq,
+        }
+    }
+
+    fn problem_at(&self, path: &Path, line: u64, seq: Option<u64>, kind: ProblemKind) -> Problem {
+        Problem {
+            file: file_name(path),
+            line,
+            seq,
+            expected_seq: self.chain.next_seq,
+            kind,
+        }
+    }
+
+    /// Advances the chain over the file's intact records; the first problem.
+    fn records_of(
+        &mut self,
+        lines: &mut Lines,
+        path: &Path,
+        role: Role,
+        index: usize,
+    ) -> io::Result<Option<Problem>> {
+        let mut in_file = 0u64;
+        loop {
+            let line = lines.line_no + 1;
+            let parsed = match lines.next()? {
+                Line::Complete(bytes) => Parsed::from_line(bytes, &mut self.scratch),
+                other => {
+                    let kind = end_of_file(other, role, self.chain.records, in_file);
+                    return Ok(kind.map(|kind| self.problem_at(path, line, None, kind)));
+                }
+            };
+            let parsed = match parsed {
+                Ok(parsed) => parsed,
+                Err(reason) => {
+                    let kind = ProblemKind::Malformed(reason);
+                    return Ok(Some(self.problem_at(path, line, None, kind)));
+                }
+            };
+            let seq = parsed.record.seq;
+            let kind = match in_file {
+                0 => self.segment_start(&parsed.record, role),
+                _ => None,
+            };
+            let kind = kind.or_else(|| self.chain.check(&parsed));
+            if let Some(kind) = kind {
+                let kind = self.classify_gap(kind, lines, index)?;
+                return Ok(Some(self.problem_at(path, line, Some(seq), kind)));
+            }
+            if let Some(kind) = self.chain.check_segment(&parsed.record, in_file) {
+                return Ok(Some(self.problem_at(path, line, Some(seq), kind)));
+            }
+            self.chain.advance(&parsed.record);
+            in_file += 1;
+            if matches!(parsed.record.event, Event::SegmentClose { .. }) {
+                let kind = after_close(lines.next()?, role);
+                return Ok(kind.map(|kind| self.problem_at(path, line + 1, None, kind)));
+            }
+        }
+    }
+
+    /// Checks on a file's first record that name segment-level damage.
+    fn segment_start(&self, record: &Record, role: Role) -> Option<ProblemKind> {
+        let expected = self.chain.next_seq;
+        let opens = matches!(record.event, Event::SegmentOpen { .. });
+        if opens && record.seq > expected {
+            return Some(self.missing());
+        }
+        if let Role::Sealed(named) = role
+            && record.seq != named
+        {
+            return Some(ProblemKind::SegmentMisnamed {
+                named,
+                found: record.seq,
+            });
+        }
+        if self.chain.records > 0 && !opens {
+            let reason = "the segment does not start with segment.open".into();
+            return Some(ProblemKind::SegmentMismatch(reason));
+        }
+        None
+    }
+
+    /// A seq larger than expected means deleted records, unless the expected
+    /// seq turns up later (in this file or a later one): then the records
+    /// were reordered or moved.
+    fn classify_gap(
+        &self,
+        kind: ProblemKind,
+        lines: &mut Lines,
+        index: usize,
+    ) -> io::Result<ProblemKind> {
+        let ProblemKind::SequenceGap { expected, found } = kind else {
+            return Ok(kind);
+        };
+        let mut later = seq_appears_later(lines, expected)?;
+        for path in &self.files[index + 1..] {
+            if later {
+                break;
+            }
+            let Ok(file) = File::open(path) else { continue };
+            later = seq_appears_later(&mut Lines::new(file), expected)?;
+        }
+        Ok(match later {
+            true => ProblemKind::OutOfOrder { expected, found },
+            false => kind,
+        })
+    }
+
+    /// Counts the lines of the files from `index` on (after a problem, so
+    /// that the report can say how many lines there were).
+    fn count_rest(&mut self, index: usize) -> Result<(), AuditError> {
+        for path in self.files[index..].to_vec() {
+            self.lines += count_lines(&path)?;
+        }
+        Ok(())
     }
 }
 
-fn too_long() -> ProblemKind {
+/// What the end of a file (or an unreadable last line) means.
+fn end_of_file(line: Line<'_>, role: Role, records: u64, in_file: u64) -> Option<ProblemKind> {
+    match (line, role) {
+        (Line::Eof, _) if records == 0 || in_file == 0 => Some(ProblemKind::Empty),
+        (Line::Eof, Role::Active) => None,
+        (Line::Eof | Line::Torn(_), Role::Sealed(_)) => Some(ProblemKind::SegmentUnclosed),
+        (Line::Torn(bytes), Role::Active) => Some(ProblemKind::TornTail { bytes }),
+        (Line::TooLong, _) => Some(too_long()),
+        (Line::Complete(_), _) => unreachable!("complete lines are parsed"),
+    }
+}
+
+/// A `segment.close` must be the last line of its file; at the end of the
+/// active file it is a rotation that stopped half-way.
+fn after_close(next: Line<'_>, role: Role) -> Option<ProblemKind> {
+    match (next, role) {
+        (Line::Eof, Role::Sealed(_)) => None,
+        (Line::Eof, Role::Active) => Some(ProblemKind::RotationInterrupted),
+        _ => Some(ProblemKind::SegmentMismatch(
+            "a record follows segment.close".into(),
+        )),
+    }
+}
+
+pub(super) fn too_long() -> ProblemKind {
     ProblemKind::Malformed(format!("line is longer than {MAX_LINE_BYTES} bytes"))
 }
 
@@ -255,6 +341,8 @@ struct Chain {
     next_seq: u64,
     head: Option<Hash>,
     log: Option<LogId>,
+    /// The current segment's number.
+    segment: u64,
     wanted: Vec<u64>,
     marks: Vec<(u64, Hash)>,
 }
@@ -291,23 +379,55 @@ impl Chain {
         }
     }
 
+    /// Segment records agree with where they are (`in_file` records of this
+    /// file came before).
+    fn check_segment(&self, record: &Record, in_file: u64) -> Option<ProblemKind> {
+        let reason = match record.event {
+            Event::SegmentOpen { .. } if in_file > 0 => {
+                "segment.open in the middle of a segment".to_owned()
+            }
+            Event::SegmentOpen { segment } if Some(segment) != self.segment.checked_add(1) => {
+                format!(
+                    "segment.open says segment {segment}, after segment {}",
+                    self.segment
+                )
+            }
+            Event::SegmentClose { segment, .. } if segment != self.segment => {
+                format!(
+                    "segment.close says segment {segment}, in segment {}",
+                    self.segment
+                )
+            }
+            Event::SegmentClose { records, .. } if records != in_file + 1 => format!(
+                "segment.close counts {records} records, the segment holds {}",
+                in_file + 1
+            ),
+            _ => return None,
+        };
+        Some(ProblemKind::SegmentMismatch(reason))
+    }
+
     fn advance(&mut self, record: &Record) {
         self.records += 1;
         self.next_seq = record.seq + 1;
         self.head = Some(record.hash);
         self.log = Some(record.log);
+        if let Event::SegmentOpen { segment } = record.event {
+            self.segment = segment;
+        }
         if self.wanted.contains(&record.seq) {
             self.marks.push((record.seq, record.hash));
         }
     }
 
-    fn report(self, first_problem: Option<Problem>, lines: u64) -> VerifyReport {
+    fn report(self, first_problem: Option<Problem>, lines: u64, segments: u64) -> VerifyReport {
         VerifyReport {
             records: self.records,
             head: self.head,
             log: self.log,
             first_problem,
             lines,
+            segments,
             marks: self.marks,
         }
     }
@@ -333,50 +453,13 @@ fn seq_appears_later(lines: &mut Lines, seq: u64) -> io::Result<bool> {
     }
 }
 
-/// One line of the file, as far as it could be read.
-enum Line<'a> {
-    Complete(&'a [u8]),
-    /// More than `MAX_LINE_BYTES` without a `\n`.
-    TooLong,
-    /// The file ends with this many bytes and no `\n`.
-    Torn(u64),
-    Eof,
+fn count_lines(path: &Path) -> Result<u64, AuditError> {
+    let mut lines = Lines::new(open(path)?);
+    while !matches!(lines.next().map_err(|e| io_err(path, e))?, Line::Eof) {}
+    Ok(lines.line_no)
 }
 
-/// A bounded line reader: never holds more than one maximal line.
-struct Lines {
-    reader: BufReader<File>,
-    buf: Vec<u8>,
-    line_no: u64,
-}
-
-impl Lines {
-    fn new(file: File) -> Lines {
-        Lines {
-            reader: BufReader::with_capacity(256 * 1024, file),
-            buf: Vec::new(),
-            line_no: 0,
-        }
-    }
-
-    fn next(&mut self) -> io::Result<Line<'_>> {
-        self.buf.clear();
-        let limit = MAX_LINE_BYTES as u64 + 1;
-        let n = (&mut self.reader)
-            .take(limit)
-            .read_until(b'\n', &mut self.buf)?;
-        // Counts lines read, not end-of-file reads (which may repeat).
-        self.line_no += u64::from(n > 0);
-        Ok(match self.buf.last() {
-            None => Line::Eof,
-            Some(b'\n') => Line::Complete(&self.buf[..n - 1]),
-            Some(_) if n as u64 == limit => Line::TooLong,
-            Some(_) => Line::Torn(n as u64),
-        })
-    }
-}
-
-fn open(path: &Path) -> Result<File, AuditError> {
+pub(super) fn open(path: &Path) -> Result<File, AuditError> {
     File::open(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => AuditError::NotFound {
             path: path.to_owned(),
@@ -385,7 +468,7 @@ fn open(path: &Path) -> Result<File, AuditError> {
     })
 }
 
-fn io_err(path: &Path, source: io::Error) -> AuditError {
+pub(super) fn io_err(path: &Path, source: io::Error) -> AuditError {
     AuditError::Io {
         action: "read",
         path: path.to_owned(),

@@ -81,6 +81,10 @@ pub(crate) struct WireLine<'a> {
     status: Option<u16>,
     #[serde(default, deserialize_with = "present")]
     generation: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    segment: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    records: Option<u64>,
     pub prev: Hash,
     pub hash: Hash,
 }
@@ -155,6 +159,13 @@ impl WireLine<'_> {
                 store: take!(w.store),
                 generation: take!(w.generation),
             },
+            "segment.close" => Event::SegmentClose {
+                segment: take!(w.segment),
+                records: take!(w.records),
+            },
+            "segment.open" => Event::SegmentOpen {
+                segment: take!(w.segment),
+            },
             other => return Err(format!("unknown record kind {other:?}")),
         };
         match w.leftover() {
@@ -216,6 +227,8 @@ impl WireLine<'_> {
             ("decision", self.decision.is_some()),
             ("injected", self.injected.is_some()),
             ("status", self.status.is_some()),
+            ("segment", self.segment.is_some()),
+            ("records", self.records.is_some()),
         ];
         present
             .into_iter()

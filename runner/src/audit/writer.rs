@@ -7,6 +7,9 @@
 //! the last record from the end of the file, seals the new record after it,
 //! writes the line with one `write` (`O_APPEND`) and calls `fdatasync`; only
 //! then does `append` return.
+//!
+//! Before writing, a writer whose active segment has reached the size limit
+//! rotates it (`rotate.rs`), so one batch lands wholly in one segment.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -21,8 +24,15 @@ use std::sync::Arc;
 use super::checkpoint::{Checkpoint, CheckpointKey};
 use super::ids::{Hash, LogId};
 use super::record::{Event, MAX_LINE_BYTES, Record};
-use super::tail::{Torn, read_tail};
+use super::tail::{Tail, Torn};
 use super::{AUDIT_FILE, AuditError};
+
+/// Environment variable setting the active segment's size limit in bytes.
+pub const SEGMENT_LIMIT_ENV: &str = "SCOPEHOLD_AUDIT_SEGMENT_BYTES";
+/// Default size at which the active segment is sealed: 64 MiB.
+pub const DEFAULT_SEGMENT_LIMIT: u64 = 64 * 1024 * 1024;
+/// Smallest limit the environment variable may set.
+const MIN_SEGMENT_LIMIT: u64 = 1024;
 
 /// A batch written but not yet synced.
 pub(crate) struct Written {
@@ -35,9 +45,11 @@ pub(crate) struct Written {
 /// of handles (threads, processes) may append concurrently.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     /// With a key, every append also refreshes `audit.checkpoint`.
     key: Option<Arc<CheckpointKey>>,
+    /// The active segment is rotated once it holds this many bytes.
+    pub(super) segment_limit: u64,
 }
 
 impl AuditLog {
@@ -54,7 +66,11 @@ impl AuditLog {
                 io::ErrorKind::AlreadyExists => AuditError::AlreadyExists { path: path.clone() },
                 _ => io_err("create", &path, source),
             })?;
-        let log = AuditLog { path, key: None };
+        let log = AuditLog {
+            path,
+            key: None,
+            segment_limit: segment_limit_from_env()?,
+        };
         let init = Event::LogInit {
             store: store_id.to_owned(),
         };
@@ -88,7 +104,19 @@ impl AuditLog {
                 mode: meta.mode() & 0o777,
             });
         }
-        Ok(AuditLog { path, key: None })
+        let segment_limit = segment_limit_from_env()?;
+        Ok(AuditLog {
+            path,
+            key: None,
+            segment_limit,
+        })
+    }
+
+    /// Rotates the active segment once it reaches `bytes` (instead of
+    /// [`DEFAULT_SEGMENT_LIMIT`] or the environment's [`SEGMENT_LIMIT_ENV`]).
+    pub fn with_segment_limit(mut self, bytes: u64) -> AuditLog {
+        self.segment_limit = bytes.max(1);
+        self
     }
 
     /// From now on, every append also writes a checkpoint (log id, size,
@@ -102,12 +130,7 @@ impl AuditLog {
     /// or to bring a stale checkpoint up to date). The caller has checked
     /// the log first; the lock keeps appends out meanwhile.
     pub fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
-        let file = self.open_locked()?;
-        let len = file
-            .metadata()
-            .map_err(|source| io_err("inspect", &self.path, source))?
-            .len();
-        let tail = read_tail(&file, len, &self.path)?;
+        let (file, tail) = self.lock_tail()?;
         let result = self.write_checkpoint(&tail.last);
         let _ = file.unlock();
         result
@@ -134,19 +157,34 @@ impl AuditLog {
         super::group::append(self, event)
     }
 
+    /// Appends one record for which nothing waits: written with one `write`
+    /// under the lock (so it survives a crash of this process and takes its
+    /// place in the chain), but not synced. It becomes durable with the next
+    /// synced append to the log, by any process, or when the kernel writes
+    /// it back; the checkpoint advances to it only then. For records that
+    /// release nothing (a run's start and end, denials), so a run that needs
+    /// no secret pays no `fdatasync`.
+    pub fn append_unsynced(&self, event: Event) -> Result<Record, AuditError> {
+        let written = self.write_phase(vec![event])?;
+        written
+            .results
+            .into_iter()
+            .next()
+            .expect("one result per event")
+    }
+
     /// Appends one record the way a log without group commit would: write
     /// and sync under the lock, one append at a time. For measuring what
     /// group commit saves (BENCHMARKS.md).
     #[doc(hidden)]
     pub fn append_alone(&self, event: Event) -> Result<Record, AuditError> {
-        let file = self.open_locked()?;
-        let written = self.write_batch(&file, vec![event]).and_then(|w| {
-            file.sync_data()
-                .map_err(|source| io_err("sync", &self.path, source))?;
-            Ok(w)
-        });
+        let (file, tail) = self.lock_tail()?;
+        let (file, mut results, last) = self.write_batch(file, tail, vec![event])?;
+        let synced = file
+            .sync_data()
+            .map_err(|source| io_err("sync", &self.path, source));
         let _ = file.unlock();
-        let (mut results, last) = written?;
+        synced?;
         self.advance_checkpoint(&last)?;
         results.pop().expect("one result per event")
     }
@@ -167,10 +205,9 @@ impl AuditLog {
 
     /// First half of a batch: written (not yet durable), lock released.
     pub(crate) fn write_phase(&self, events: Vec<Event>) -> Result<Written, AuditError> {
-        let file = self.open_locked()?;
-        let written = self.write_batch(&file, events);
+        let (file, tail) = self.lock_tail()?;
+        let (file, results, last) = self.write_batch(file, tail, events)?;
         let _ = file.unlock();
-        let (results, last) = written?;
         Ok(Written {
             file,
             results,
@@ -193,19 +230,23 @@ impl AuditLog {
         Ok(written.results)
     }
 
+    /// Writes `events` to the locked active `file` (rotating it first if
+    /// it is full); returns the file written to, still locked.
     fn write_batch(
         &self,
-        mut file: &File,
+        mut file: File,
+        tail: Tail,
         events: Vec<Event>,
-    ) -> Result<(Vec<Result<Record, AuditError>>, Record), AuditError> {
-        let len = file
-            .metadata()
-            .map_err(|source| io_err("inspect", &self.path, source))?
-            .len();
-        let tail = read_tail(file, len, &self.path)?;
+    ) -> Result<(File, Vec<Result<Record, AuditError>>, Record), AuditError> {
         let mut last = tail.last;
         if let Some(torn) = tail.torn {
-            last = self.recover(file, &last, &torn)?;
+            last = self.recover(&file, &last, &torn)?;
+        }
+        if self.over_limit(&file)? {
+            let (new, rotation) = self.seal_active(&file, &last)?;
+            // Dropping the old file unlocks it; its waiters retry on `new`.
+            file = new;
+            last = rotation.open;
         }
         let (mut lines, mut results) = (Vec::new(), Vec::with_capacity(events.len()));
         for event in events {
@@ -216,16 +257,17 @@ impl AuditLog {
             }
             results.push(sealed.map(|(record, _)| record));
         }
-        file.write_all(&lines)
+        (&file)
+            .write_all(&lines)
             .map_err(|source| io_err("write to", &self.path, source))?;
-        Ok((results, last))
+        Ok((file, results, last))
     }
 
     /// Moves the checkpoint forward to `last` (never back: concurrent
     /// processes finish their syncs in any order). Its rename need not be
     /// synced: a checkpoint lost in a crash only anchors less, and it is
     /// written after the records it covers are durable.
-    fn advance_checkpoint(&self, last: &Record) -> Result<(), AuditError> {
+    pub(super) fn advance_checkpoint(&self, last: &Record) -> Result<(), AuditError> {
         let Some(key) = &self.key else {
             return Ok(());
         };
@@ -243,25 +285,14 @@ impl AuditLog {
         result
     }
 
-    fn open_locked(&self) -> Result<File, AuditError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::NotFound => AuditError::NotFound {
-                    path: self.path.clone(),
-                },
-                _ => io_err("open", &self.path, source),
-            })?;
-        file.lock()
-            .map_err(|source| io_err("lock", &self.path, source))?;
-        Ok(file)
-    }
-
     /// Cuts off an incomplete last line and records that it did. The cut
     /// bytes were never synced-and-acknowledged, so no caller acted on them.
-    fn recover(&self, file: &File, last: &Record, torn: &Torn) -> Result<Record, AuditError> {
+    pub(super) fn recover(
+        &self,
+        file: &File,
+        last: &Record,
+        torn: &Torn,
+    ) -> Result<Record, AuditError> {
         warn!(
             path = %self.path.display(),
             bytes = torn.len,
@@ -276,7 +307,12 @@ impl AuditLog {
         self.write_after(file, last, event)
     }
 
-    fn write_after(&self, file: &File, last: &Record, event: Event) -> Result<Record, AuditError> {
+    pub(super) fn write_after(
+        &self,
+        file: &File,
+        last: &Record,
+        event: Event,
+    ) -> Result<Record, AuditError> {
         let (record, line) = self.seal_after(last, event)?;
         (&*file)
             .write_all(line.as_bytes())
@@ -324,7 +360,7 @@ fn line_of(record: &Record) -> Result<String, AuditError> {
     Ok(line)
 }
 
-fn io_err(action: &'static str, path: &Path, source: io::Error) -> AuditError {
+pub(super) fn io_err(action: &'static str, path: &Path, source: io::Error) -> AuditError {
     AuditError::Io {
         action,
         path: path.to_owned(),
@@ -333,6 +369,18 @@ fn io_err(action: &'static str, path: &Path, source: io::Error) -> AuditError {
 }
 
 /// Makes a newly created directory entry durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// The segment size limit: [`SEGMENT_LIMIT_ENV`] if set, else the default.
+fn segment_limit_from_env() -> Result<u64, AuditError> {
+    let Some(value) = std::env::var_os(SEGMENT_LIMIT_ENV) else {
+        return Ok(DEFAULT_SEGMENT_LIMIT);
+    };
+    let value = value.to_string_lossy().into_owned();
+    match value.parse::<u64>() {
+        Ok(bytes) if bytes >= MIN_SEGMENT_LIMIT && bytes.to_string() == value => Ok(bytes),
+        _ => Err(AuditError::SegmentLimit { value }),
+    }
 }

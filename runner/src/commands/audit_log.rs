@@ -120,7 +120,11 @@ impl<'a> Facts<'a> {
             Event::SecretSet { secret, .. }
             | Event::SecretRotate { secret, .. }
             | Event::SecretRemove { secret, .. } => f.secrets.push(secret.as_str()),
-            Event::LogInit { .. } | Event::LogRecover { .. } | Event::StoreWrite { .. } => {}
+            Event::LogInit { .. }
+            | Event::LogRecover { .. }
+            | Event::StoreWrite { .. }
+            | Event::SegmentClose { .. }
+            | Event::SegmentOpen { .. } => {}
         }
         f
     }
@@ -231,6 +235,10 @@ fn describe(record: &Record) -> String {
             format!("secret.remove  {project}/{secret} v{version}")
         }
         Event::StoreWrite { generation, .. } => format!("store.write    generation {generation}"),
+        Event::SegmentClose { segment, records } => {
+            format!("segment.close  segment {segment} sealed with {records} records")
+        }
+        Event::SegmentOpen { segment } => format!("segment.open   segment {segment}"),
     };
     format!("{:>6}  {ts}  {what}", record.seq)
 }

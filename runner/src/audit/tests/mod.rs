@@ -5,6 +5,7 @@ mod checkpoint;
 mod concurrent;
 mod group;
 mod proptests;
+mod rotation;
 mod roundtrip;
 mod strict;
 mod tamper;

@@ -82,8 +82,9 @@ fn deleted_record_is_a_sequence_gap() {
         },
     );
     assert!(
-        p.to_string()
-            .starts_with("record seq 6 (line 6): sequence gap: expected seq 5, found 6"),
+        p.to_string().starts_with(
+            "record seq 6 (audit.jsonl line 6): sequence gap: expected seq 5, found 6"
+        ),
         "{p}"
     );
     let mut l = lines();
@@ -253,7 +254,7 @@ fn malformed_line_names_line_and_expected_seq() {
     assert_eq!((p.line, p.seq, p.expected_seq), (4, None, 3));
     assert!(
         p.to_string()
-            .starts_with("line 4 (seq 3): malformed record:"),
+            .starts_with("audit.jsonl line 4 (seq 3): malformed record:"),
         "{p}"
     );
 }

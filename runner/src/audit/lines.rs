@@ -1,0 +1,50 @@
+//! Reading a log file line by line, bounded: never more than one maximal
+//! line in memory, a missing final `\n` reported as a torn line.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+
+use super::record::MAX_LINE_BYTES;
+
+/// One line of the file, as far as it could be read.
+pub(super) enum Line<'a> {
+    Complete(&'a [u8]),
+    /// More than `MAX_LINE_BYTES` without a `\n`.
+    TooLong,
+    /// The file ends with this many bytes and no `\n`.
+    Torn(u64),
+    Eof,
+}
+
+/// A bounded line reader: never holds more than one maximal line.
+pub(super) struct Lines {
+    reader: BufReader<File>,
+    buf: Vec<u8>,
+    pub(super) line_no: u64,
+}
+
+impl Lines {
+    pub(super) fn new(file: File) -> Lines {
+        Lines {
+            reader: BufReader::with_capacity(256 * 1024, file),
+            buf: Vec::new(),
+            line_no: 0,
+        }
+    }
+
+    pub(super) fn next(&mut self) -> io::Result<Line<'_>> {
+        self.buf.clear();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let n = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)?;
+        // Counts lines read, not end-of-file reads (which may repeat).
+        self.line_no += u64::from(n > 0);
+        Ok(match self.buf.last() {
+            None => Line::Eof,
+            Some(b'\n') => Line::Complete(&self.buf[..n - 1]),
+            Some(_) if n as u64 == limit => Line::TooLong,
+            Some(_) => Line::Torn(n as u64),
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! Rotation: sealing the active segment and starting the next one.
+//!
+//! Under the active file's exclusive lock, the writer
+//! 1. appends `segment.close` (segment number, records in the segment) and
+//!    syncs it: from here on the file is sealed and nothing is appended to it;
+//! 2. links it under its sealed name `audit.<first seq>.jsonl` and syncs the
+//!    directory (the sealed name is durable before the active name moves);
+//! 3. writes `segment.open` (chained after the close) to `audit.jsonl.next`,
+//!    locks and syncs it, renames it over `audit.jsonl` and syncs the
+//!    directory.
+//!
+//! A crash after step 1 leaves an active file ending in `segment.close`
+//! (with or without its sealed name, with or without a stale `.next`): the
+//! next writer that locks it finishes steps 2 and 3 ([`AuditLog::lock_tail`]),
+//! and `verify` reports the state as an interrupted rotation, not tampering.
+//! The active name never disappears, so `AuditLog::open` always finds it.
+//!
+//! Writers of other processes may be waiting for the lock on the old file:
+//! after locking, [`AuditLog::open_locked`] checks that the locked file is
+//! still the one named `audit.jsonl` and otherwise retries on the new one.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use tracing::{info, warn};
+
+use super::AuditError;
+use super::record::{Event, MAX_LINE_BYTES, Record};
+use super::segments::{self, same_file};
+use super::tail::{Tail, read_tail};
+use super::writer::{AuditLog, io_err, sync_dir};
+
+/// What one rotation did.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The sealed segment's file.
+    pub sealed: PathBuf,
+    /// The `segment.close` ending it.
+    pub close: Record,
+    /// The `segment.open` starting the new active segment.
+    pub open: Record,
+}
+
+impl Rotation {
+    /// The sealed segment's number and its first and last seq.
+    pub fn sealed_range(&self) -> (u64, u64, u64) {
+        match self.close.event {
+            Event::SegmentClose { segment, records } => {
+                (segment, self.close.seq + 1 - records, self.close.seq)
+            }
+            _ => unreachable!("a rotation's close record is segment.close"),
+        }
+    }
+}
+
+impl AuditLog {
+    /// Seals the active segment now and starts the next one (`runner audit
+    /// rotate`); durable when it returns, checkpoint advanced.
+    pub fn rotate(&self) -> Result<Rotation, AuditError> {
+        let (file, tail) = self.lock_tail()?;
+        let mut last = tail.last;
+        if let Some(torn) = &tail.torn {
+            last = self.recover(&file, &last, torn)?;
+        }
+        let (new, rotation) = self.seal_active(&file, &last)?;
+        drop(file);
+        let _ = new.unlock();
+        self.advance_checkpoint(&rotation.open)?;
+        Ok(rotation)
+    }
+
+    /// Opens the active segment and locks it. Retries when the file locked
+    /// is no longer `audit.jsonl` (another writer rotated it meanwhile).
+    pub(crate) fn open_locked(&self) -> Result<File, AuditError> {
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|source| match source.kind() {
+                    io::ErrorKind::NotFound => AuditError::NotFound {
+                        path: self.path.clone(),
+                    },
+                    _ => io_err("open", &self.path, source),
+                })?;
+            file.lock()
+                .map_err(|source| io_err("lock", &self.path, source))?;
+            let locked = file
+                .metadata()
+                .map_err(|source| io_err("inspect", &self.path, source))?;
+            match std::fs::metadata(&self.path) {
+                Ok(named) if same_file(&named, &locked) => return Ok(file),
+                Ok(_) => continue, // rotated away while we waited; dropping unlocks
+                Err(source) => return Err(io_err("inspect", &self.path, source)),
+            }
+        }
+    }
+
+    /// The active segment, locked, and its last record. An active file that
+    /// ends in `segment.close` is a rotation a crash interrupted: it is
+    /// finished first, and the new active segment is returned.
+    pub(crate) fn lock_tail(&self) -> Result<(File, Tail), AuditError> {
+        let file = self.open_locked()?;
+        let len = file
+            .metadata()
+            .map_err(|source| io_err("inspect", &self.path, source))?
+            .len();
+        let tail = read_tail(&file, len, &self.path)?;
+        let Event::SegmentClose { segment, records } = tail.last.event else {
+            return Ok((file, tail));
+        };
+        if tail.torn.is_some() {
+            return Err(self.damaged("bytes follow its segment.close record".into()));
+        }
+        warn!(path = %self.path.display(), segment, "finishing an interrupted audit log rotation");
+        let first_seq = (tail.last.seq + 1).checked_sub(records);
+        let first_seq = first_seq.ok_or_else(|| {
+            self.damaged("segment.close counts more records than precede it".into())
+        })?;
+        self.check_first(&file, first_seq, segment)?;
+        file.sync_data()
+            .map_err(|source| io_err("sync", &self.path, source))?;
+        let (new, open) = self.start_next(&file, &tail.last, segment, first_seq)?;
+        Ok((
+            new,
+            Tail {
+                last: open,
+                torn: None,
+            },
+        ))
+    }
+
+    /// Whether the active segment has reached the size limit.
+    pub(crate) fn over_limit(&self, file: &File) -> Result<bool, AuditError> {
+        let len = file
+            .metadata()
+            .map_err(|source| io_err("inspect", &self.path, source))?
+            .len();
+        Ok(len >= self.segment_limit)
+    }
+
+    /// Steps 1-3 on the locked active `file` whose last record is `last`.
+    /// Returns the new active segment, locked.
+    pub(crate) fn seal_active(
+        &self,
+        file: &File,
+        last: &Record,
+    ) -> Result<(File, Rotation), AuditError> {
+        let first = self.first_record(file)?;
+        let segment = match first.event {
+            Event::LogInit { .. } => 0,
+            Event::SegmentOpen { segment } => segment,
+            _ => {
+                return Err(
+                    self.damaged("its first record is neither log.init nor segment.open".into())
+                );
+            }
+        };
+        let records = last.seq - first.seq + 2;
+        let close = self.write_after(file, last, Event::SegmentClose { segment, records })?;
+        file.sync_data()
+            .map_err(|source| io_err("sync", &self.path, source))?;
+        let (new, open) = self.start_next(file, &close, segment, first.seq)?;
+        let sealed = segments::sealed_path(&self.path, first.seq);
+        info!(sealed = %sealed.display(), segment, records, "audit log rotated");
+        Ok((
+            new,
+            Rotation {
+                sealed,
+                close,
+                open,
+            },
+        ))
+    }
+
+    /// Steps 2 and 3, after `close` is durable at the end of `file`.
+    fn start_next(
+        &self,
+        file: &File,
+        close: &Record,
+        segment: u64,
+        first_seq: u64,
+    ) -> Result<(File, Record), AuditError> {
+        let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
+        let sealed = segments::sealed_path(&self.path, first_seq);
+        match std::fs::hard_link(&self.path, &sealed) {
+            Ok(()) => {}
+            // A crash after this step last time: the name is already ours.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.is_same(file, &sealed) => {}
+            Err(source) => return Err(io_err("seal a segment of", &self.path, source)),
+        }
+        sync_dir(dir).map_err(|source| io_err("sync the directory of", &self.path, source))?;
+        let next = segments::next_path(&self.path);
+        let new = self.create_next(&next)?;
+        let open = self.write_after(
+            &new,
+            close,
+            Event::SegmentOpen {
+                segment: segment + 1,
+            },
+        )?;
+        new.sync_all()
+            .map_err(|source| io_err("sync", &next, source))?;
+        std::fs::rename(&next, &self.path)
+            .map_err(|source| io_err("start a new segment of", &self.path, source))?;
+        sync_dir(dir).map_err(|source| io_err("sync the directory of", &self.path, source))?;
+        Ok((new, open))
+    }
+
+    /// The next segment's temp file, new and locked (a stale one from an
+    /// interrupted rotation is replaced: it was never in place).
+    fn create_next(&self, next: &std::path::Path) -> Result<File, AuditError> {
+        match std::fs::remove_file(next) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_err("remove", next, e));
+            }
+            _ => {}
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(next)
+            .map_err(|source| io_err("create", next, source))?;
+        file.lock().map_err(|source| io_err("lock", next, source))?;
+        Ok(file)
+    }
+
+    fn is_same(&self, file: &File, path: &std::path::Path) -> bool {
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => same_file(&a, &b),
+            _ => false,
+        }
+    }
+
+    /// The segment's first record, parsed strictly with its hash checked.
+    fn first_record(&self, file: &File) -> Result<Record, AuditError> {
+        let mut buf = vec![0u8; MAX_LINE_BYTES + 1];
+        let n = file
+            .read_at(&mut buf, 0)
+            .map_err(|source| io_err("read the start of", &self.path, source))?;
+        let end = buf[..n].iter().position(|&b| b == b'\n');
+        let end = end.ok_or_else(|| self.damaged("its first line is incomplete".into()))?;
+        let record = Record::parse_line(&buf[..end])
+            .map_err(|reason| self.damaged(format!("its first record: {reason}")))?;
+        match record.compute_hash() == Some(record.hash) {
+            true => Ok(record),
+            false => Err(self.damaged("its first record was modified".into())),
+        }
+    }
+
+    /// Before finishing a rotation: the segment starts where the close says.
+    fn check_first(&self, file: &File, first_seq: u64, segment: u64) -> Result<(), AuditError> {
+        let first = self.first_record(file)?;
+        let number = match first.event {
+            Event::LogInit { .. } => Some(0),
+            Event::SegmentOpen { segment } => Some(segment),
+            _ => None,
+        };
+        match first.seq == first_seq && number == Some(segment) {
+            true => Ok(()),
+            false => {
+                Err(self
+                    .damaged("its segment.close does not match the segment's first record".into()))
+            }
+        }
+    }
+
+    fn damaged(&self, reason: String) -> AuditError {
+        AuditError::DamagedTail {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+}
