@@ -250,11 +250,6 @@ impl Walk {
 
     /// Checks on a file's first record that name segment-level damage.
     fn segment_start(&self, record: &Record, role: Role) -> Option<ProblemKind> {
-        let expected = self.chain.next_seq;
-        let opens = matches!(record.event, Event::SegmentOpen { .. });
-        if opens && record.seq > expected {
-            return Some(self.missing());
-        }
         if let Role::Sealed(named) = role
             && record.seq != named
         {
@@ -262,6 +257,10 @@ impl Walk {
                 named,
                 found: record.seq,
             });
+        }
+        let opens = matches!(record.event, Event::SegmentOpen { .. });
+        if opens && record.seq > self.chain.next_seq {
+            return Some(self.missing());
         }
         if self.chain.records > 0 && !opens {
             let reason = "the segment does not start with segment.open".into();

@@ -11,6 +11,7 @@ mod strict;
 mod tamper;
 mod vectors;
 mod vectors_gen;
+mod vectors_segments;
 
 use std::path::{Path, PathBuf};
 

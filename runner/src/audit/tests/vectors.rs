@@ -21,7 +21,11 @@ fn describe(result: &Anchored) -> String {
         None => out.push_str("problem: none\n"),
         Some(p) => {
             let seq = p.seq.map_or("-".to_owned(), |s| s.to_string());
-            out += &format!("problem: {} seq={seq} line={}\n", p.kind.code(), p.line);
+            out += &format!("problem: {} seq={seq} line={}", p.kind.code(), p.line);
+            if p.file != AUDIT_FILE {
+                out += &format!(" file={}", p.file);
+            }
+            out.push('\n');
         }
     }
     for check in &result.checks {

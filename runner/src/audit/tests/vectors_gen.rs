@@ -2,7 +2,8 @@
 //! `cargo test -p runner --lib audit::tests::vectors_gen -- --ignored`).
 //!
 //! Each vector is a directory: `audit.jsonl` (absent for a deleted log),
-//! optionally `checkpoint` (the local one) and `anchor` (an exported one),
+//! sealed segments `audit.<first seq>.jsonl` for a rotated log (see
+//! `vectors_segments.rs`), optionally `checkpoint` (the local one) and `anchor` (an exported one),
 //! and `expected`, the verdict written here by hand from the attack, not
 //! computed by the verifier. `vectors.rs` checks the verifier against them.
 
@@ -15,7 +16,7 @@ use super::*;
 
 pub(super) const LOG: LogId = LogId::from_bytes([0x5c; 16]);
 const OTHER_LOG: LogId = LogId::from_bytes([0x77; 16]);
-const T0: OffsetDateTime = datetime!(2026-11-26 12:00:00 UTC);
+pub(super) const T0: OffsetDateTime = datetime!(2026-11-26 12:00:00 UTC);
 
 pub(super) fn vector_key() -> CheckpointKey {
     CheckpointKey::new(Box::new(*blake3::hash(b"scopehold audit vector key").as_bytes()).into())
@@ -40,24 +41,26 @@ fn base_events() -> Vec<Event> {
     [vec![init], sample_events()].concat()
 }
 
-fn lines(records: &[Record]) -> Vec<String> {
+pub(super) fn lines(records: &[Record]) -> Vec<String> {
     records.iter().map(|r| r.to_line().unwrap()).collect()
 }
 
-fn cp(key: &CheckpointKey, records: &[Record], size: usize) -> Checkpoint {
+pub(super) fn cp(key: &CheckpointKey, records: &[Record], size: usize) -> Checkpoint {
     let last = &records[size - 1];
     Checkpoint::seal_at(key, last.log, last.seq, last.hash, T0 + Duration::hours(1)).unwrap()
 }
 
 pub(super) struct Vector<'a> {
     pub name: &'a str,
-    log: Option<Vec<u8>>,
-    local: Option<Checkpoint>,
-    anchor: Option<Checkpoint>,
+    pub log: Option<Vec<u8>>,
+    /// Sealed segments: (first seq, bytes).
+    pub sealed: Vec<(u64, Vec<u8>)>,
+    pub local: Option<Checkpoint>,
+    pub anchor: Option<Checkpoint>,
     pub expected: &'a str,
 }
 
-fn text(lines: &[String]) -> Option<Vec<u8>> {
+pub(super) fn text(lines: &[String]) -> Option<Vec<u8>> {
     Some((lines.join("\n") + "\n").into_bytes())
 }
 
@@ -67,6 +70,9 @@ fn write(root: &Path, v: Vector<'_>) {
     fs::create_dir_all(&dir).unwrap();
     if let Some(log) = v.log {
         fs::write(dir.join("audit.jsonl"), log).unwrap();
+    }
+    for (first_seq, bytes) in v.sealed {
+        fs::write(sealed_path(&dir.join("audit.jsonl"), first_seq), bytes).unwrap();
     }
     if let Some(cp) = v.local {
         fs::write(dir.join("checkpoint"), format!("{cp}\n")).unwrap();
@@ -103,6 +109,7 @@ pub(super) fn vectors() -> Vec<Vector<'static>> {
         v.push(Vector {
             name,
             log,
+            sealed: Vec::new(),
             local,
             anchor,
             expected,
@@ -356,5 +363,6 @@ pub(super) fn vectors() -> Vec<Vector<'static>> {
         None,
         "verdict: invalid\nproblem: hash-mismatch seq=1 line=2\nlocal: unchecked\n",
     );
+    v.extend(super::vectors_segments::vectors());
     v
 }
