@@ -105,12 +105,14 @@ pub fn value_from_stdin_only<'a>(
     })
 }
 
-/// Reads the value from stdin, telling a terminal user how to finish.
+/// Reads the value from stdin; at a terminal without echo, telling the user
+/// how to finish.
 pub fn read_stdin_value() -> anyhow::Result<secrecy::SecretSlice<u8>> {
     use std::io::IsTerminal;
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("enter the value, then press Ctrl-D (input is not hidden; prefer a pipe)");
+        eprintln!("enter the value (not shown), then press Enter and Ctrl-D");
+        return Ok(store::passphrase::read_value_hidden(stdin.lock())?);
     }
     Ok(store::read_value(stdin.lock())?)
 }

@@ -91,3 +91,23 @@ fn read_line(tty: &mut File) -> std::io::Result<SecretString> {
     let text = std::str::from_utf8(&buf).map_err(|_| std::io::Error::other("not UTF-8"))?;
     Ok(SecretString::from(text))
 }
+
+/// Reads a secret value from stdin at a terminal with echo off (to end of
+/// input: Enter, then Ctrl-D), so it is not shown on the screen or left in
+/// the terminal's scrollback. Echo comes back however reading ends.
+pub fn read_value_hidden(
+    stdin: std::io::StdinLock<'_>,
+) -> Result<secrecy::SecretSlice<u8>, StoreError> {
+    let to_err = |e: rustix::io::Errno| StoreError::ReadValue(e.into());
+    let saved = tcgetattr(&stdin).map_err(to_err)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(&stdin, OptionalActions::Flush, &quiet).map_err(to_err)?;
+    let mut stdin = stdin;
+    let value = super::read_value(&mut stdin);
+    let restored = tcsetattr(&stdin, OptionalActions::Flush, &saved).map_err(to_err);
+    eprintln!();
+    let value = value?;
+    restored?;
+    Ok(value)
+}
