@@ -98,6 +98,8 @@ pub enum AuditCommand {
     Grants(commands::audit_grants::AuditGrants),
     /// Print the audit log readably (or as JSON Lines with --json)
     Log(commands::audit_log::AuditLogCmd),
+    /// Seal the active audit log segment now and start a new one
+    Rotate(commands::audit_rotate::AuditRotate),
 }
 
 impl Cli {
@@ -124,6 +126,7 @@ impl Cli {
             Command::Audit(AuditCommand::Log(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Head(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Grants(cmd)) => cmd.execute(&global),
+            Command::Audit(AuditCommand::Rotate(cmd)) => cmd.execute(&global),
             Command::Cache(CacheCommand::Clear(cmd)) => cmd.execute(&global),
             Command::Rekey(cmd) => cmd.execute(&global),
         }

@@ -5,7 +5,9 @@
 //! `n/m records valid`, each checkpoint's outcome, the first failure with
 //! seq, line and reason, then `result: ...`. Exit codes: 0 intact and
 //! anchored, 1 invalid (tampered, truncated, rewritten, forged checkpoint),
-//! 2 usage or I/O error, 3 intact but unanchored or ending in a torn line.
+//! 2 usage or I/O error, 3 intact but unanchored or ending in a torn line or
+//! an interrupted rotation. A rotated log is checked across all its segment
+//! files; a failure names the file and line.
 
 use std::path::Path;
 
@@ -14,7 +16,8 @@ use clap::Args;
 use serde_json::json;
 
 use crate::audit::{
-    self, AnchorCheck, AnchorOutcome, AnchorSource, Anchored, Checkpoint, CheckpointKey, Verdict,
+    self, AnchorCheck, AnchorOutcome, AnchorSource, Anchored, Checkpoint, CheckpointKey,
+    ProblemKind, Verdict,
 };
 use crate::cli::Global;
 use crate::exit_code;
@@ -99,6 +102,13 @@ fn print_human(path: &Path, result: &Anchored, key_note: Option<&str>) {
         .map(|l| l.to_string())
         .unwrap_or("unknown".into());
     println!("audit log {} (log id {log})", path.display());
+    if report.segments > 1 {
+        println!(
+            "{} segment files: {} sealed and the active one",
+            report.segments,
+            report.segments - 1
+        );
+    }
     if result.missing {
         println!("FAILED: the log file is missing, but a checkpoint says it existed");
     }
@@ -125,9 +135,12 @@ fn print_human(path: &Path, result: &Anchored, key_note: Option<&str>) {
 fn summary(result: &Anchored) -> String {
     match result.verdict {
         Verdict::Intact => "INTACT (anchored)".into(),
-        Verdict::Torn => {
-            "TORN: intact up to an interrupted append; the next append recovers it".into()
-        }
+        Verdict::Torn => match result.report.first_problem.as_ref().map(|p| &p.kind) {
+            Some(ProblemKind::RotationInterrupted) => {
+                "TORN: intact up to an interrupted rotation; the next append finishes it".into()
+            }
+            _ => "TORN: intact up to an interrupted append; the next append recovers it".into(),
+        },
         Verdict::Unanchored => "UNANCHORED: the chain is intact, but no authenticated checkpoint \
             shows that no records were cut off or rewritten (see `runner audit head`)"
             .into(),
@@ -187,7 +200,7 @@ fn describe_check(check: &AnchorCheck) -> String {
 fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json::Value {
     let report = &result.report;
     let problem = report.first_problem.as_ref().map(|p| {
-        json!({ "line": p.line, "seq": p.seq, "expected_seq": p.expected_seq,
+        json!({ "file": p.file, "line": p.line, "seq": p.seq, "expected_seq": p.expected_seq,
                 "tampering": p.kind.is_tampering(), "reason": p.kind.to_string() })
     });
     let checks: Vec<_> = result
@@ -206,6 +219,7 @@ fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json
         "missing": result.missing,
         "records_valid": report.records,
         "lines": report.lines,
+        "segments": report.segments,
         "head": report.head.map(|h| h.to_string()),
         "checkpoints": checks,
         "first_problem": problem,

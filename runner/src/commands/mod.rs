@@ -3,6 +3,7 @@
 pub mod audit_grants;
 pub mod audit_head;
 pub mod audit_log;
+pub mod audit_rotate;
 pub mod audit_verify;
 pub mod cache_clear;
 pub mod digest;

@@ -26,7 +26,7 @@ const NEEDLE: &[u8] = br#""kind":"store.write""#;
 /// Refuses `generation` if the audit log recorded a newer one for `store_id`.
 /// A state dir without an audit log has nothing to compare with.
 pub(crate) fn check(dir: &Path, store_id: &str, generation: u64) -> Result<(), StoreError> {
-    let Some(recorded) = newest_recorded(&dir.join(AUDIT_FILE), store_id)? else {
+    let Some(recorded) = newest_in_segments(&dir.join(AUDIT_FILE), store_id)? else {
         return Ok(());
     };
     match generation < recorded {
@@ -37,6 +37,22 @@ pub(crate) fn check(dir: &Path, store_id: &str, generation: u64) -> Result<(), S
         }),
         false => Ok(()),
     }
+}
+
+/// The newest recorded generation across a rotated log's segment files,
+/// newest file first (an older one is read only if the newer ones hold no
+/// `store.write` for this store).
+fn newest_in_segments(active: &Path, store_id: &str) -> Result<Option<u64>, StoreError> {
+    let files = crate::audit::segment_files(active).map_err(|e| StoreError::AuditUnreadable {
+        path: active.into(),
+        reason: e.to_string(),
+    })?;
+    for path in files.iter().rev() {
+        if let Some(generation) = newest_recorded(path, store_id)? {
+            return Ok(Some(generation));
+        }
+    }
+    Ok(None)
 }
 
 /// The generation in the last `store.write` record for `store_id`, if any.
