@@ -131,7 +131,12 @@ impl AuditLog {
     /// the log first; the lock keeps appends out meanwhile.
     pub fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
         let (file, tail) = self.lock_tail()?;
-        let result = self.write_checkpoint(&tail.last);
+        // Unsynced records before the end must be durable before a
+        // checkpoint vouches for them.
+        let result = file
+            .sync_data()
+            .map_err(|source| io_err("sync", &self.path, source))
+            .and_then(|()| self.write_checkpoint(&tail.last));
         let _ = file.unlock();
         result
     }
