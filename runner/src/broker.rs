@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditLog, Event, RunId, Token};
 use crate::names::{AgentName, ProjectName, SecretName};
-use crate::policy::{Agent, DenyReason, GrantCheck, HostPattern};
+use crate::policy::{Agent, AuditSync, DenyReason, GrantCheck, HostPattern};
 
 /// What the guest is told when it gets no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct Broker {
     /// Whether `audit` advances the checkpoint yet: its key comes from the
     /// store, so only once the store is open.
     anchored: bool,
+    /// Whether records that release nothing are synced too (`[audit] sync`).
+    sync: AuditSync,
     /// Values and placeholders handed out in this run: kept out of the log,
     /// redacted from output, checked in outgoing requests.
     resolved: Released,
@@ -83,7 +85,13 @@ pub struct Broker {
 
 impl Broker {
     /// A broker for one run; the store in `home` is opened on first use.
-    pub fn new(identity: RunIdentity, agent: Agent, home: PathBuf, audit: AuditLog) -> Self {
+    pub fn new(
+        identity: RunIdentity,
+        agent: Agent,
+        home: PathBuf,
+        audit: AuditLog,
+        sync: AuditSync,
+    ) -> Self {
         let resolved = Released::default();
         Broker {
             identity,
@@ -91,6 +99,7 @@ impl Broker {
             store: LazyStore::new(home),
             audit,
             anchored: false,
+            sync,
             resolved,
             resolutions: 0,
             recorded: Default::default(),
@@ -116,6 +125,23 @@ impl Broker {
     /// Resolutions of a version already resolved earlier in this run.
     pub fn repeats(&self) -> u64 {
         self.repeats
+    }
+
+    /// Opens the store now rather than on the first request (so that every
+    /// record can be anchored from the first one on).
+    pub fn open_store_now(&mut self) -> Result<(), StoreUnusable> {
+        self.store.get().map_err(Clone::clone)?;
+        self.anchor_audit();
+        Ok(())
+    }
+
+    /// Appends a record that releases nothing (a run's start and end, a
+    /// denial): synced only under `[audit] sync = "every-record"`.
+    pub fn record(&self, event: Event) -> Result<crate::audit::Record, crate::audit::AuditError> {
+        match self.sync {
+            AuditSync::Releases => self.audit.append_unsynced(event),
+            AuditSync::EveryRecord => self.audit.append(event),
+        }
     }
 
     /// Once the store is open, appends also advance the log's checkpoint
@@ -338,8 +364,8 @@ impl Broker {
             detail: denial.detail,
         };
         // A denial releases nothing: in the log before the task hears of it,
-        // durable with the next synced append.
-        if let Err(error) = self.audit.append_unsynced(event) {
+        // durable with the next synced append (unless every record is).
+        if let Err(error) = self.record(event) {
             eprintln!("scopehold: the denial could not be recorded: {error}");
             return Refusal::Unavailable;
         }

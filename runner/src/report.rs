@@ -71,6 +71,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::sandbox::DirError>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<crate::broker::StoreUnusable>() {
+            return e.hint();
+        }
         cause
             .downcast_ref::<crate::sandbox::LoadError>()
             .and_then(|e| e.hint())

@@ -70,3 +70,37 @@ fn records_that_release_nothing_are_anchored_by_the_next_synced_one() {
     let head = stdout(&world.ok(&["audit", "head"]));
     assert!(head.contains(&format!("size={}", records.len())), "{head}");
 }
+
+/// The default policy with `[audit] sync = "every-record"`.
+fn every_record_world() -> World {
+    let policy = format!("[audit]\nsync = \"every-record\"\n\n{POLICY}");
+    let world = World::with_policy(&policy);
+    world.set_secret("analytics", "posthog-read", &canary());
+    world
+}
+
+#[test]
+fn every_record_mode_anchors_each_run_at_once() {
+    let world = every_record_world();
+    let out = world.exec("probe", "support-analysis", &["get:nope", "exit:0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(world.records_of("secret.deny").len(), 1);
+    // The checkpoint covers the run's last record, exec.end.
+    let shown = stdout(&world.run(&["audit", "verify"]));
+    assert!(shown.contains("matches the log's head"), "{shown}");
+    assert!(shown.contains("result: INTACT (anchored)"), "{shown}");
+}
+
+#[test]
+fn every_record_mode_opens_the_store_before_the_task_starts() {
+    let world = every_record_world();
+    let before = world.records().len();
+    std::fs::remove_file(world.home().join("key")).unwrap();
+    let out = world.exec("hello", "support-analysis", &[]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    assert!(!stdout(&out).contains("hello"), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("error: cannot open the secret store"), "{err}");
+    assert!(err.contains("hint: "), "{err}");
+    assert_eq!(world.records().len(), before, "nothing recorded");
+}

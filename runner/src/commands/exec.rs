@@ -4,11 +4,12 @@
 //! anything is recorded, so a refused task never starts; `exec.start` is in
 //! the log before any task code runs; `exec.end` records how it ended.
 //!
-//! Neither of the two releases anything, so neither waits for `fdatasync`
-//! ([`AuditLog::append_unsynced`]): they survive a crash of this process and
-//! become durable with the run's first resolution (which is synced before
-//! its value is released) or the next synced append of any run. A run that
-//! needs no secret thus pays no sync and never opens the store.
+//! Neither of the two releases anything, so by default neither waits for
+//! `fdatasync` ([`AuditLog::append_unsynced`]): they survive a crash of this
+//! process and become durable with the run's first resolution (which is
+//! synced before its value is released) or the next synced append of any
+//! run. A run that needs no secret thus pays no sync and never opens the
+//! store. `[audit] sync = "every-record"` syncs and anchors them too.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,7 @@ use crate::audit::{self, AuditLog, Event, Hash, Token};
 use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
 use crate::exit_code;
-use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
+use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{CodeCache, Grants, Outcome, Task};
 
 #[derive(Debug, Args)]
@@ -51,10 +52,14 @@ impl Exec {
             agent: agent.name.clone(),
             project: agent.project.clone(),
         };
-        audit
-            .append_unsynced(start_event(&identity, &wasm, &policy))
+        let start = start_event(&identity, &wasm, &policy);
+        let mut broker = Broker::new(identity, agent, dir, audit, policy.audit_sync());
+        if policy.audit_sync() == AuditSync::EveryRecord {
+            broker.open_store_now()?;
+        }
+        broker
+            .record(start)
             .context("cannot record the start of the run; the task was not started")?;
-        let broker = Broker::new(identity, agent, dir, audit);
         let argv = argv(&self.task, &self.args);
         let (outcome, broker, elapsed) = run_task(&task, &argv, &confinement, broker)?;
         finish(&broker, &outcome, elapsed)
@@ -175,8 +180,7 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
         repeats: broker.repeats(),
     };
     broker
-        .audit()
-        .append_unsynced(event)
+        .record(event)
         .context("the task finished, but its end could not be recorded")?;
     // Exit statuses are 8 bits on Unix; keep the low byte as a shell would.
     Ok((exit_code & 0xff) as u8)

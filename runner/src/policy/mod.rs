@@ -51,6 +51,24 @@ pub struct Policy {
     digest: blake3::Hash,
     projects: BTreeMap<ProjectName, Project>,
     agents: BTreeMap<AgentName, Agent>,
+    audit_sync: AuditSync,
+}
+
+/// `[audit] sync`: which of a run's audit records `runner exec` waits to
+/// have on disk (`fdatasync`) before going on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditSync {
+    /// Only the records that release a value (resolutions, requests carrying
+    /// an injected key). `exec.start`, `exec.end` and denials are written
+    /// and become durable and anchored with the next synced record; a run
+    /// that needs no secret pays no sync and never opens the store.
+    #[default]
+    Releases,
+    /// Every record, each anchored by the checkpoint as soon as it is
+    /// written: the store is opened before the task starts (for the
+    /// checkpoint key), and every run pays at least two syncs.
+    EveryRecord,
 }
 
 /// A `[projects.NAME]` table: the boundary agents and secrets belong to.
@@ -117,13 +135,19 @@ impl Policy {
     /// Parses policy text; `path` is where it came from, used in errors and
     /// returned by [`Policy::path`].
     pub fn parse(source: &str, path: &Path) -> Result<Policy, PolicyError> {
-        let (projects, agents) = schema::build(source, path)?;
+        let (projects, agents, audit_sync) = schema::build(source, path)?;
         Ok(Policy {
             path: path.to_owned(),
             digest: blake3::hash(source.as_bytes()),
             projects,
             agents,
+            audit_sync,
         })
+    }
+
+    /// The `[audit] sync` setting (default [`AuditSync::Releases`]).
+    pub fn audit_sync(&self) -> AuditSync {
+        self.audit_sync
     }
 
     pub fn path(&self) -> &Path {

@@ -21,7 +21,7 @@ use super::egress::HostPattern;
 use super::error::{PolicyError, Problem, classify};
 use super::limits::{Limit, Limits};
 use super::location::Location;
-use super::{Agent, Grant, Project};
+use super::{Agent, AuditSync, Grant, Project};
 use crate::names::{AgentName, ProjectName, SecretName};
 
 #[derive(Deserialize)]
@@ -31,6 +31,15 @@ struct RawPolicy {
     projects: BTreeMap<Spanned<String>, RawProject>,
     #[serde(default)]
     agents: BTreeMap<Spanned<String>, RawAgent>,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    #[serde(default)]
+    sync: AuditSync,
 }
 
 #[derive(Deserialize)]
@@ -90,7 +99,10 @@ pub(super) type Projects = BTreeMap<ProjectName, Project>;
 pub(super) type Agents = BTreeMap<AgentName, Agent>;
 
 /// Parses and validates `source`; `path` is only used in errors.
-pub(super) fn build(source: &str, path: &Path) -> Result<(Projects, Agents), PolicyError> {
+pub(super) fn build(
+    source: &str,
+    path: &Path,
+) -> Result<(Projects, Agents, AuditSync), PolicyError> {
     let cx = Context { source, path };
     let raw: RawPolicy = toml::from_str(source).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
@@ -102,7 +114,7 @@ pub(super) fn build(source: &str, path: &Path) -> Result<(Projects, Agents), Pol
         let agent = cx.agent(name, agent, &projects)?;
         agents.insert(agent.name.clone(), agent);
     }
-    Ok((projects, agents))
+    Ok((projects, agents, raw.audit.sync))
 }
 
 /// Builds a [`PolicyError`] at a span of the source.

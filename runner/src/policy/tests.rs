@@ -291,3 +291,14 @@ fn confinement_keys_parse_with_defaults_and_paths_relative_to_the_file() {
     assert_eq!(c.limits, Limits::default());
     assert!(c.dirs.is_empty() && c.env.is_empty() && c.components.is_empty());
 }
+
+#[test]
+fn audit_sync_defaults_to_releases_and_reads_every_record() {
+    assert_eq!(parse(EXAMPLE).unwrap().audit_sync(), AuditSync::Releases);
+    let every = format!("[audit]\nsync = \"every-record\"\n{EXAMPLE}");
+    assert_eq!(parse(&every).unwrap().audit_sync(), AuditSync::EveryRecord);
+    let releases = "[audit]\nsync = \"releases\"\n";
+    assert_eq!(parse(releases).unwrap().audit_sync(), AuditSync::Releases);
+    let err = parse("[audit]\nsync = \"always\"\n").unwrap_err();
+    assert_eq!(err.location().map(|l| (l.line, l.column)), Some((2, 8)));
+}
