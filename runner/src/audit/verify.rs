@@ -298,8 +298,8 @@ impl Walk {
     /// Counts the lines of the files from `index` on (after a problem, so
     /// that the report can say how many lines there were).
     fn count_rest(&mut self, index: usize) -> Result<(), AuditError> {
-        for path in self.files[index..].to_vec() {
-            self.lines += count_lines(&path)?;
+        for path in &self.files[index..] {
+            self.lines += count_lines(path)?;
         }
         Ok(())
     }

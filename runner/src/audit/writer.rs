@@ -184,7 +184,11 @@ impl AuditLog {
     #[doc(hidden)]
     pub fn append_alone(&self, event: Event) -> Result<Record, AuditError> {
         let (file, tail) = self.lock_tail()?;
-        let (file, mut results, last) = self.write_batch(file, tail, vec![event])?;
+        let Written {
+            file,
+            mut results,
+            last,
+        } = self.write_batch(file, tail, vec![event])?;
         let synced = file
             .sync_data()
             .map_err(|source| io_err("sync", &self.path, source));
@@ -211,13 +215,9 @@ impl AuditLog {
     /// First half of a batch: written (not yet durable), lock released.
     pub(crate) fn write_phase(&self, events: Vec<Event>) -> Result<Written, AuditError> {
         let (file, tail) = self.lock_tail()?;
-        let (file, results, last) = self.write_batch(file, tail, events)?;
-        let _ = file.unlock();
-        Ok(Written {
-            file,
-            results,
-            last,
-        })
+        let written = self.write_batch(file, tail, events)?;
+        let _ = written.file.unlock();
+        Ok(written)
     }
 
     /// Second half: durable, checkpoint advanced; only now may the records
@@ -242,7 +242,7 @@ impl AuditLog {
         mut file: File,
         tail: Tail,
         events: Vec<Event>,
-    ) -> Result<(File, Vec<Result<Record, AuditError>>, Record), AuditError> {
+    ) -> Result<Written, AuditError> {
         let mut last = tail.last;
         if let Some(torn) = tail.torn {
             last = self.recover(&file, &last, &torn)?;
@@ -265,7 +265,11 @@ impl AuditLog {
         (&file)
             .write_all(&lines)
             .map_err(|source| io_err("write to", &self.path, source))?;
-        Ok((file, results, last))
+        Ok(Written {
+            file,
+            results,
+            last,
+        })
     }
 
     /// Moves the checkpoint forward to `last` (never back: concurrent
