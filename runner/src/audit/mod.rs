@@ -25,6 +25,7 @@
 
 mod anchor;
 mod canonical;
+mod chain;
 mod checkpoint;
 mod encode;
 mod grants;

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::AuditError;
+use super::chain::Chain;
 use super::ids::{Hash, LogId};
 use super::lines::{Line, Lines};
 pub use super::problem::{Problem, ProblemKind};
@@ -67,10 +68,7 @@ pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditE
         });
     }
     let mut walk = Walk {
-        chain: Chain {
-            wanted: wanted.to_vec(),
-            ..Chain::default()
-        },
+        chain: Chain::new(wanted),
         files: layout.files(),
         sealed: layout.sealed.iter().map(|s| s.first_seq).collect(),
         lines: 0,
@@ -79,6 +77,15 @@ pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditE
     let problem = walk.all(path, &layout)?;
     let segments = walk.files.len() as u64;
     Ok(walk.chain.report(problem, walk.lines, segments))
+}
+
+/// What one line of a file did to the walk.
+enum Step {
+    /// An intact record; `closes`: it was a `segment.close`.
+    Intact { closes: bool },
+    /// The file ends here: cleanly (`None`) or with a problem (and the seq
+    /// of the offending record, if it parsed).
+    Stop(Option<u64>, Option<ProblemKind>),
 }
 
 /// Where a file stands in the log.
@@ -212,40 +219,48 @@ impl Walk {
         let mut in_file = 0u64;
         loop {
             let line = lines.line_no + 1;
-            let parsed = match lines.next()? {
-                Line::Complete(bytes) => Parsed::from_line(bytes, &mut self.scratch),
-                other => {
-                    let kind = end_of_file(other, role, self.chain.records, in_file);
-                    return Ok(kind.map(|kind| self.problem_at(path, line, None, kind)));
+            match self.step(lines, role, in_file)? {
+                Step::Intact { closes: false } => in_file += 1,
+                Step::Intact { closes: true } => {
+                    let kind = after_close(lines.next()?, role);
+                    return Ok(kind.map(|kind| self.problem_at(path, line + 1, None, kind)));
                 }
-            };
-            let parsed = match parsed {
-                Ok(parsed) => parsed,
-                Err(reason) => {
-                    let kind = ProblemKind::Malformed(reason);
-                    return Ok(Some(self.problem_at(path, line, None, kind)));
+                Step::Stop(_, None) => return Ok(None),
+                Step::Stop(seq, Some(kind)) => {
+                    let kind = self.classify_gap(kind, lines, index)?;
+                    return Ok(Some(self.problem_at(path, line, seq, kind)));
                 }
-            };
-            let seq = parsed.record.seq;
-            let kind = match in_file {
-                0 => self.segment_start(&parsed.record, role),
-                _ => None,
-            };
-            let kind = kind.or_else(|| self.chain.check(&parsed));
-            if let Some(kind) = kind {
-                let kind = self.classify_gap(kind, lines, index)?;
-                return Ok(Some(self.problem_at(path, line, Some(seq), kind)));
-            }
-            if let Some(kind) = self.chain.check_segment(&parsed.record, in_file) {
-                return Ok(Some(self.problem_at(path, line, Some(seq), kind)));
-            }
-            self.chain.advance(&parsed.record);
-            in_file += 1;
-            if matches!(parsed.record.event, Event::SegmentClose { .. }) {
-                let kind = after_close(lines.next()?, role);
-                return Ok(kind.map(|kind| self.problem_at(path, line + 1, None, kind)));
             }
         }
+    }
+
+    /// Reads and checks the next line; advances the chain if it is intact.
+    fn step(&mut self, lines: &mut Lines, role: Role, in_file: u64) -> io::Result<Step> {
+        let parsed = match lines.next()? {
+            Line::Complete(bytes) => Parsed::from_line(bytes, &mut self.scratch),
+            other => {
+                let end = end_of_file(other, role, self.chain.records, in_file);
+                return Ok(Step::Stop(None, end));
+            }
+        };
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(reason) => return Ok(Step::Stop(None, Some(ProblemKind::Malformed(reason)))),
+        };
+        let record = &parsed.record;
+        let start = match in_file {
+            0 => self.segment_start(record, role),
+            _ => None,
+        };
+        let problem = start
+            .or_else(|| self.chain.check(&parsed))
+            .or_else(|| self.chain.check_segment(record, in_file));
+        if problem.is_some() {
+            return Ok(Step::Stop(Some(record.seq), problem));
+        }
+        self.chain.advance(record);
+        let closes = matches!(record.event, Event::SegmentClose { .. });
+        Ok(Step::Intact { closes })
     }
 
     /// Checks on a file's first record that name segment-level damage.
@@ -331,105 +346,6 @@ fn after_close(next: Line<'_>, role: Role) -> Option<ProblemKind> {
 
 pub(super) fn too_long() -> ProblemKind {
     ProblemKind::Malformed(format!("line is longer than {MAX_LINE_BYTES} bytes"))
-}
-
-/// Chain state after the records checked so far.
-#[derive(Default)]
-struct Chain {
-    records: u64,
-    next_seq: u64,
-    head: Option<Hash>,
-    log: Option<LogId>,
-    /// The current segment's number.
-    segment: u64,
-    wanted: Vec<u64>,
-    marks: Vec<(u64, Hash)>,
-}
-
-impl Chain {
-    /// Checks in the order that names the cause most precisely: an edited
-    /// record fails its own hash before anything else is compared.
-    fn check(&self, parsed: &Parsed) -> Option<ProblemKind> {
-        let record = &parsed.record;
-        if parsed.computed != record.hash {
-            return Some(ProblemKind::HashMismatch);
-        }
-        if let Some(expected) = self.log.filter(|log| *log != record.log) {
-            return Some(ProblemKind::LogIdMismatch {
-                expected,
-                found: record.log,
-            });
-        }
-        let (expected, found) = (self.next_seq, record.seq);
-        if found > expected {
-            return Some(ProblemKind::SequenceGap { expected, found });
-        }
-        if found < expected {
-            return Some(ProblemKind::OutOfOrder { expected, found });
-        }
-        if record.prev != self.head.unwrap_or(Hash::ZERO) {
-            return Some(ProblemKind::BrokenChain);
-        }
-        match (&record.event, record.seq) {
-            (Event::LogInit { .. }, 0) => None,
-            (_, 0) => Some(ProblemKind::MissingInit),
-            (Event::LogInit { .. }, _) => Some(ProblemKind::MisplacedInit),
-            _ => None,
-        }
-    }
-
-    /// Segment records agree with where they are (`in_file` records of this
-    /// file came before).
-    fn check_segment(&self, record: &Record, in_file: u64) -> Option<ProblemKind> {
-        let reason = match record.event {
-            Event::SegmentOpen { .. } if in_file > 0 => {
-                "segment.open in the middle of a segment".to_owned()
-            }
-            Event::SegmentOpen { segment } if Some(segment) != self.segment.checked_add(1) => {
-                format!(
-                    "segment.open says segment {segment}, after segment {}",
-                    self.segment
-                )
-            }
-            Event::SegmentClose { segment, .. } if segment != self.segment => {
-                format!(
-                    "segment.close says segment {segment}, in segment {}",
-                    self.segment
-                )
-            }
-            Event::SegmentClose { records, .. } if records != in_file + 1 => format!(
-                "segment.close counts {records} records, the segment holds {}",
-                in_file + 1
-            ),
-            _ => return None,
-        };
-        Some(ProblemKind::SegmentMismatch(reason))
-    }
-
-    fn advance(&mut self, record: &Record) {
-        self.records += 1;
-        self.next_seq = record.seq + 1;
-        self.head = Some(record.hash);
-        self.log = Some(record.log);
-        if let Event::SegmentOpen { segment } = record.event {
-            self.segment = segment;
-        }
-        if self.wanted.contains(&record.seq) {
-            self.marks.push((record.seq, record.hash));
-        }
-    }
-
-    fn report(self, first_problem: Option<Problem>, lines: u64, segments: u64) -> VerifyReport {
-        VerifyReport {
-            records: self.records,
-            head: self.head,
-            log: self.log,
-            first_problem,
-            lines,
-            segments,
-            marks: self.marks,
-        }
-    }
 }
 
 /// Whether a later line carries `seq`: tells reordering from deletion.
