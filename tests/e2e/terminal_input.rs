@@ -1,6 +1,7 @@
-//! A secret value typed at a terminal is not echoed: `runner secret set`
-//! turns echo off on its stdin while it reads, and back on afterwards.
-//! Driven through a real pseudo-terminal.
+//! What a person types at a terminal is not shown: a secret value for
+//! `runner secret set` (echo off on stdin while it reads) and a passphrase
+//! (asked on `/dev/tty` with echo off, twice when new). Driven through a real
+//! pseudo-terminal that is the runner's controlling terminal.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -111,4 +112,77 @@ fn a_value_typed_at_a_terminal_is_not_echoed() {
     let get = world.exec("probe", "support-analysis", &["get:posthog-read"]);
     let expected = blake3::hash(canary.as_bytes()).to_hex();
     assert!(stdout(&get).contains(expected.as_str()), "{}", stdout(&get));
+}
+
+/// `runner ARGS` with the pty as its controlling terminal (so `/dev/tty` is
+/// the pty, as for a person at a terminal) and as its stdin.
+fn at_terminal(home: &std::path::Path, slave: &File, args: &[&str]) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(RUNNER);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Waits for `prompt` on the screen (the runner turns echo off before it
+/// prints it), then types `line`. Returns what the screen showed.
+fn answer(master: &mut File, slave: &File, prompt: &str, line: &str) -> String {
+    let screen = read_screen_until(master, prompt);
+    assert!(!echoes(slave), "echo is on at the prompt {prompt:?}");
+    master.write_all(format!("{line}\n").as_bytes()).unwrap();
+    String::from_utf8_lossy(&screen).into_owned()
+}
+
+#[test]
+fn a_passphrase_is_typed_twice_at_the_terminal_and_never_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let pass = format!("pass-{}", canary());
+    let (mut m, slave) = open_pty();
+    let mut shown = String::new();
+    let init = at_terminal(&home, &slave, &["init", "--passphrase"]);
+    shown += &answer(&mut m, &slave, "new passphrase: ", &pass);
+    shown += &answer(&mut m, &slave, "repeat the new passphrase: ", &pass);
+    let out = init.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    // The store now needs the passphrase: typed right, it opens.
+    let list = at_terminal(&home, &slave, &["secret", "list"]);
+    shown += &answer(
+        &mut m,
+        &slave,
+        "passphrase for the ScopeHold store: ",
+        &pass,
+    );
+    let out = list.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    // Typed wrong, it is refused like a corrupted store.
+    let list = at_terminal(&home, &slave, &["secret", "list"]);
+    let prompt = "passphrase for the ScopeHold store: ";
+    shown += &answer(&mut m, &slave, prompt, "not-the-passphrase");
+    let out = list.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(stderr(&out).contains("integrity check"), "{}", text(&out));
+    assert!(echoes(&slave), "echo was not turned back on");
+    m.write_all(b"typed-after\n").unwrap();
+    shown += &String::from_utf8_lossy(&read_screen_until(&mut m, "typed-after"));
+    assert!(!shown.contains(&pass), "the passphrase was shown");
+    assert!(
+        !shown.contains("not-the-passphrase"),
+        "a passphrase was shown"
+    );
 }
