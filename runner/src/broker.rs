@@ -127,10 +127,11 @@ impl Broker {
         self.repeats
     }
 
-    /// Opens the store now rather than on the first request (so that every
-    /// record can be anchored from the first one on).
+    /// Opens the store now rather than on the first request, asking for a
+    /// passphrase at the terminal if it needs one (so that every record can
+    /// be anchored from the first one on, or so nobody is asked mid-run).
     pub fn open_store_now(&mut self) -> Result<(), StoreUnusable> {
-        self.store.get().map_err(Clone::clone)?;
+        self.store.open_now().map_err(Clone::clone)?;
         self.anchor_audit();
         Ok(())
     }
@@ -237,9 +238,10 @@ impl Broker {
             }
         };
         let project = &self.identity.project;
-        let store = match self.store.get() {
-            Ok(store) => store,
-            Err(failure) => return unusable(&secret, failure),
+        // The store only refines the reason; a request the policy already
+        // refuses does not stop the task when the store cannot be opened.
+        let Ok(store) = self.store.get() else {
+            return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
         };
         if store.find(project, &secret).is_some() {
             return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);

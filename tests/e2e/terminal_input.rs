@@ -186,3 +186,75 @@ fn a_passphrase_is_typed_twice_at_the_terminal_and_never_shown() {
         "a passphrase was shown"
     );
 }
+
+/// `runner ARGS` with the passphrase in the environment, no terminal.
+fn with_passphrase(home: &std::path::Path, pass: &str, args: &[&str], input: &str) {
+    let mut child = std::process::Command::new(RUNNER)
+        .env_clear()
+        .env("SCOPEHOLD_PASSPHRASE", pass)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
+}
+
+#[test]
+fn exec_asks_for_the_passphrase_before_the_task_starts_and_only_if_it_may_need_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let config = tmp.path().join("tasks.toml");
+    let policy = format!("{POLICY}\n[agents.greeter]\nproject = \"analytics\"\n");
+    std::fs::write(&config, policy).unwrap();
+    let pass = format!("pass-{}", canary());
+    with_passphrase(&home, &pass, &["init", "--passphrase"], "");
+    let set = ["secret", "set", "posthog-read", "--project", "analytics"];
+    with_passphrase(&home, &pass, &set, "phc_value\n");
+    let (mut m, slave) = open_pty();
+    let cfg = config.to_str().unwrap();
+    let (hello, probe) = (guest("hello"), guest("probe"));
+    let exec = |wasm: &std::path::Path, agent: &str, step: &str| {
+        let wasm = wasm.to_str().unwrap();
+        let args = ["--config", cfg, "exec", wasm, "--agent", agent, "--", step];
+        at_terminal(&home, &slave, &args)
+    };
+    // An agent with grants: asked once, before any task code runs.
+    let run = exec(&probe, "support-analysis", "get:posthog-read");
+    let prompt = "passphrase for the ScopeHold store: ";
+    let mut shown = answer(&mut m, &slave, prompt, &pass);
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("get posthog-read: granted"),
+        "{}",
+        text(&out)
+    );
+    // An agent without grants is never asked, not even to explain a denial.
+    let out = exec(&hello, "greeter", "x").wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = exec(&probe, "greeter", "get:posthog-read")
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("get posthog-read: Denied"),
+        "{}",
+        text(&out)
+    );
+    m.write_all(b"typed-after\n").unwrap();
+    let after = String::from_utf8_lossy(&read_screen_until(&mut m, "typed-after")).into_owned();
+    assert!(!after.contains("passphrase"), "asked again: {after}");
+    shown += &after;
+    assert!(!shown.contains(&pass), "the passphrase was shown");
+}

@@ -11,12 +11,17 @@
 //! work around: the request is recorded as denied (`store-error`) and the
 //! task is stopped with a runner error naming the cause ([`StoreUnusable`]).
 //! It fails closed and loudly, as `runner exec` did when it opened the store
-//! before the task started.
+//! before the task started. A request the policy refuses anyway only loses
+//! the refinement of its reason (`not-granted` stays `not-granted`).
+//!
+//! Nobody is asked for a passphrase while a task runs: here it comes from
+//! the environment only; `runner exec` opens a store that would ask at the
+//! terminal before the task starts ([`LazyStore::open_now`]).
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
-use crate::store::Store;
+use crate::store::{AskPassphrase, Store, passphrase};
 
 /// Why the run's store cannot be used; stops the task (a wasmtime trap
 /// carrying this error) and becomes the run's outcome.
@@ -48,11 +53,23 @@ impl LazyStore {
     }
 
     /// The store, opening it on the first call; a failure is kept, so the
-    /// store is opened (and a passphrase asked for) at most once per run.
+    /// store is opened at most once per run. While a task runs nobody is
+    /// asked for a passphrase (the task's clock runs, its output would mix
+    /// with the prompt): it comes from the environment, or the store was
+    /// opened before the task started ([`LazyStore::open_now`]).
     pub fn get(&self) -> Result<&Store, &StoreUnusable> {
+        self.open_with(&passphrase::from_env_only)
+    }
+
+    /// Opens the store now, asking at the terminal if it needs to.
+    pub fn open_now(&self) -> Result<&Store, &StoreUnusable> {
+        self.open_with(&passphrase::current)
+    }
+
+    fn open_with(&self, ask: AskPassphrase<'_>) -> Result<&Store, &StoreUnusable> {
         self.opened
             .get_or_init(|| {
-                Store::open(&self.dir).map_err(|error| StoreUnusable {
+                Store::open_with(&self.dir, ask).map_err(|error| StoreUnusable {
                     message: error.to_string(),
                     hint: error.hint(),
                 })

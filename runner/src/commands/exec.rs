@@ -22,6 +22,7 @@ use crate::cli::Global;
 use crate::exit_code;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{CodeCache, Grants, Outcome, Task};
+use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct Exec {
@@ -53,8 +54,9 @@ impl Exec {
             project: agent.project.clone(),
         };
         let start = start_event(&identity, &wasm, &policy);
+        let open_first = opens_store_first(&policy, &agent, &dir);
         let mut broker = Broker::new(identity, agent, dir, audit, policy.audit_sync());
-        if policy.audit_sync() == AuditSync::EveryRecord {
+        if open_first {
             broker.open_store_now()?;
         }
         broker
@@ -105,6 +107,15 @@ fn check_pinned(agent: &Agent, wasm: &[u8]) -> anyhow::Result<()> {
         )),
     }
     .into())
+}
+
+/// Whether the store is opened before the task starts rather than on its
+/// first request: when every record is to be anchored (the checkpoint key
+/// comes from the store), or when opening it means asking a person for the
+/// passphrase and the agent holds grants (better now than mid-run).
+fn opens_store_first(policy: &Policy, agent: &Agent, home: &Path) -> bool {
+    policy.audit_sync() == AuditSync::EveryRecord
+        || (!agent.grants.is_empty() && Store::asks_at_terminal(home))
 }
 
 fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {

@@ -152,6 +152,20 @@ impl Store {
         })
     }
 
+    /// Whether opening the store in `dir` would ask a person: its data key
+    /// is wrapped by a passphrase and `SCOPEHOLD_PASSPHRASE` is not set.
+    /// Reads the store file's header only (no key, no KDF); a missing or
+    /// unreadable file says no (opening it will say what is wrong).
+    pub fn asks_at_terminal(dir: &Path) -> bool {
+        if std::env::var_os(passphrase::PASSPHRASE_ENV).is_some() {
+            return false;
+        }
+        matches!(
+            format::read(dir),
+            Ok(Some(data)) if matches!(data.wrapping.source, KekSource::Passphrase(_))
+        )
+    }
+
     /// Open an existing store, asking for the passphrase (environment or
     /// terminal) if it has one. See [`Store::open_with`].
     pub fn open(dir: &Path) -> Result<Store, StoreError> {

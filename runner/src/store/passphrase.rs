@@ -29,6 +29,12 @@ pub fn current() -> Result<SecretString, StoreError> {
         .unwrap_or(Err(StoreError::PassphraseRequired))
 }
 
+/// The store's passphrase from the environment only: never asks a person
+/// (for a store opened while a task runs).
+pub fn from_env_only() -> Result<SecretString, StoreError> {
+    from_env(PASSPHRASE_ENV).unwrap_or(Err(StoreError::PassphraseRequired))
+}
+
 /// A new passphrase, from `env` or typed twice at the terminal.
 pub fn new(env: &str) -> Result<SecretString, StoreError> {
     if let Some(pass) = from_env(env) {
