@@ -75,7 +75,7 @@ impl Scanner<'_> {
     fn string_rest(&mut self) -> Result<(), String> {
         loop {
             let rest = &self.line[self.at..];
-            let Some(i) = rest.iter().position(|c| matches!(c, b'"' | b'\\')) else {
+            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
                 return Err(self.error());
             };
             self.at += i + 1;

@@ -20,6 +20,9 @@ pub(super) enum Line<'a> {
 pub(super) struct Lines {
     reader: BufReader<File>,
     buf: Vec<u8>,
+    /// Bytes of the reader's buffer lent out by the last `next`, to be
+    /// consumed by the following one.
+    lent: usize,
     pub(super) line_no: u64,
 }
 
@@ -28,11 +31,23 @@ impl Lines {
         Lines {
             reader: BufReader::with_capacity(256 * 1024, file),
             buf: Vec::new(),
+            lent: 0,
             line_no: 0,
         }
     }
 
     pub(super) fn next(&mut self) -> io::Result<Line<'_>> {
+        self.reader.consume(std::mem::take(&mut self.lent));
+        // Fast path: the whole line is in the reader's buffer; lend it
+        // instead of copying it.
+        let available = self.reader.fill_buf()?;
+        if let Some(end) = memchr::memchr(b'\n', available)
+            && end <= MAX_LINE_BYTES
+        {
+            self.lent = end + 1;
+            self.line_no += 1;
+            return Ok(Line::Complete(&self.reader.buffer()[..end]));
+        }
         self.buf.clear();
         let limit = MAX_LINE_BYTES as u64 + 1;
         let n = (&mut self.reader)
