@@ -108,28 +108,42 @@ impl AuditLog {
             .map_err(|source| io_err("inspect", &self.path, source))?
             .len();
         let tail = read_tail(&file, len, &self.path)?;
-        let Event::SegmentClose { segment, records } = tail.last.event else {
+        if !matches!(tail.last.event, Event::SegmentClose { .. }) {
             return Ok((file, tail));
-        };
+        }
         if tail.torn.is_some() {
             return Err(self.damaged("bytes follow its segment.close record".into()));
         }
+        let (new, open) = self.finish_interrupted(&file, &tail.last)?;
+        let tail = Tail {
+            last: open,
+            torn: None,
+        };
+        Ok((new, tail))
+    }
+
+    /// Steps 2 and 3 for an active `file` that ends in `close`, once the
+    /// close is shown to match the segment's first record.
+    fn finish_interrupted(
+        &self,
+        file: &File,
+        close: &Record,
+    ) -> Result<(File, Record), AuditError> {
+        let Event::SegmentClose { segment, records } = close.event else {
+            unreachable!("called with a segment.close");
+        };
         warn!(path = %self.path.display(), segment, "finishing an interrupted audit log rotation");
-        let first_seq = (tail.last.seq + 1).checked_sub(records);
+        let first_seq = close
+            .seq
+            .checked_add(1)
+            .and_then(|n| n.checked_sub(records));
         let first_seq = first_seq.ok_or_else(|| {
             self.damaged("segment.close counts more records than precede it".into())
         })?;
-        self.check_first(&file, first_seq, segment)?;
+        self.check_first(file, first_seq, segment)?;
         file.sync_data()
             .map_err(|source| io_err("sync", &self.path, source))?;
-        let (new, open) = self.start_next(&file, &tail.last, segment, first_seq)?;
-        Ok((
-            new,
-            Tail {
-                last: open,
-                torn: None,
-            },
-        ))
+        self.start_next(file, close, segment, first_seq)
     }
 
     /// Whether the active segment has reached the size limit.
@@ -158,7 +172,14 @@ impl AuditLog {
                 );
             }
         };
-        let records = last.seq - first.seq + 2;
+        // The records before the close, plus the close itself.
+        let records = last
+            .seq
+            .checked_add(2)
+            .and_then(|n| n.checked_sub(first.seq))
+            .ok_or_else(|| {
+                self.damaged("its first and last records disagree about its length".into())
+            })?;
         let close = self.write_after(file, last, Event::SegmentClose { segment, records })?;
         file.sync_data()
             .map_err(|source| io_err("sync", &self.path, source))?;
