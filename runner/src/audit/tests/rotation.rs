@@ -274,3 +274,113 @@ fn concurrent_appenders_across_rotations_form_one_chain() {
         u64::from(THREADS * EACH) + 1 + 2 * (report.segments - 1)
     );
 }
+
+/// Writes `files` (each a list of records; the last is the active one) as
+/// a segmented log in a fresh dir.
+fn write_segments(files: &[&[Record]]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let active = dir.path().join(AUDIT_FILE);
+    let (last, sealed) = files.split_last().unwrap();
+    for records in sealed {
+        let text: String = lines_of(records).iter().map(|l| format!("{l}\n")).collect();
+        fs::write(sealed_path(&active, records[0].seq), text).unwrap();
+    }
+    let text: String = lines_of(last).iter().map(|l| format!("{l}\n")).collect();
+    fs::write(&active, text).unwrap();
+    dir
+}
+
+/// `log.init`, then `events`, chained and sealed (hashes all valid).
+fn sealed_chain(events: Vec<Event>) -> Vec<Record> {
+    chain(LogId::from_bytes([9; 16]), events)
+}
+
+fn close(segment: u64, records: u64) -> Event {
+    Event::SegmentClose { segment, records }
+}
+
+fn open(segment: u64) -> Event {
+    Event::SegmentOpen { segment }
+}
+
+/// The problem in `files`, which must be a segment-structure mismatch.
+fn mismatch(files: &[&[Record]]) -> (String, u64, String) {
+    let dir = write_segments(files);
+    let p = problem(dir.path());
+    match &p.kind {
+        ProblemKind::SegmentMismatch(reason) => (p.file.clone(), p.line, reason.clone()),
+        other => panic!("expected a segment mismatch, got {other:?} at {p}"),
+    }
+}
+
+#[test]
+fn well_formed_segments_built_by_hand_verify() {
+    let r = sealed_chain(vec![set(1), close(0, 3), open(1), set(2)]);
+    let dir = write_segments(&[&r[..3], &r[3..]]);
+    assert_eq!(assert_intact(dir.path()).records, 5);
+}
+
+#[test]
+fn segment_records_that_disagree_with_the_files_are_named() {
+    let sealed_name = file_name_of(0);
+    let r = sealed_chain(vec![set(1), close(0, 2), open(1), set(2)]);
+    let (file, line, reason) = mismatch(&[&r[..3], &r[3..]]);
+    assert_eq!((file.as_str(), line), (sealed_name.as_str(), 3));
+    assert!(
+        reason.contains("counts 2 records, the segment holds 3"),
+        "{reason}"
+    );
+
+    let r = sealed_chain(vec![set(1), close(0, 3), open(2), set(2)]);
+    let (file, line, reason) = mismatch(&[&r[..3], &r[3..]]);
+    assert_eq!((file.as_str(), line), (AUDIT_FILE, 1));
+    assert!(
+        reason.contains("says segment 2, after segment 0"),
+        "{reason}"
+    );
+
+    let r = sealed_chain(vec![set(1), close(1, 3), open(1), set(2)]);
+    let (_, line, reason) = mismatch(&[&r[..3], &r[3..]]);
+    assert!(
+        reason.contains("says segment 1, in segment 0"),
+        "{reason} {line}"
+    );
+
+    let r = sealed_chain(vec![set(1), open(1), set(2)]);
+    let (_, line, reason) = mismatch(&[&r]);
+    assert_eq!(line, 3);
+    assert!(reason.contains("in the middle"), "{reason}");
+
+    let r = sealed_chain(vec![set(1), close(0, 3), set(2), open(1)]);
+    let (file, line, reason) = mismatch(&[&r[..4], &r[4..]]);
+    assert_eq!((file.as_str(), line), (sealed_name.as_str(), 4));
+    assert!(reason.contains("follows segment.close"), "{reason}");
+
+    let r = sealed_chain(vec![set(1), close(0, 3), set(2)]);
+    let (file, line, reason) = mismatch(&[&r[..3], &r[3..]]);
+    assert_eq!((file.as_str(), line), (AUDIT_FILE, 1));
+    assert!(
+        reason.contains("does not start with segment.open"),
+        "{reason}"
+    );
+}
+
+fn file_name_of(first_seq: u64) -> String {
+    let path = sealed_path(Path::new(AUDIT_FILE), first_seq);
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn segment_records_reject_each_others_fields() {
+    let r = sealed_chain(vec![close(0, 2)]);
+    let line = r[1].to_line().unwrap();
+    let bad = line.replace("\"records\":2,", "");
+    assert!(
+        Record::parse_line(bad.as_bytes())
+            .unwrap_err()
+            .contains("records")
+    );
+    let bad = line.replace("\"kind\":\"segment.close\"", "\"kind\":\"segment.open\"");
+    let err = Record::parse_line(bad.as_bytes()).unwrap_err();
+    assert!(err.contains("unknown field `records`"), "{err}");
+}
