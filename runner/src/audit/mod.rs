@@ -62,10 +62,10 @@ pub use grants::{GrantFlag, GrantUse, PolicyGrant, Reader, review as review_gran
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
 pub use read::{for_each_record, read_records};
 pub use record::{Event, MAX_LINE_BYTES, Record};
-pub use rotate::Rotation;
+pub use rotate::{DEFAULT_SEGMENT_LIMIT, Rotation, SEGMENT_LIMIT_ENV};
 pub use segments::{sealed_path, segment_files};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify, verify_marked};
-pub use writer::{AuditLog, DEFAULT_SEGMENT_LIMIT, SEGMENT_LIMIT_ENV};
+pub use writer::AuditLog;
 
 /// The log's file name inside the state dir.
 pub const AUDIT_FILE: &str = "audit.jsonl";

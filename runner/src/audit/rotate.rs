@@ -32,6 +32,13 @@ use super::segments::{self, same_file};
 use super::tail::{Tail, read_tail};
 use super::writer::{AuditLog, io_err, sync_dir};
 
+/// Environment variable setting the active segment's size limit in bytes.
+pub const SEGMENT_LIMIT_ENV: &str = "SCOPEHOLD_AUDIT_SEGMENT_BYTES";
+/// Default size at which the active segment is sealed: 64 MiB.
+pub const DEFAULT_SEGMENT_LIMIT: u64 = 64 * 1024 * 1024;
+/// Smallest limit the environment variable may set.
+const MIN_SEGMENT_LIMIT: u64 = 1024;
+
 /// What one rotation did.
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -295,5 +302,17 @@ impl AuditLog {
             path: self.path.clone(),
             reason,
         }
+    }
+}
+
+/// The segment size limit: [`SEGMENT_LIMIT_ENV`] if set, else the default.
+pub(super) fn segment_limit_from_env() -> Result<u64, AuditError> {
+    let Some(value) = std::env::var_os(SEGMENT_LIMIT_ENV) else {
+        return Ok(DEFAULT_SEGMENT_LIMIT);
+    };
+    let value = value.to_string_lossy().into_owned();
+    match value.parse::<u64>() {
+        Ok(bytes) if bytes >= MIN_SEGMENT_LIMIT && bytes.to_string() == value => Ok(bytes),
+        _ => Err(AuditError::SegmentLimit { value }),
     }
 }

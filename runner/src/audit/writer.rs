@@ -24,15 +24,9 @@ use std::sync::Arc;
 use super::checkpoint::{Checkpoint, CheckpointKey};
 use super::ids::{Hash, LogId};
 use super::record::{Event, MAX_LINE_BYTES, Record};
+use super::rotate::segment_limit_from_env;
 use super::tail::{Tail, Torn};
 use super::{AUDIT_FILE, AuditError};
-
-/// Environment variable setting the active segment's size limit in bytes.
-pub const SEGMENT_LIMIT_ENV: &str = "SCOPEHOLD_AUDIT_SEGMENT_BYTES";
-/// Default size at which the active segment is sealed: 64 MiB.
-pub const DEFAULT_SEGMENT_LIMIT: u64 = 64 * 1024 * 1024;
-/// Smallest limit the environment variable may set.
-const MIN_SEGMENT_LIMIT: u64 = 1024;
 
 /// A batch written but not yet synced.
 pub(crate) struct Written {
@@ -57,6 +51,12 @@ impl AuditLog {
     /// `log.init` record with a fresh random log id, durably.
     pub fn create(dir: &Path, store_id: &str) -> Result<AuditLog, AuditError> {
         let path = dir.join(AUDIT_FILE);
+        // Sealed segments of an earlier log would precede the new one.
+        let earlier = super::segments::segment_files(&path)
+            .map_err(|source| io_err("inspect the directory of", &path, source))?;
+        if let Some(sealed) = earlier.into_iter().next() {
+            return Err(AuditError::AlreadyExists { path: sealed });
+        }
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
@@ -113,7 +113,8 @@ impl AuditLog {
     }
 
     /// Rotates the active segment once it reaches `bytes` (instead of
-    /// [`DEFAULT_SEGMENT_LIMIT`] or the environment's [`SEGMENT_LIMIT_ENV`]).
+    /// [`DEFAULT_SEGMENT_LIMIT`](super::DEFAULT_SEGMENT_LIMIT) or the environment's
+    /// [`SEGMENT_LIMIT_ENV`](super::SEGMENT_LIMIT_ENV)).
     pub fn with_segment_limit(mut self, bytes: u64) -> AuditLog {
         self.segment_limit = bytes.max(1);
         self
@@ -380,16 +381,4 @@ pub(super) fn io_err(action: &'static str, path: &Path, source: io::Error) -> Au
 /// Makes a newly created directory entry durable.
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// The segment size limit: [`SEGMENT_LIMIT_ENV`] if set, else the default.
-fn segment_limit_from_env() -> Result<u64, AuditError> {
-    let Some(value) = std::env::var_os(SEGMENT_LIMIT_ENV) else {
-        return Ok(DEFAULT_SEGMENT_LIMIT);
-    };
-    let value = value.to_string_lossy().into_owned();
-    match value.parse::<u64>() {
-        Ok(bytes) if bytes >= MIN_SEGMENT_LIMIT && bytes.to_string() == value => Ok(bytes),
-        _ => Err(AuditError::SegmentLimit { value }),
-    }
 }

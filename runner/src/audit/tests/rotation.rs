@@ -223,6 +223,18 @@ fn crash_while_writing_the_close_record_is_a_torn_tail() {
 }
 
 #[test]
+fn a_new_log_is_not_created_beside_an_earlier_logs_segments() {
+    let (dir, log) = new_log();
+    let rotation = log.rotate().unwrap();
+    fs::remove_file(log.path()).unwrap();
+    let err = AuditLog::create(dir.path(), "store-2").unwrap_err();
+    assert!(
+        matches!(&err, AuditError::AlreadyExists { path } if *path == rotation.sealed),
+        "{err}"
+    );
+}
+
+#[test]
 fn bytes_after_a_close_are_refused() {
     let (_dir, log, _rotation) = interrupted_after_close();
     fs::OpenOptions::new()
