@@ -87,7 +87,35 @@ fn committed_vectors_are_what_the_generator_writes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/audit-vectors");
     let generated = super::vectors_gen::vectors();
     for v in &generated {
-        let expected = fs::read_to_string(root.join(v.name).join("expected")).unwrap();
+        let dir = root.join(v.name);
+        let expected = fs::read_to_string(dir.join("expected")).unwrap();
         assert_eq!(expected, v.expected.trim_start(), "{}", v.name);
+        let mut files = vec![("expected".to_owned(), expected.into_bytes())];
+        files.extend(v.log.clone().map(|log| (AUDIT_FILE.to_owned(), log)));
+        for (first_seq, bytes) in &v.sealed {
+            let name = sealed_path(Path::new(AUDIT_FILE), *first_seq);
+            files.push((name.to_string_lossy().into_owned(), bytes.clone()));
+        }
+        for (name, cp) in [("checkpoint", &v.local), ("anchor", &v.anchor)] {
+            files.extend(
+                cp.as_ref()
+                    .map(|cp| (name.to_owned(), format!("{cp}\n").into_bytes())),
+            );
+        }
+        let mut on_disk: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let mut names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+        names.sort();
+        assert_eq!(on_disk, names, "{}", v.name);
+        for (name, bytes) in files {
+            assert!(
+                fs::read(dir.join(&name)).unwrap() == bytes,
+                "{}/{name} differs",
+                v.name
+            );
+        }
     }
 }
