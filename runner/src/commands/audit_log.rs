@@ -35,15 +35,16 @@ impl AuditLogCmd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
         let path = dir.join(audit::AUDIT_FILE);
-        for record in audit::read_records(&path)? {
+        // Streamed: a rotated log may be far larger than memory.
+        audit::for_each_record(&path, |record| {
             if !self.matches(&record) {
-                continue;
+                return;
             }
             match self.json {
                 true => println!("{}", record.to_line().unwrap_or_default()),
                 false => println!("{}", describe(&record)),
             }
-        }
+        })?;
         Ok(crate::exit_code::OK)
     }
 
