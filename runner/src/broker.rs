@@ -15,12 +15,14 @@
 //! - nothing the task sends is written to the log verbatim unless it is a valid
 //!   secret name that is not the value of a secret resolved in this run.
 
+mod denial;
 mod lazy_store;
 mod released;
 
 pub use lazy_store::StoreUnusable;
 pub use released::Released;
 
+use denial::{Denial, denial, denial_raw, unusable};
 use lazy_store::LazyStore;
 
 use std::path::PathBuf;
@@ -48,16 +50,6 @@ pub struct RunIdentity {
     pub run: RunId,
     pub agent: AgentName,
     pub project: ProjectName,
-}
-
-/// Why a request was refused, for the audit log and the operator.
-struct Denial {
-    /// What to record as the secret: the name, or a placeholder for names that
-    /// must not be written verbatim.
-    secret: String,
-    code: &'static str,
-    detail: String,
-    refusal: Refusal,
 }
 
 pub struct Broker {
@@ -354,7 +346,7 @@ impl Broker {
             "scopehold: {} denied to agent {agent}: {}",
             denial.secret, denial.detail
         );
-        if let Some(hint) = self.grant_hint(&denial) {
+        if let Some(hint) = denial.grant_hint(&self.identity.agent) {
             eprintln!("scopehold: hint: {hint}");
         }
         let event = Event::SecretDeny {
@@ -372,45 +364,5 @@ impl Broker {
             return Refusal::Unavailable;
         }
         denial.refusal
-    }
-
-    /// The tasks.toml change that would allow a denied request, where one would.
-    fn grant_hint(&self, denial: &Denial) -> Option<String> {
-        let agent = &self.identity.agent;
-        match denial.code {
-            "not-granted" => Some(format!(
-                "to allow it, add {{ secret = \"{}\" }} to grants of [agents.{agent}] in tasks.toml",
-                denial.secret
-            )),
-            "expired" => Some(format!(
-                "the grant of {} to {agent} has expired; renew its `expires` in tasks.toml",
-                denial.secret
-            )),
-            _ => None,
-        }
-    }
-}
-
-fn denial(secret: &SecretName, code: &'static str, detail: String, refusal: Refusal) -> Denial {
-    Denial {
-        secret: secret.to_string(),
-        code,
-        detail,
-        refusal,
-    }
-}
-
-/// A request that cannot be answered because the store cannot be opened.
-fn unusable(secret: &SecretName, failure: &StoreUnusable) -> Denial {
-    let detail = failure.to_string();
-    denial(secret, "store-error", detail, Refusal::StoreUnusable)
-}
-
-fn denial_raw(secret: String, code: &'static str, detail: String) -> Denial {
-    Denial {
-        secret,
-        code,
-        detail,
-        refusal: Refusal::Denied,
     }
 }
