@@ -17,6 +17,11 @@ pub(super) struct Chain {
     log: Option<LogId>,
     /// The current segment's number.
     segment: u64,
+    /// The log's store id (`log.init`'s `store`) and the generation of the
+    /// last `store.write` for it so far (0: none): what the next
+    /// `segment.open` must carry.
+    store: Option<String>,
+    store_generation: u64,
     wanted: Vec<u64>,
     marks: Vec<(u64, Hash)>,
 }
@@ -68,10 +73,16 @@ impl Chain {
             Event::SegmentOpen { .. } if in_file > 0 => {
                 "segment.open in the middle of a segment".to_owned()
             }
-            Event::SegmentOpen { segment } if Some(segment) != self.segment.checked_add(1) => {
+            Event::SegmentOpen { segment, .. } if Some(segment) != self.segment.checked_add(1) => {
                 format!(
                     "segment.open says segment {segment}, after segment {}",
                     self.segment
+                )
+            }
+            Event::SegmentOpen { ref store, .. } if Some(store) != self.store.as_ref() => {
+                format!(
+                    "segment.open names store {store:?}, the log's store (log.init) is {:?}",
+                    self.store.as_deref().unwrap_or_default()
                 )
             }
             Event::SegmentClose { segment, .. } if segment != self.segment => {
@@ -89,13 +100,33 @@ impl Chain {
         Some(ProblemKind::SegmentMismatch(reason))
     }
 
+    /// A `segment.open` carries the generation of the last `store.write`
+    /// for the log's store before it (checked after [`Chain::check_segment`],
+    /// which compares the store ids).
+    pub fn check_carry(&self, record: &Record) -> Option<ProblemKind> {
+        match record.event {
+            Event::SegmentOpen { generation, .. } if generation != self.store_generation => {
+                Some(ProblemKind::CarriedGeneration {
+                    carried: generation,
+                    recorded: self.store_generation,
+                })
+            }
+            _ => None,
+        }
+    }
+
     pub fn advance(&mut self, record: &Record) {
         self.records += 1;
         self.next_seq = record.seq + 1;
         self.head = Some(record.hash);
         self.log = Some(record.log);
-        if let Event::SegmentOpen { segment } = record.event {
-            self.segment = segment;
+        match &record.event {
+            Event::SegmentOpen { segment, .. } => self.segment = *segment,
+            Event::LogInit { store } => self.store = Some(store.clone()),
+            Event::StoreWrite { store, generation } if Some(store) == self.store.as_ref() => {
+                self.store_generation = *generation;
+            }
+            _ => {}
         }
         if self.wanted.contains(&record.seq) {
             self.marks.push((record.seq, record.hash));

@@ -187,8 +187,14 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
             f.put("segment", &segment.to_le_bytes())
                 .put("records", &records.to_le_bytes());
         }
-        Event::SegmentOpen { segment } => {
-            f.put("segment", &segment.to_le_bytes());
+        Event::SegmentOpen {
+            segment,
+            store,
+            generation,
+        } => {
+            f.put("segment", &segment.to_le_bytes())
+                .str("store", store)
+                .put("generation", &generation.to_le_bytes());
         }
     }
 }

@@ -24,7 +24,9 @@
 //! The format is specified in `docs/audit-format.md`.
 
 mod anchor;
+mod backward;
 mod canonical;
+mod carry;
 mod chain;
 mod checkpoint;
 mod encode;
@@ -54,6 +56,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use anchor::{AnchorCheck, AnchorOutcome, AnchorSource, Anchored, Verdict, verify_anchored};
+pub use carry::{Unreadable, recorded_generation};
 pub use checkpoint::{
     CHECKPOINT_CONTEXT, CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointKey,
 };

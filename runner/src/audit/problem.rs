@@ -58,6 +58,11 @@ pub enum ProblemKind {
     /// The active segment ends in `segment.close`: a rotation was
     /// interrupted (e.g. by a crash). Not tampering.
     RotationInterrupted,
+    /// A `segment.open` carries another store generation than the last
+    /// `store.write` for the log's store before it recorded (0: none): the
+    /// store's rollback check, which trusts the carried value, could be
+    /// misled.
+    CarriedGeneration { carried: u64, recorded: u64 },
 }
 
 impl ProblemKind {
@@ -80,6 +85,7 @@ impl ProblemKind {
             ProblemKind::SegmentUnclosed => "segment-unclosed",
             ProblemKind::SegmentMismatch(_) => "segment-mismatch",
             ProblemKind::RotationInterrupted => "rotation-interrupted",
+            ProblemKind::CarriedGeneration { .. } => "carried-generation",
         }
     }
 
@@ -147,6 +153,12 @@ impl fmt::Display for ProblemKind {
             ProblemKind::RotationInterrupted => f.write_str(
                 "the active segment ends with segment.close: a rotation was interrupted (e.g. by \
                  a crash), not tampering; the next append finishes it",
+            ),
+            ProblemKind::CarriedGeneration { carried, recorded } => write!(
+                f,
+                "segment.open carries store generation {carried}, but the last store.write \
+                 before it recorded {recorded} (0: none): the carried value, which the store's \
+                 rollback check trusts instead of reading older segments, was forged"
             ),
         }
     }

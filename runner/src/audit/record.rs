@@ -133,8 +133,15 @@ pub enum Event {
     SegmentClose { segment: u64, records: u64 },
     /// First record of every segment after the first (which starts with
     /// `log.init`); its `prev` is the hash of the previous segment's close.
+    /// It carries the log's store id (`log.init`'s `store`) and the
+    /// generation of the last `store.write` for that store before it (0:
+    /// none), so the store's rollback check reads only the active segment.
     #[serde(rename = "segment.open")]
-    SegmentOpen { segment: u64 },
+    SegmentOpen {
+        segment: u64,
+        store: String,
+        generation: u64,
+    },
 }
 
 impl Event {
@@ -186,7 +193,7 @@ impl Event {
             }
             Event::StoreWrite { .. } => &["store", "generation"],
             Event::SegmentClose { .. } => &["segment", "records"],
-            Event::SegmentOpen { .. } => &["segment"],
+            Event::SegmentOpen { .. } => &["segment", "store", "generation"],
         }
     }
 }

@@ -7,7 +7,11 @@
 //!    directory (the sealed name is durable before the active name moves);
 //! 3. writes `segment.open` (chained after the close) to `audit.jsonl.next`,
 //!    locks and syncs it, renames it over `audit.jsonl` and syncs the
-//!    directory.
+//!    directory. The open carries the log's store id and the generation of
+//!    the last `store.write` for it so far (found by reading the sealed
+//!    segment backwards, at most to its own first record, which carries the
+//!    value from before), so that the store's rollback check reads only the
+//!    active segment.
 //!
 //! A crash after step 1 leaves an active file ending in `segment.close`
 //! (with or without its sealed name, with or without a stale `.next`): the
@@ -21,13 +25,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use tracing::{info, warn};
 
 use super::AuditError;
-use super::record::{Event, MAX_LINE_BYTES, Record};
+use super::carry::{self, ScanError};
+use super::record::{Event, Record};
 use super::segments::{self, same_file};
 use super::tail::{Tail, read_tail};
 use super::writer::{AuditLog, io_err, sync_dir};
@@ -147,10 +152,10 @@ impl AuditLog {
         let first_seq = first_seq.ok_or_else(|| {
             self.damaged("segment.close counts more records than precede it".into())
         })?;
-        self.check_first(file, first_seq, segment)?;
+        let first = self.check_first(file, first_seq, segment)?;
         file.sync_data()
             .map_err(|source| io_err("sync", &self.path, source))?;
-        self.start_next(file, close, segment, first_seq)
+        self.start_next(file, close, segment, &first)
     }
 
     /// Whether the active segment has reached the size limit.
@@ -172,7 +177,7 @@ impl AuditLog {
         let first = self.first_record(file)?;
         let segment = match first.event {
             Event::LogInit { .. } => 0,
-            Event::SegmentOpen { segment } => segment,
+            Event::SegmentOpen { segment, .. } => segment,
             _ => {
                 return Err(
                     self.damaged("its first record is neither log.init nor segment.open".into())
@@ -190,7 +195,7 @@ impl AuditLog {
         let close = self.write_after(file, last, Event::SegmentClose { segment, records })?;
         file.sync_data()
             .map_err(|source| io_err("sync", &self.path, source))?;
-        let (new, open) = self.start_next(file, &close, segment, first.seq)?;
+        let (new, open) = self.start_next(file, &close, segment, &first)?;
         let sealed = segments::sealed_path(&self.path, first.seq);
         info!(sealed = %sealed.display(), segment, records, "audit log rotated");
         Ok((
@@ -203,16 +208,18 @@ impl AuditLog {
         ))
     }
 
-    /// Steps 2 and 3, after `close` is durable at the end of `file`.
+    /// Steps 2 and 3, after `close` is durable at the end of `file`, whose
+    /// first record is `first`.
     fn start_next(
         &self,
         file: &File,
         close: &Record,
         segment: u64,
-        first_seq: u64,
+        first: &Record,
     ) -> Result<(File, Record), AuditError> {
+        let (store, generation) = self.carry(file, first)?;
         let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
-        let sealed = segments::sealed_path(&self.path, first_seq);
+        let sealed = segments::sealed_path(&self.path, first.seq);
         match std::fs::hard_link(&self.path, &sealed) {
             Ok(()) => {}
             // A crash after this step last time: the name is already ours.
@@ -227,6 +234,8 @@ impl AuditLog {
             close,
             Event::SegmentOpen {
                 segment: segment + 1,
+                store,
+                generation,
             },
         )?;
         new.sync_all()
@@ -264,32 +273,47 @@ impl AuditLog {
         }
     }
 
+    /// What the next segment.open carries: the store id this segment
+    /// carries, and the generation of its last `store.write` for that store,
+    /// else the one it started with. Reads this segment backwards, at most.
+    fn carry(&self, file: &File, first: &Record) -> Result<(String, u64), AuditError> {
+        let (store, before) = carry::carried(first).ok_or_else(|| {
+            self.damaged("its first record is neither log.init nor segment.open".into())
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| io_err("inspect", &self.path, source))?
+            .len();
+        let last = carry::last_store_write(file, len, store).map_err(|e| match e {
+            ScanError::Io(source) => io_err("read", &self.path, source),
+            ScanError::Damaged(reason) => self.damaged(format!("a store.write record: {reason}")),
+        })?;
+        Ok((store.to_owned(), last.unwrap_or(before)))
+    }
+
     /// The segment's first record, parsed strictly with its hash checked.
     fn first_record(&self, file: &File) -> Result<Record, AuditError> {
-        let mut buf = vec![0u8; MAX_LINE_BYTES + 1];
-        let n = file
-            .read_at(&mut buf, 0)
-            .map_err(|source| io_err("read the start of", &self.path, source))?;
-        let end = buf[..n].iter().position(|&b| b == b'\n');
-        let end = end.ok_or_else(|| self.damaged("its first line is incomplete".into()))?;
-        let record = Record::parse_line(&buf[..end])
-            .map_err(|reason| self.damaged(format!("its first record: {reason}")))?;
-        match record.compute_hash() == Some(record.hash) {
-            true => Ok(record),
-            false => Err(self.damaged("its first record was modified".into())),
+        match carry::first_record(file) {
+            Ok(Some(record)) => Ok(record),
+            Ok(None) => Err(self.damaged("its first line is incomplete".into())),
+            Err(ScanError::Damaged(reason)) => {
+                Err(self.damaged(format!("its first record: {reason}")))
+            }
+            Err(ScanError::Io(source)) => Err(io_err("read the start of", &self.path, source)),
         }
     }
 
-    /// Before finishing a rotation: the segment starts where the close says.
-    fn check_first(&self, file: &File, first_seq: u64, segment: u64) -> Result<(), AuditError> {
+    /// Before finishing a rotation: the segment starts where the close
+    /// says. Returns its first record.
+    fn check_first(&self, file: &File, first_seq: u64, segment: u64) -> Result<Record, AuditError> {
         let first = self.first_record(file)?;
         let number = match first.event {
             Event::LogInit { .. } => Some(0),
-            Event::SegmentOpen { segment } => Some(segment),
+            Event::SegmentOpen { segment, .. } => Some(segment),
             _ => None,
         };
         match first.seq == first_seq && number == Some(segment) {
-            true => Ok(()),
+            true => Ok(first),
             false => {
                 Err(self
                     .damaged("its segment.close does not match the segment's first record".into()))

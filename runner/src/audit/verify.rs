@@ -5,7 +5,10 @@
 //! id, seq 0, 1, 2, ... and `prev` equal to the previous record's hash across
 //! files, `log.init` exactly at seq 0; and per file: each sealed segment is
 //! named for its first seq, starts with `segment.open` (the first with
-//! `log.init`) and ends with a `segment.close` that counts its records. It
+//! `log.init`) and ends with a `segment.close` that counts its records, and
+//! each `segment.open` carries the log's store id and the generation of the
+//! last `store.write` for it before (what the store's rollback check relies
+//! on). It
 //! stops at the first problem and says which file, line and seq and what
 //! kind of damage, so an auditor can tell a modified record from a deleted,
 //! inserted or reordered one, a deleted or forged segment from a renamed
@@ -254,7 +257,8 @@ impl Walk {
         };
         let problem = start
             .or_else(|| self.chain.check(&parsed))
-            .or_else(|| self.chain.check_segment(record, in_file));
+            .or_else(|| self.chain.check_segment(record, in_file))
+            .or_else(|| self.chain.check_carry(record));
         if problem.is_some() {
             return Ok(Step::Stop(Some(record.seq), problem));
         }

@@ -165,6 +165,8 @@ impl WireLine<'_> {
             },
             "segment.open" => Event::SegmentOpen {
                 segment: take!(w.segment),
+                store: take!(w.store),
+                generation: take!(w.generation),
             },
             other => return Err(format!("unknown record kind {other:?}")),
         };

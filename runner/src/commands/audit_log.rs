@@ -239,7 +239,11 @@ fn describe(record: &Record) -> String {
         Event::SegmentClose { segment, records } => {
             format!("segment.close  segment {segment} sealed with {records} records")
         }
-        Event::SegmentOpen { segment } => format!("segment.open   segment {segment}"),
+        Event::SegmentOpen {
+            segment,
+            generation,
+            ..
+        } => format!("segment.open   segment {segment}, store generation {generation}"),
     };
     format!("{:>6}  {ts}  {what}", record.seq)
 }

@@ -1,6 +1,7 @@
 //! Tests of the audit log: round trips, the hash test vector, strict parsing,
 //! tamper detection, concurrency and verify throughput.
 
+mod carry;
 mod checkpoint;
 mod concurrent;
 mod group;

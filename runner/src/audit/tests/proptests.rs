@@ -108,7 +108,13 @@ fn event() -> impl Strategy<Value = Event> {
             .prop_map(|(store, generation)| Event::StoreWrite { store, generation }),
         (any::<u64>(), any::<u64>())
             .prop_map(|(segment, records)| Event::SegmentClose { segment, records }),
-        any::<u64>().prop_map(|segment| Event::SegmentOpen { segment }),
+        (any::<u64>(), text(), any::<u64>()).prop_map(|(segment, store, generation)| {
+            Event::SegmentOpen {
+                segment,
+                store,
+                generation,
+            }
+        }),
         (name(), name(), any::<u32>(), 0..3u8).prop_map(|(p, s, version, which)| {
             let (project, secret) = (project(&p), secret(&s));
             match which {

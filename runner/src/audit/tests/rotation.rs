@@ -8,7 +8,7 @@ use std::io::Write;
 use super::vectors_gen::vector_key;
 use super::*;
 
-fn set(version: u32) -> Event {
+pub(super) fn set(version: u32) -> Event {
     Event::SecretSet {
         project: project("p"),
         secret: secret("s"),
@@ -17,13 +17,13 @@ fn set(version: u32) -> Event {
 }
 
 /// Sealed segment files beside the log, sorted.
-fn sealed_files(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn sealed_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = segment_files(&dir.join(AUDIT_FILE)).unwrap();
     files.retain(|p| !p.ends_with(AUDIT_FILE));
     files
 }
 
-fn lines_in(path: &Path) -> Vec<Record> {
+pub(super) fn lines_in(path: &Path) -> Vec<Record> {
     fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -56,7 +56,8 @@ fn size_limit_rotates_into_segments_with_one_chain() {
             sealed_path(log.path(), first.seq),
             "named by first seq"
         );
-        let opens = matches!(first.event, Event::SegmentOpen { segment } if segment == n as u64);
+        let opens =
+            matches!(first.event, Event::SegmentOpen { segment, .. } if segment == n as u64);
         assert!(opens || (n == 0 && first.seq == 0), "{first:?}");
         let count = records.len() as u64;
         assert_eq!(
@@ -92,7 +93,7 @@ fn explicit_rotation_seals_and_chains() {
     assert_eq!(rotation.sealed_range(), (0, 0, 2));
     assert_eq!(rotation.sealed, sealed_path(log.path(), 0));
     assert_eq!(rotation.open.prev, rotation.close.hash);
-    assert_eq!(rotation.open.event, Event::SegmentOpen { segment: 1 });
+    assert_eq!(rotation.open.event, open(1));
     assert_eq!(lines_in(log.path()), vec![rotation.open.clone()]);
     // A second rotation at once seals a segment holding only open + close.
     let again = log.rotate().unwrap();
@@ -150,7 +151,7 @@ fn interrupted_after_close() -> (tempfile::TempDir, AuditLog, Rotation) {
     (dir, log, rotation)
 }
 
-fn problem(dir: &Path) -> Problem {
+pub(super) fn problem(dir: &Path) -> Problem {
     first_problem(&dir.join(AUDIT_FILE))
 }
 
@@ -172,7 +173,7 @@ fn crash_after_close_is_reported_and_finished_by_the_next_append() {
     assert!(!dir.path().join("audit.jsonl.next").exists());
     assert!(matches!(
         lines_in(log.path())[0].event,
-        Event::SegmentOpen { segment: 1 }
+        Event::SegmentOpen { segment: 1, .. }
     ));
 }
 
@@ -289,7 +290,7 @@ fn concurrent_appenders_across_rotations_form_one_chain() {
 
 /// Writes `files` (each a list of records; the last is the active one) as
 /// a segmented log in a fresh dir.
-fn write_segments(files: &[&[Record]]) -> tempfile::TempDir {
+pub(super) fn write_segments(files: &[&[Record]]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let active = dir.path().join(AUDIT_FILE);
     let (last, sealed) = files.split_last().unwrap();
@@ -303,16 +304,21 @@ fn write_segments(files: &[&[Record]]) -> tempfile::TempDir {
 }
 
 /// `log.init`, then `events`, chained and sealed (hashes all valid).
-fn sealed_chain(events: Vec<Event>) -> Vec<Record> {
+pub(super) fn sealed_chain(events: Vec<Event>) -> Vec<Record> {
     chain(LogId::from_bytes([9; 16]), events)
 }
 
-fn close(segment: u64, records: u64) -> Event {
+pub(super) fn close(segment: u64, records: u64) -> Event {
     Event::SegmentClose { segment, records }
 }
 
+/// `segment.open` of a log of store `store-1` with no store write yet.
 fn open(segment: u64) -> Event {
-    Event::SegmentOpen { segment }
+    Event::SegmentOpen {
+        segment,
+        store: "store-1".into(),
+        generation: 0,
+    }
 }
 
 /// The problem in `files`, which must be a segment-structure mismatch.
@@ -392,7 +398,19 @@ fn segment_records_reject_each_others_fields() {
             .unwrap_err()
             .contains("records")
     );
-    let bad = line.replace("\"kind\":\"segment.close\"", "\"kind\":\"segment.open\"");
+    let bad = line.replace(
+        "\"kind\":\"segment.close\",\"segment\":0,",
+        "\"kind\":\"segment.open\",\"segment\":0,\"store\":\"store-1\",\"generation\":0,",
+    );
     let err = Record::parse_line(bad.as_bytes()).unwrap_err();
     assert!(err.contains("unknown field `records`"), "{err}");
+    // segment.open needs its carried store and generation.
+    let r = sealed_chain(vec![close(0, 2), open(1)]);
+    let line = r[2].to_line().unwrap();
+    for field in ["\"store\":\"store-1\",", "\"generation\":0,"] {
+        let bad = line.replace(field, "");
+        assert_ne!(bad, line);
+        let err = Record::parse_line(bad.as_bytes()).unwrap_err();
+        assert!(err.contains("missing field"), "{err}");
+    }
 }

@@ -1,9 +1,11 @@
 //! Test vectors of rotated logs (written by `vectors_gen::generate`):
 //! four segments, `audit.00000000000000000000.jsonl` (seq 0-4: `log.init`,
-//! three events, `segment.close`), `...05.jsonl` (seq 5-9),
-//! `...10.jsonl` (seq 10-14) and the active `audit.jsonl` (seq 15-18:
-//! `segment.open` and three events), then each attack on the files. The
-//! expected verdicts are written by hand from the attack.
+//! three events, `segment.close`), `...05.jsonl` (seq 5-9, with a
+//! `store.write` of the log's store at seq 7), `...10.jsonl` (seq 10-14,
+//! with one of another store at seq 12) and the active `audit.jsonl` (seq
+//! 15-18: `segment.open`, carrying generation 1 like the open at seq 10, and
+//! three events), then each attack on the files. The expected verdicts are
+//! written by hand from the attack.
 
 use time::Duration;
 
@@ -12,9 +14,34 @@ use super::*;
 
 const SEGMENTS: u64 = 4;
 
+const STORE: &str = "store-vectors";
+
+/// The three events of each segment: segment 1 records a write of the log's
+/// store, segment 2 one of another store (which must not be carried).
+fn segment_events(segment: u64) -> Vec<Event> {
+    let mut events: Vec<Event> = sample_events().into_iter().take(3).collect();
+    let write = |store: &str, generation| Event::StoreWrite {
+        store: store.into(),
+        generation,
+    };
+    match segment {
+        1 => events[1] = write(STORE, 1),
+        2 => events[1] = write("store-other", 9),
+        _ => {}
+    }
+    events
+}
+
 /// The records of each segment, the last one active.
 fn segmented(log: LogId, first_seq: u64) -> Vec<Vec<Record>> {
+    build(log, first_seq, None)
+}
+
+/// Like [`segmented`]; `forged`: `(segment, generation)` written into that
+/// segment's open instead of the true carried generation.
+fn build(log: LogId, first_seq: u64, forged: Option<(u64, u64)>) -> Vec<Vec<Record>> {
     let (mut seq, mut prev) = (first_seq, Hash::ZERO);
+    let mut recorded = 0;
     let mut seal = |event: Event| {
         let ts = T0 + Duration::seconds(seq as i64);
         let record = Record::seal(log, seq, ts, prev, event).unwrap();
@@ -23,14 +50,29 @@ fn segmented(log: LogId, first_seq: u64) -> Vec<Vec<Record>> {
     };
     let mut files = Vec::new();
     for segment in 0..SEGMENTS {
+        let generation = match forged {
+            Some((at, generation)) if at == segment => generation,
+            _ => recorded,
+        };
         let first = match segment {
             0 => Event::LogInit {
-                store: "store-vectors".into(),
+                store: STORE.into(),
             },
-            _ => Event::SegmentOpen { segment },
+            _ => Event::SegmentOpen {
+                segment,
+                store: STORE.into(),
+                generation,
+            },
         };
         let mut file = vec![seal(first)];
-        file.extend(sample_events().into_iter().take(3).map(&mut seal));
+        for event in segment_events(segment) {
+            if let Event::StoreWrite { store, generation } = &event
+                && store == STORE
+            {
+                recorded = *generation;
+            }
+            file.push(seal(event));
+        }
         if segment + 1 < SEGMENTS {
             let records = file.len() as u64 + 1;
             file.push(seal(Event::SegmentClose { segment, records }));
@@ -187,5 +229,21 @@ pub(super) fn vectors() -> Vec<Vector<'static>> {
     );
     beyond.sealed.push(renamed(&segmented(LOG, 25)[1], 30));
     v.push(beyond);
+    v.push(carried_forged(&key));
     v
+}
+
+/// The active segment's open claims no store write was recorded (hiding
+/// the one at seq 7 from the rollback check), the chain resealed after it
+/// and a checkpoint made with the key: only the carry check catches it.
+fn carried_forged(key: &CheckpointKey) -> Vector<'static> {
+    let f = build(LOG, 0, Some((3, 0)));
+    let all: Vec<Record> = f.concat();
+    vector(
+        "fail_segment_carried_generation",
+        &[&f[0], &f[1], &f[2]],
+        Some(&f[3]),
+        Some(cp(key, &all, all.len())),
+        "verdict: invalid\nproblem: carried-generation seq=15 line=1\nlocal: unchecked\n",
+    )
 }
