@@ -1,6 +1,7 @@
 //! The store generation carried by `segment.open`: what rotation writes,
 //! that it reads only the segment it seals, and that verify refuses a
-//! carried value that disagrees with the records before it.
+//! carried value that disagrees with the records before it; the strict parse
+//! of the segment records.
 
 use std::fs;
 
@@ -130,4 +131,38 @@ fn a_carried_store_id_other_than_the_logs_is_reported() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn segment_open_needs_its_carried_store_and_generation() {
+    let r = sealed_chain(vec![close(0, 2), carrying(1, 0)]);
+    let line = r[2].to_line().unwrap();
+    for field in ["store", "generation"] {
+        let value = match field {
+            "store" => "\"store-1\"",
+            _ => "0",
+        };
+        let bad = line.replace(&format!(",\"{field}\":{value}"), "");
+        assert_ne!(bad, line);
+        let err = Record::parse_line(bad.as_bytes()).unwrap_err();
+        assert!(err.contains(&format!("missing field `{field}`")), "{err}");
+    }
+}
+
+#[test]
+fn segment_records_reject_each_others_fields() {
+    let r = sealed_chain(vec![close(0, 2)]);
+    let line = r[1].to_line().unwrap();
+    let bad = line.replace("\"records\":2,", "");
+    assert!(
+        Record::parse_line(bad.as_bytes())
+            .unwrap_err()
+            .contains("records")
+    );
+    let bad = line.replace(
+        "\"kind\":\"segment.close\",\"segment\":0,",
+        "\"kind\":\"segment.open\",\"segment\":0,\"store\":\"store-1\",\"generation\":0,",
+    );
+    let err = Record::parse_line(bad.as_bytes()).unwrap_err();
+    assert!(err.contains("unknown field `records`"), "{err}");
 }
