@@ -171,9 +171,18 @@ fn describe_check(check: &AnchorCheck) -> String {
     };
     let what = match &check.outcome {
         AnchorOutcome::Matches => "matches the log's head".into(),
-        AnchorOutcome::Extends { beyond } => {
-            format!("found in the log; {beyond} record(s) appended since")
-        }
+        AnchorOutcome::Extends { beyond } => match check.source {
+            // The local checkpoint follows synced records only; the ones
+            // after it released nothing (see docs/audit-format.md).
+            AnchorSource::Local => format!(
+                "found in the log; {beyond} record(s) appended since, not yet anchored \
+                 (the checkpoint follows synced records; the next one, or `runner audit \
+                 head`, anchors them)"
+            ),
+            AnchorSource::Exported => {
+                format!("found in the log; {beyond} record(s) appended since")
+            }
+        },
         AnchorOutcome::Truncated { records } => format!(
             "TRUNCATED: the log holds {records} intact record(s), the checkpoint {}",
             cp.size
