@@ -2,8 +2,9 @@
 //! secret.
 //!
 //! A broker is made for one run of one agent. It holds the agent's grants, the
-//! store (opened on the first request, see [`lazy_store`]) and the audit log, and answers `get-secret` by the fixed path
-//! policy → store → audit → release. It guarantees:
+//! store (opened on the first request that needs it: see `lazy_store`) and
+//! the audit log, and answers `get-secret` by the fixed path policy → store →
+//! audit → release. It guarantees:
 //! - a value is released only for a valid grant in the agent's own project;
 //! - every answer, granted or denied, is recorded in the audit log first, and
 //!   a record that cannot be written turns the answer into `Unavailable`;
