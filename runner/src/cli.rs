@@ -68,6 +68,8 @@ pub enum Command {
     Cache(CacheCommand),
     /// Change the store's key file or passphrase (--data-key: also re-encrypt every secret)
     Rekey(commands::rekey::Rekey),
+    /// Accept an older store file restored on purpose from a backup (audited)
+    AcceptRestore(commands::accept_restore::AcceptRestore),
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +131,7 @@ impl Cli {
             Command::Audit(AuditCommand::Rotate(cmd)) => cmd.execute(&global),
             Command::Cache(CacheCommand::Clear(cmd)) => cmd.execute(&global),
             Command::Rekey(cmd) => cmd.execute(&global),
+            Command::AcceptRestore(cmd) => cmd.execute(&global),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod accept_restore;
 mod audit_anchor;
 mod audit_chain;
 mod audit_review;

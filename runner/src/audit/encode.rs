@@ -183,6 +183,15 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
             f.str("store", store)
                 .put("generation", &generation.to_le_bytes());
         }
+        Event::StoreRestore {
+            store,
+            generation,
+            replaces,
+        } => {
+            f.str("store", store)
+                .put("generation", &generation.to_le_bytes())
+                .put("replaces", &replaces.to_le_bytes());
+        }
         Event::SegmentClose { segment, records } => {
             f.put("segment", &segment.to_le_bytes())
                 .put("records", &records.to_le_bytes());

@@ -126,6 +126,16 @@ pub enum Event {
     /// (a store file below the newest recorded generation is a rollback).
     #[serde(rename = "store.write")]
     StoreWrite { store: String, generation: u64 },
+    /// The operator accepted an older store file as an intentional restore
+    /// (`runner accept-restore`): the file at `generation` replaces the one
+    /// recorded at `replaces`. The `store.write` that follows re-stamps it
+    /// above `replaces`, so it is no longer a rollback.
+    #[serde(rename = "store.restore")]
+    StoreRestore {
+        store: String,
+        generation: u64,
+        replaces: u64,
+    },
     /// Last record of a sealed segment file (log rotation): this was
     /// segment number `segment` and it holds `records` records, this one
     /// included. The chain continues in the next segment.
@@ -159,6 +169,7 @@ impl Event {
             Event::SecretRotate { .. } => "secret.rotate",
             Event::SecretRemove { .. } => "secret.remove",
             Event::StoreWrite { .. } => "store.write",
+            Event::StoreRestore { .. } => "store.restore",
             Event::SegmentClose { .. } => "segment.close",
             Event::SegmentOpen { .. } => "segment.open",
         }
@@ -192,6 +203,7 @@ impl Event {
                 &["project", "secret", "version"]
             }
             Event::StoreWrite { .. } => &["store", "generation"],
+            Event::StoreRestore { .. } => &["store", "generation", "replaces"],
             Event::SegmentClose { .. } => &["segment", "records"],
             Event::SegmentOpen { .. } => &["segment", "store", "generation"],
         }

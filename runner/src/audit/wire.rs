@@ -85,6 +85,8 @@ pub(crate) struct WireLine<'a> {
     segment: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     records: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    replaces: Option<u64>,
     pub prev: Hash,
     pub hash: Hash,
 }
@@ -159,6 +161,11 @@ impl WireLine<'_> {
                 store: take!(w.store),
                 generation: take!(w.generation),
             },
+            "store.restore" => Event::StoreRestore {
+                store: take!(w.store),
+                generation: take!(w.generation),
+                replaces: take!(w.replaces),
+            },
             "segment.close" => Event::SegmentClose {
                 segment: take!(w.segment),
                 records: take!(w.records),
@@ -231,6 +238,7 @@ impl WireLine<'_> {
             ("status", self.status.is_some()),
             ("segment", self.segment.is_some()),
             ("records", self.records.is_some()),
+            ("replaces", self.replaces.is_some()),
         ];
         present
             .into_iter()

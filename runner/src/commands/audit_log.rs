@@ -124,6 +124,7 @@ impl<'a> Facts<'a> {
             Event::LogInit { .. }
             | Event::LogRecover { .. }
             | Event::StoreWrite { .. }
+            | Event::StoreRestore { .. }
             | Event::SegmentClose { .. }
             | Event::SegmentOpen { .. } => {}
         }
@@ -236,6 +237,13 @@ fn describe(record: &Record) -> String {
             format!("secret.remove  {project}/{secret} v{version}")
         }
         Event::StoreWrite { generation, .. } => format!("store.write    generation {generation}"),
+        Event::StoreRestore {
+            generation,
+            replaces,
+            ..
+        } => format!(
+            "store.restore  the store file at generation {generation} accepted as a restore (replaces {replaces})"
+        ),
         Event::SegmentClose { segment, records } => {
             format!("segment.close  segment {segment} sealed with {records} records")
         }

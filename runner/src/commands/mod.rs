@@ -1,5 +1,6 @@
 //! One file per subcommand: parse arguments, call the library, print.
 
+pub mod accept_restore;
 pub mod audit_grants;
 pub mod audit_head;
 pub mod audit_log;

@@ -132,7 +132,8 @@ impl StoreError {
             ),
             Self::RolledBack { .. } => Some(format!(
                 "an older copy of {STORE_FILE} was put back (it may hold removed or replaced \
-                 secrets); restore the newest copy from a backup"
+                 secrets); restore the newest copy from a backup, or, if this copy is the one \
+                 you mean to use, run `runner accept-restore`"
             )),
             Self::AuditUnreadable { .. } => {
                 Some("run `runner audit verify` to locate the damage".into())

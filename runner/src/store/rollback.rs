@@ -19,16 +19,18 @@ use crate::audit::{AUDIT_FILE, recorded_generation};
 
 use super::{STORE_FILE, StoreError};
 
+/// The newest generation the audit log recorded for `store_id`, if any.
+pub(crate) fn recorded(dir: &Path, store_id: &str) -> Result<Option<u64>, StoreError> {
+    recorded_generation(&dir.join(AUDIT_FILE), store_id).map_err(|e| StoreError::AuditUnreadable {
+        path: e.path,
+        reason: e.reason,
+    })
+}
+
 /// Refuses `generation` if the audit log recorded a newer one for `store_id`.
 /// A state dir without an audit log has nothing to compare with.
 pub(crate) fn check(dir: &Path, store_id: &str, generation: u64) -> Result<(), StoreError> {
-    let recorded = recorded_generation(&dir.join(AUDIT_FILE), store_id).map_err(|e| {
-        StoreError::AuditUnreadable {
-            path: e.path,
-            reason: e.reason,
-        }
-    })?;
-    let Some(recorded) = recorded else {
+    let Some(recorded) = recorded(dir, store_id)? else {
         return Ok(());
     };
     match generation < recorded {

@@ -106,6 +106,13 @@ fn event() -> impl Strategy<Value = Event> {
             ),
         (text(), any::<u64>())
             .prop_map(|(store, generation)| Event::StoreWrite { store, generation }),
+        (text(), any::<u64>(), any::<u64>()).prop_map(|(store, generation, replaces)| {
+            Event::StoreRestore {
+                store,
+                generation,
+                replaces,
+            }
+        }),
         (any::<u64>(), any::<u64>())
             .prop_map(|(segment, records)| Event::SegmentClose { segment, records }),
         (any::<u64>(), text(), any::<u64>()).prop_map(|(segment, store, generation)| {
