@@ -17,7 +17,7 @@ use std::path::Path;
 
 use crate::audit::{AUDIT_FILE, recorded_generation};
 
-use super::{STORE_FILE, StoreError};
+use super::{AskPassphrase, STORE_FILE, Store, StoreError, crypto, format};
 
 /// The newest generation the audit log recorded for `store_id`, if any.
 pub(crate) fn recorded(dir: &Path, store_id: &str) -> Result<Option<u64>, StoreError> {
@@ -40,6 +40,36 @@ pub(crate) fn check(dir: &Path, store_id: &str, generation: u64) -> Result<(), S
             recorded,
         }),
         false => Ok(()),
+    }
+}
+
+/// Accepting an older store file restored on purpose (`runner accept-restore`).
+impl Store {
+    /// Opens a store file that may be an older copy put back on purpose (a
+    /// restore from a backup): key and MAC are checked as always, a rollback
+    /// is not refused but returned as the newest generation the audit log
+    /// recorded, when the file is below it.
+    pub fn open_restored(
+        dir: &Path,
+        ask: AskPassphrase<'_>,
+    ) -> Result<(Store, Option<u64>), StoreError> {
+        let store = Store::open_unchecked(dir, ask)?;
+        let recorded = recorded(dir, store.store_id())?;
+        let behind = recorded.filter(|recorded| store.generation() < *recorded);
+        Ok((store, behind))
+    }
+
+    /// Re-stamps an accepted restore above `recorded`, the newest generation
+    /// the audit log holds, so the file is no longer a rollback. Returns
+    /// the new generation (to be recorded as `store.write`).
+    pub fn accept_restore(&mut self, recorded: u64) -> Result<u64, StoreError> {
+        let _lock = format::lock(&self.dir)?;
+        let mut data = self.reread()?;
+        data.generation = data.generation.max(recorded) + 1;
+        data.mac = crypto::list_mac(&self.key, &data.mac_input());
+        format::replace(&self.dir, &data)?;
+        self.data = data;
+        Ok(self.data.generation)
     }
 }
 
