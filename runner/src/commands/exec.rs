@@ -43,10 +43,14 @@ impl Exec {
         let agent = policy.agent(&self.agent)?.clone();
         let wasm = read_component(&self.task)?;
         check_pinned(&agent, &wasm)?;
-        let task = Task::load_cached(&wasm, code_cache(global).as_ref())?;
+        // Checked once; a missing state dir is reported after the component
+        // (a refused task is the more useful error), and only costs the cache.
+        let home = global.open_home();
+        let cache = home.as_deref().ok().and_then(code_cache);
+        let task = Task::load_cached(&wasm, cache.as_ref())?;
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
-        let dir = global.open_home()?;
+        let dir = home?;
         let audit = AuditLog::open(&dir)?;
         let identity = RunIdentity {
             run: audit::new_run_id()?,
@@ -68,11 +72,10 @@ impl Exec {
     }
 }
 
-/// The state dir's compiled-code cache; a missing state dir or an unsafe
-/// cache dir only costs a compilation (the latter with a warning).
-fn code_cache(global: &Global) -> Option<CodeCache> {
-    let home = global.open_home().ok()?;
-    CodeCache::open(&home)
+/// The state dir's compiled-code cache; an unsafe cache dir only costs a
+/// compilation (with a warning).
+fn code_cache(home: &Path) -> Option<CodeCache> {
+    CodeCache::open(home)
         .inspect_err(|error| {
             eprintln!("scopehold: warning: not using the compiled-code cache: {error}");
         })
