@@ -153,18 +153,11 @@ fn torn_tail_is_reported_then_recovered_by_the_next_run() {
 fn sixteen_concurrent_execs_leave_exactly_their_records() {
     let world = world_with_runs(0);
     let before = world.records().len();
-    let wasm = guest("probe");
+    let steps = ["get:posthog-read", "get:posthog-read"];
     let children: Vec<_> = (0..16)
         .map(|_| {
             world
-                .cmd(&[
-                    "exec",
-                    wasm.to_str().unwrap(),
-                    "--agent",
-                    "support-analysis",
-                    "--",
-                ])
-                .args(["get:posthog-read", "get:posthog-read"])
+                .exec_cmd("probe", "support-analysis", &steps)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

@@ -15,14 +15,8 @@ const LIMIT: (&str, &str) = ("SCOPEHOLD_AUDIT_SEGMENT_BYTES", "2048");
 
 /// `runner exec probe` with a small segment limit, started but not awaited.
 fn exec_cmd(world: &World) -> Command {
-    let wasm = guest("probe");
-    let args = [
-        "exec",
-        wasm.to_str().unwrap(),
-        "--agent",
-        "support-analysis",
-    ];
-    let mut cmd = world.cmd(&[&args[..], &["--", "get:posthog-read", "get:nope"]].concat());
+    let steps = ["get:posthog-read", "get:nope"];
+    let mut cmd = world.exec_cmd("probe", "support-analysis", &steps);
     cmd.env(LIMIT.0, LIMIT.1);
     cmd
 }

@@ -168,19 +168,12 @@ fn support_analysis_example_resolves_and_shows_a_denial() {
 #[test]
 fn rotated_secret_resolves_its_new_version() {
     let (world, _canary) = stocked();
-    let mut child = world
-        .cmd(&["secret", "rotate", "posthog-read"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"phc_rotated\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let rotate = run_with_input(
+        &world,
+        &["secret", "rotate", "posthog-read"],
+        b"phc_rotated\n",
+    );
+    assert!(rotate.status.success(), "{}", text(&rotate));
     let out = world.exec("probe", "support-analysis", &["get:posthog-read"]);
     let expected = blake3::hash(b"phc_rotated").to_hex();
     assert!(
@@ -236,18 +229,11 @@ fn hello_runs_with_arguments() {
 #[test]
 fn concurrent_runs_share_the_log_safely() {
     let (world, _canary) = stocked();
-    let wasm = guest("probe");
+    let steps = ["get:posthog-read", "get:old-key", "get:posthog-read"];
     let children: Vec<_> = (0..6)
         .map(|_| {
             world
-                .cmd(&[
-                    "exec",
-                    wasm.to_str().unwrap(),
-                    "--agent",
-                    "support-analysis",
-                    "--",
-                ])
-                .args(["get:posthog-read", "get:old-key", "get:posthog-read"])
+                .exec_cmd("probe", "support-analysis", &steps)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()

@@ -2,8 +2,9 @@
 //! gives each test a fresh state dir and policy, and runs the real `runner`
 //! binary against them.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub const RUNNER: &str = env!("CARGO_BIN_EXE_runner");
@@ -135,30 +136,22 @@ impl World {
 
     /// `runner secret set NAME --project P` with `value` on stdin.
     pub fn set_secret(&self, project: &str, name: &str, value: &str) {
-        let mut child = self
-            .cmd(&["secret", "set", name, "--project", project])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{value}\n").as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let args = ["secret", "set", name, "--project", project];
+        let out = run_with_input(self, &args, format!("{value}\n").as_bytes());
         assert!(out.status.success(), "secret set failed:\n{}", text(&out));
+    }
+
+    /// `runner exec GUEST.wasm --agent AGENT -- ARGS`, not started yet.
+    pub fn exec_cmd(&self, guest_name: &str, agent: &str, args: &[&str]) -> Command {
+        let wasm = guest(guest_name);
+        let mut all = vec!["exec", wasm.to_str().unwrap(), "--agent", agent, "--"];
+        all.extend_from_slice(args);
+        self.cmd(&all)
     }
 
     /// `runner exec GUEST.wasm --agent AGENT -- ARGS`.
     pub fn exec(&self, guest_name: &str, agent: &str, args: &[&str]) -> Output {
-        let wasm = guest(guest_name);
-        let mut all = vec!["exec", wasm.to_str().unwrap(), "--agent", agent, "--"];
-        all.extend_from_slice(args);
-        self.run(&all)
+        self.exec_cmd(guest_name, agent, args).output().unwrap()
     }
 
     /// The audit log's records as JSON values.
@@ -188,6 +181,36 @@ impl World {
         }
         files
     }
+}
+
+/// Starts `cmd` with `input` on its stdin and its output captured.
+pub fn feed(mut cmd: Command, input: &[u8]) -> Child {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The child may already be dead (killed); a broken pipe is fine then.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child
+}
+
+/// Starts `runner ARGS` in `world` with `env` added and `input` on stdin.
+pub fn spawn_with_input(world: &World, args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Child {
+    let mut cmd = world.cmd(args);
+    cmd.envs(env.iter().copied());
+    feed(cmd, input)
+}
+
+pub fn run_with_input(world: &World, args: &[&str], input: &[u8]) -> Output {
+    spawn_with_input(world, args, input, &[])
+        .wait_with_output()
+        .unwrap()
+}
+
+pub fn run_env(world: &World, args: &[&str], env: &[(&str, &str)]) -> Output {
+    world.cmd(args).envs(env.iter().copied()).output().unwrap()
 }
 
 pub fn stdout(out: &Output) -> String {

@@ -2,8 +2,6 @@
 //! passphrases, crashes during writes, rotate/rm, rekey, binary values, and a
 //! canary that never leaves the store.
 
-use std::io::Write;
-use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use crate::harness::*;
@@ -16,36 +14,6 @@ fn store_path(world: &World) -> std::path::PathBuf {
 
 fn store_text(world: &World) -> String {
     std::fs::read_to_string(store_path(world)).unwrap()
-}
-
-/// Starts `runner ARGS` with `input` on stdin.
-pub(crate) fn spawn_with_input(
-    world: &World,
-    args: &[&str],
-    input: &[u8],
-    env: &[(&str, &str)],
-) -> Child {
-    let mut cmd = world.cmd(args);
-    cmd.envs(env.iter().copied());
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The child may already be dead (killed); a broken pipe is fine then.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child
-}
-
-pub(crate) fn run_with_input(world: &World, args: &[&str], input: &[u8]) -> Output {
-    spawn_with_input(world, args, input, &[])
-        .wait_with_output()
-        .unwrap()
-}
-
-pub(crate) fn run_env(world: &World, args: &[&str], env: &[(&str, &str)]) -> Output {
-    world.cmd(args).envs(env.iter().copied()).output().unwrap()
 }
 
 /// The `"field": "value"` strings of every entry, in file order.

@@ -6,20 +6,17 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::harness::*;
-use crate::store_custody::{PASS, run_env, run_with_input};
+use crate::store_custody::PASS;
+
+/// `runner exec probe -- get:posthog-read` as support-analysis, with `env`.
+fn probe_get(world: &World, env: &[(&str, &str)]) -> Output {
+    let mut cmd = world.exec_cmd("probe", "support-analysis", &["get:posthog-read"]);
+    cmd.envs(env.iter().copied()).output().unwrap()
+}
 
 /// `get:posthog-read` through the probe: the blake3 line it printed.
 fn resolved_hash(world: &World, env: &[(&str, &str)]) -> String {
-    let wasm = guest("probe");
-    let args = [
-        "exec",
-        wasm.to_str().unwrap(),
-        "--agent",
-        "support-analysis",
-        "--",
-        "get:posthog-read",
-    ];
-    let out = run_env(world, &args, env);
+    let out = probe_get(world, env);
     assert!(out.status.success(), "{}", text(&out));
     let line = stdout(&out)
         .lines()
@@ -141,16 +138,7 @@ fn rotate_rm_and_rekey_keep_custody() {
         &[("SCOPEHOLD_PASSPHRASE", PASS)],
     ));
     assert!(outputs.last().unwrap().status.success());
-    let wasm = guest("probe");
-    let args = [
-        "exec",
-        wasm.to_str().unwrap(),
-        "--agent",
-        "support-analysis",
-        "--",
-        "get:posthog-read",
-    ];
-    let denied = run_env(&world, &args, &[("SCOPEHOLD_PASSPHRASE", PASS)]);
+    let denied = probe_get(&world, &[("SCOPEHOLD_PASSPHRASE", PASS)]);
     assert!(
         stdout(&denied).contains("get posthog-read: Denied"),
         "{}",

@@ -189,24 +189,13 @@ fn a_passphrase_is_typed_twice_at_the_terminal_and_never_shown() {
 
 /// `runner ARGS` with the passphrase in the environment, no terminal.
 fn with_passphrase(home: &std::path::Path, pass: &str, args: &[&str], input: &str) {
-    let mut child = std::process::Command::new(RUNNER)
-        .env_clear()
+    let mut cmd = std::process::Command::new(RUNNER);
+    cmd.env_clear()
         .env("SCOPEHOLD_PASSPHRASE", pass)
         .arg("--home")
         .arg(home)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .args(args);
+    let out = feed(cmd, input.as_bytes()).wait_with_output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", text(&out));
 }
 
@@ -254,7 +243,8 @@ fn exec_asks_for_the_passphrase_before_the_task_starts_and_only_if_it_may_need_i
     );
     m.write_all(b"typed-after\n").unwrap();
     let after = String::from_utf8_lossy(&read_screen_until(&mut m, "typed-after")).into_owned();
-    assert!(!after.contains("passphrase"), "asked again: {after}");
     shown += &after;
+    // Checked first, so that the screen printed below holds no passphrase.
     assert!(!shown.contains(&pass), "the passphrase was shown");
+    assert!(!after.contains("passphrase"), "asked again: {after}");
 }
