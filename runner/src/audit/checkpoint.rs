@@ -115,14 +115,7 @@ impl Checkpoint {
             ("head", self.head.as_bytes()),
             ("time", ts.as_bytes()),
         ];
-        let mut out = Vec::with_capacity(160);
-        for (name, value) in fields {
-            out.extend_from_slice(&(name.len() as u64).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&(value.len() as u64).to_le_bytes());
-            out.extend_from_slice(value);
-        }
-        out
+        super::encode::encode_fields(&fields)
     }
 
     /// Parses the one-line text form strictly (surrounding whitespace allowed,

@@ -44,6 +44,17 @@ impl Fields<'_> {
     }
 }
 
+/// The encoding of `fields` in order, as record fields are encoded (for
+/// other authenticated structures of the log, e.g. checkpoints).
+pub(super) fn encode_fields(fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    let mut f = Fields(&mut out);
+    for (name, value) in fields {
+        f.put(name, value);
+    }
+    out
+}
+
 /// The common header fields, in hashing order.
 pub struct Header<'a> {
     pub log: &'a LogId,
