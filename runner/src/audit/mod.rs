@@ -32,8 +32,10 @@ mod checkpoint;
 mod encode;
 mod grants;
 mod group;
+mod guard;
 mod ids;
 mod lines;
+mod mac;
 mod problem;
 mod read;
 mod record;
@@ -63,6 +65,7 @@ pub use checkpoint::{
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
 pub use grants::{GrantFlag, GrantUse, PolicyGrant, Reader, review as review_grants};
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
+pub use mac::{RECORD_MAC_CONTEXT, always_keyed};
 pub use read::{for_each_record, read_records};
 pub use record::{Event, MAX_LINE_BYTES, Record};
 pub use rotate::{DEFAULT_SEGMENT_LIMIT, Rotation, SEGMENT_LIMIT_ENV};
@@ -108,6 +111,13 @@ pub enum AuditError {
     RecordTooLarge { len: usize },
     #[error("the system clock is outside the years 0000-9999; audit timestamps cannot be written")]
     Clock,
+    #[error("refusing to append to audit log {}: {reason}", .path.display())]
+    Diverged { path: PathBuf, reason: String },
+    #[error(
+        "refusing to append to the audit log: the system clock ({now}) is behind its newest \
+         time ({newest}) (a clock set back could revive expired grants)"
+    )]
+    ClockBehind { now: String, newest: String },
     #[error("{SEGMENT_LIMIT_ENV}={value:?} is not a size in bytes of at least 1024")]
     SegmentLimit { value: String },
     #[error("cannot get random bytes from the operating system: {0}")]
@@ -123,6 +133,17 @@ pub enum AuditError {
 }
 
 impl AuditError {
+    /// Whether the log refused the append because it diverged from its
+    /// checkpoint or the clock is behind it (`runner exec` exits with
+    /// [`crate::exit_code::AUDIT_REFUSED`]).
+    pub fn refuses_appends(&self) -> bool {
+        match self {
+            AuditError::Diverged { .. } | AuditError::ClockBehind { .. } => true,
+            AuditError::Shared { reason, .. } => reason.starts_with("refusing to append"),
+            _ => false,
+        }
+    }
+
     /// A copy for another appender of the same failed batch.
     pub(crate) fn clone_shared(&self) -> AuditError {
         AuditError::Shared {
@@ -163,6 +184,18 @@ impl AuditError {
                     .into(),
             ),
             AuditError::Clock => Some("set the system clock correctly".into()),
+            AuditError::Diverged { .. } => Some(
+                "run `runner audit verify`: the log no longer holds what its checkpoint vouches \
+                 for; no record is appended and no secret released until it does (if verify \
+                 shows it intact and only the checkpoint missing, `runner audit head` writes a \
+                 new one)"
+                    .into(),
+            ),
+            AuditError::ClockBehind { .. } => Some(
+                "set the system clock correctly (the log's records must not go back in time); \
+                 no secret is released meanwhile"
+                    .into(),
+            ),
             AuditError::SegmentLimit { .. } => Some(format!(
                 "set {SEGMENT_LIMIT_ENV} to a whole number of bytes (the audit log starts a new \
                  segment file when the active one reaches it; default {DEFAULT_SEGMENT_LIMIT}), \

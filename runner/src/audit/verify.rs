@@ -16,18 +16,20 @@
 //! Memory use is one line.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::AuditError;
 use super::chain::Chain;
+pub use super::chain::TimeBack;
 use super::ids::{Hash, LogId};
 use super::lines::{Line, Lines};
+use super::mac::RecordKey;
 pub use super::problem::{Problem, ProblemKind};
 use super::record::{Event, MAX_LINE_BYTES, Parsed, Record, Scratch};
-use super::segments::{self, Layout, file_name};
+use super::segments::{self, Layout, Snapshot, file_name};
 
 /// The outcome of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,11 @@ pub struct VerifyReport {
     /// `(seq, hash)` of the intact records whose seq was asked for
     /// ([`verify_marked`]): what checkpoints are compared with.
     pub marks: Vec<(u64, Hash)>,
+    /// The seq of the last record whose MAC verified (only when verified
+    /// with the key): it vouches for every record up to it.
+    pub authenticated: Option<u64>,
+    /// Records whose time is before the previous record's.
+    pub time_back: Option<TimeBack>,
 }
 
 impl VerifyReport {
@@ -64,7 +71,19 @@ pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
 /// Like [`verify`], and also reports the hashes of the intact records with
 /// the seqs in `wanted` (in [`VerifyReport::marks`]).
 pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditError> {
-    let layout = Layout::of(path).map_err(|source| io_err(path, source))?;
+    verify_keyed(path, wanted, None)
+}
+
+/// Like [`verify_marked`], and with the record MAC key also checks every
+/// record's MAC: a record whose MAC fails, or an always-keyed kind without
+/// one, is [`ProblemKind::ForgedRecord`].
+pub(crate) fn verify_keyed(
+    path: &Path,
+    wanted: &[u64],
+    key: Option<&RecordKey>,
+) -> Result<VerifyReport, AuditError> {
+    let snapshot = Snapshot::take(path).map_err(|source| io_err(path, source))?;
+    let layout = &snapshot.layout;
     if layout.active.is_none() && layout.sealed.is_empty() {
         return Err(AuditError::NotFound {
             path: path.to_owned(),
@@ -73,11 +92,14 @@ pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditE
     let mut walk = Walk {
         chain: Chain::new(wanted),
         files: layout.files(),
+        handles: &snapshot.handles,
+        active_len: snapshot.active_len,
         sealed: layout.sealed.iter().map(|s| s.first_seq).collect(),
         lines: 0,
         scratch: Scratch::default(),
+        key,
     };
-    let problem = walk.all(path, &layout)?;
+    let problem = walk.all(path, layout)?;
     let segments = walk.files.len() as u64;
     Ok(walk.chain.report(problem, walk.lines, segments))
 }
@@ -100,7 +122,12 @@ enum Role {
 }
 
 /// The state of one verification across files.
-struct Walk {
+struct Walk<'k> {
+    key: Option<&'k RecordKey>,
+    /// Open handles of `files`, from one consistent snapshot.
+    handles: &'k [File],
+    /// Read the active file only this far (its length in the snapshot).
+    active_len: Option<u64>,
     chain: Chain,
     /// Files in chain order; the first `sealed.len()` are sealed.
     files: Vec<PathBuf>,
@@ -109,7 +136,27 @@ struct Walk {
     scratch: Scratch,
 }
 
-impl Walk {
+impl Walk<'_> {
+    /// Lines of the file at `index`, from its start, as far as the snapshot goes.
+    fn lines(&self, index: usize) -> Result<Lines, AuditError> {
+        let path = &self.files[index];
+        let mut file = self.handles[index]
+            .try_clone()
+            .map_err(|source| io_err(path, source))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|source| io_err(path, source))?;
+        let active = index + 1 == self.files.len() && index >= self.sealed.len();
+        let limit = self.active_len.filter(|_| active).unwrap_or(u64::MAX);
+        Ok(Lines::limited(file, limit))
+    }
+
+    fn count_lines(&self, index: usize) -> Result<u64, AuditError> {
+        let path = &self.files[index];
+        let mut lines = self.lines(index)?;
+        while !matches!(lines.next().map_err(|e| io_err(path, e))?, Line::Eof) {}
+        Ok(lines.line_no)
+    }
+
     fn all(&mut self, active: &Path, layout: &Layout) -> Result<Option<Problem>, AuditError> {
         for index in 0..self.files.len() {
             let role = match self.sealed.get(index) {
@@ -147,10 +194,10 @@ impl Walk {
         if let Role::Sealed(named) = role
             && let Some(kind) = self.placement(index, named)
         {
-            self.lines += count_lines(&path)?;
+            self.lines += self.count_lines(index)?;
             return Ok(Some(self.problem_at(&path, 1, None, kind)));
         }
-        let mut lines = Lines::new(open(&path)?);
+        let mut lines = self.lines(index)?;
         let problem = self
             .records_of(&mut lines, &path, role, index)
             .map_err(|source| io_err(&path, source))?;
@@ -258,7 +305,11 @@ impl Walk {
         let problem = start
             .or_else(|| self.chain.check(&parsed))
             .or_else(|| self.chain.check_segment(record, in_file))
-            .or_else(|| self.chain.check_carry(record));
+            .or_else(|| self.chain.check_carry(record))
+            .or_else(|| match self.key {
+                Some(key) => self.chain.check_mac(record, key),
+                None => None,
+            });
         if problem.is_some() {
             return Ok(Step::Stop(Some(record.seq), problem));
         }
@@ -301,12 +352,14 @@ impl Walk {
             return Ok(kind);
         };
         let mut later = seq_appears_later(lines, expected)?;
-        for path in &self.files[index + 1..] {
+        for next in index + 1..self.files.len() {
             if later {
                 break;
             }
-            let Ok(file) = File::open(path) else { continue };
-            later = seq_appears_later(&mut Lines::new(file), expected)?;
+            let Ok(mut next_lines) = self.lines(next) else {
+                continue;
+            };
+            later = seq_appears_later(&mut next_lines, expected)?;
         }
         Ok(match later {
             true => ProblemKind::OutOfOrder { expected, found },
@@ -317,8 +370,8 @@ impl Walk {
     /// Counts the lines of the files from `index` on (after a problem, so
     /// that the report can say how many lines there were).
     fn count_rest(&mut self, index: usize) -> Result<(), AuditError> {
-        for path in &self.files[index..] {
-            self.lines += count_lines(path)?;
+        for next in index..self.files.len() {
+            self.lines += self.count_lines(next)?;
         }
         Ok(())
     }
@@ -370,12 +423,6 @@ fn seq_appears_later(lines: &mut Lines, seq: u64) -> io::Result<bool> {
             Line::Eof | Line::Torn(_) => return Ok(false),
         }
     }
-}
-
-fn count_lines(path: &Path) -> Result<u64, AuditError> {
-    let mut lines = Lines::new(open(path)?);
-    while !matches!(lines.next().map_err(|e| io_err(path, e))?, Line::Eof) {}
-    Ok(lines.line_no)
 }
 
 pub(super) fn open(path: &Path) -> Result<File, AuditError> {

@@ -48,8 +48,26 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Creates `dir/audit.jsonl` (mode 0600, must not exist) and writes its
-    /// `log.init` record with a fresh random log id, durably.
+    /// `log.init` record with a fresh random log id, durably, with no MAC
+    /// (tests; the runner uses [`AuditLog::create_anchored`]).
     pub fn create(dir: &Path, store_id: &str) -> Result<AuditLog, AuditError> {
+        AuditLog::create_with(dir, store_id, None)
+    }
+
+    /// [`AuditLog::create`] for the store `key` comes from: `log.init`
+    /// carries its MAC (the log's authenticated binding to its store), the
+    /// first checkpoint is written with it, durably, and the log is
+    /// anchored with `key` from the start.
+    pub fn create_anchored(dir: &Path, key: CheckpointKey) -> Result<AuditLog, AuditError> {
+        let store = key.store_id().unwrap_or_default().to_owned();
+        AuditLog::create_with(dir, &store, Some(Arc::new(key)))
+    }
+
+    fn create_with(
+        dir: &Path,
+        store_id: &str,
+        key: Option<Arc<CheckpointKey>>,
+    ) -> Result<AuditLog, AuditError> {
         let path = dir.join(AUDIT_FILE);
         // Sealed segments of an earlier log would precede the new one.
         let earlier = super::segments::segment_files(&path)
@@ -68,7 +86,7 @@ impl AuditLog {
             })?;
         let log = AuditLog {
             path,
-            key: None,
+            key,
             segment_limit: segment_limit_from_env()?,
         };
         let init = Event::LogInit {
@@ -76,10 +94,13 @@ impl AuditLog {
         };
         let written = LogId::random()
             .map_err(AuditError::Random)
-            .and_then(|id| log.write_first(&file, id, init));
+            .and_then(|id| log.write_first(&file, id, init))
+            .and_then(|first| log.write_checkpoint(&first).map(drop));
         if let Err(err) = written {
             // Leave no half-made log behind: `runner init` must be retryable.
             let _ = std::fs::remove_file(&log.path);
+            let dir = log.path.parent().unwrap_or(Path::new("."));
+            let _ = std::fs::remove_file(dir.join(super::CHECKPOINT_FILE));
             return Err(err);
         }
         sync_dir(dir).map_err(|source| io_err("sync the directory of", &log.path, source))?;
@@ -131,7 +152,7 @@ impl AuditLog {
     /// or to bring a stale checkpoint up to date). The caller has checked
     /// the log first; the lock keeps appends out meanwhile.
     pub fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
-        let (file, tail) = self.lock_tail()?;
+        let (file, tail) = self.lock_tail(false)?;
         // Unsynced records before the end must be durable before a
         // checkpoint vouches for them.
         let result = file
@@ -144,6 +165,11 @@ impl AuditLog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The audit keys, if the log was opened with them.
+    pub(super) fn key(&self) -> Option<&CheckpointKey> {
+        self.key.as_deref()
     }
 
     fn write_checkpoint(&self, last: &Record) -> Result<Option<Checkpoint>, AuditError> {
@@ -184,7 +210,7 @@ impl AuditLog {
     /// group commit saves (BENCHMARKS.md).
     #[doc(hidden)]
     pub fn append_alone(&self, event: Event) -> Result<Record, AuditError> {
-        let (file, tail) = self.lock_tail()?;
+        let (file, tail) = self.lock_tail(true)?;
         let Written {
             file,
             mut results,
@@ -215,7 +241,7 @@ impl AuditLog {
 
     /// First half of a batch: written (not yet durable), lock released.
     pub(crate) fn write_phase(&self, events: Vec<Event>) -> Result<Written, AuditError> {
-        let (file, tail) = self.lock_tail()?;
+        let (file, tail) = self.lock_tail(true)?;
         let written = self.write_batch(file, tail, events)?;
         let _ = written.file.unlock();
         Ok(written)
@@ -248,7 +274,9 @@ impl AuditLog {
         if let Some(torn) = tail.torn {
             last = self.recover(&file, &last, &torn)?;
         }
-        if self.over_limit(&file)? {
+        // Only a writer with the key rotates, so that a segment.open (whose
+        // carried generation the store's rollback check trusts) has a MAC.
+        if self.key.is_some() && self.over_limit(&file)? {
             let (new, rotation) = self.seal_active(&file, &last)?;
             // Dropping the old file unlocks it; its waiters retry on `new`.
             file = new;
@@ -285,9 +313,14 @@ impl AuditLog {
         let file = self.open_locked()?;
         let current = Checkpoint::load(&dir.join(super::CHECKPOINT_FILE));
         let ahead = matches!(&current, Ok(Some(cp)) if cp.log == last.log && cp.size > last.seq);
-        let result = match ahead {
-            true => Ok(()),
-            false => Checkpoint::seal(key, last.log, last.seq, last.hash)
+        // Never re-seal a checkpoint another key made (a swapped-in store).
+        let foreign = matches!(&current, Ok(Some(cp)) if !cp.is_authentic(key));
+        let result = match (ahead, foreign) {
+            (_, true) => Err(self.diverged(
+                "its checkpoint was not made with this store's key; it is left as it is".into(),
+            )),
+            (true, false) => Ok(()),
+            (false, false) => Checkpoint::seal(key, last.log, last.seq, last.hash)
                 .ok_or(AuditError::Clock)
                 .and_then(|cp| Ok(cp.store(dir, false)?)),
         };
@@ -339,18 +372,31 @@ impl AuditLog {
                 path: self.path.clone(),
                 reason: "its sequence number is at the maximum".into(),
             })?;
-        let record = Record::seal(last.log, seq, OffsetDateTime::now_utc(), last.hash, event)
-            .ok_or(AuditError::Clock)?;
+        // Never before the previous record: the guard refused a clock more
+        // than its tolerance behind, a smaller step back takes `last`'s time.
+        let now = OffsetDateTime::now_utc().max(last.ts);
+        let record = Record::seal(last.log, seq, now, last.hash, event).ok_or(AuditError::Clock)?;
+        let record = self.authenticate(record);
         let line = line_of(&record)?;
         Ok((record, line))
     }
 
-    fn write_first(&self, file: &File, log: LogId, event: Event) -> Result<(), AuditError> {
+    fn write_first(&self, file: &File, log: LogId, event: Event) -> Result<Record, AuditError> {
         let record = Record::seal(log, 0, OffsetDateTime::now_utc(), Hash::ZERO, event)
             .ok_or(AuditError::Clock)?;
+        let record = self.authenticate(record);
         self.write_record(file, &record)?;
         file.sync_all()
-            .map_err(|source| io_err("sync", &self.path, source))
+            .map_err(|source| io_err("sync", &self.path, source))?;
+        Ok(record)
+    }
+
+    /// With the key, the record carries its MAC.
+    fn authenticate(&self, record: Record) -> Record {
+        match &self.key {
+            Some(key) => record.with_mac(key.record()),
+            None => record,
+        }
     }
 
     fn write_record(&self, mut file: &File, record: &Record) -> Result<(), AuditError> {

@@ -126,15 +126,51 @@ fn print_human(path: &Path, result: &Anchored, key_note: Option<&str>) {
     if let Some(note) = key_note {
         println!("note: {note}");
     }
+    if let Some(note) = authentication_note(result) {
+        println!("{note}");
+    }
+    if let Some(back) = report.time_back {
+        println!(
+            "note: {} record(s) are timed before the record preceding them (first: seq {}): \
+             the clock was set back while they were written",
+            back.count, back.first_seq
+        );
+    }
     if let Some(problem) = &report.first_problem {
         println!("FAILED: {problem}");
     }
     println!("result: {}", summary(result));
 }
 
+/// Which records a record MAC vouches for, and how many trailing ones
+/// nothing does.
+fn authentication_note(result: &Anchored) -> Option<String> {
+    let report = &result.report;
+    if !report.is_intact() && result.verdict == Verdict::Invalid {
+        return None;
+    }
+    let macs = match report.authenticated {
+        Some(seq) => format!("record MACs authenticate records seq 0 to seq {seq}"),
+        None => "no record MAC could be checked".into(),
+    };
+    Some(match result.unauthenticated {
+        0 => format!("{macs}; every record is authenticated"),
+        n => format!(
+            "{macs}; the last {n} record(s) are NOT authenticated: neither a record MAC nor a \
+             trusted checkpoint covers them (chained, but anyone who can write the state dir \
+             could have appended them, and cutting them off would not show)"
+        ),
+    })
+}
+
 fn summary(result: &Anchored) -> String {
     match result.verdict {
-        Verdict::Intact => "INTACT (anchored)".into(),
+        Verdict::Intact if result.unauthenticated == 0 => "INTACT (anchored)".into(),
+        Verdict::Intact => format!(
+            "INTACT (anchored up to seq {}; the last {} record(s) unauthenticated)",
+            result.report.records - result.unauthenticated - 1,
+            result.unauthenticated
+        ),
         Verdict::Torn => match result.report.first_problem.as_ref().map(|p| &p.kind) {
             Some(ProblemKind::RotationInterrupted) => {
                 "TORN: intact up to an interrupted rotation; the next append finishes it".into()
@@ -152,6 +188,13 @@ fn summary(result: &Anchored) -> String {
                     "INVALID: REWRITTEN".into()
                 }
                 Some(AnchorOutcome::Forged) => "INVALID: FORGED CHECKPOINT".into(),
+                _ if matches!(
+                    result.report.first_problem.as_ref().map(|p| &p.kind),
+                    Some(ProblemKind::ForgedRecord { .. })
+                ) =>
+                {
+                    "INVALID: FORGED (a record without a valid MAC)".into()
+                }
                 _ => "INVALID: TAMPERED".into(),
             }
         }
@@ -175,9 +218,9 @@ fn describe_check(check: &AnchorCheck) -> String {
             // The local checkpoint follows synced records only; the ones
             // after it released nothing (see docs/audit-format.md).
             AnchorSource::Local => format!(
-                "found in the log; {beyond} record(s) appended since, not yet anchored \
+                "found in the log; {beyond} record(s) appended since, not covered by it \
                  (the checkpoint follows synced records; the next one, or `runner audit \
-                 head`, anchors them)"
+                 head`, covers them)"
             ),
             AnchorSource::Exported => {
                 format!("found in the log; {beyond} record(s) appended since")
@@ -232,6 +275,9 @@ fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json
         "head": report.head.map(|h| h.to_string()),
         "checkpoints": checks,
         "first_problem": problem,
+        "authenticated_through": report.authenticated,
+        "unauthenticated": result.unauthenticated,
+        "time_back": report.time_back.map(|b| json!({"first_seq": b.first_seq, "count": b.count})),
         "note": key_note,
         "verdict": result.verdict.code(),
     })

@@ -28,9 +28,8 @@ impl Init {
             false => KeyProtection::KeyFile,
         };
         let store = Store::init_with(&dir, protection).context("cannot create the store")?;
-        AuditLog::create(&dir, store.store_id())
+        AuditLog::create_anchored(&dir, crate::audit::CheckpointKey::from_store(&store))
             .context("cannot create the audit log")?
-            .anchored(crate::audit::CheckpointKey::from_store(&store))
             .checkpoint_now()
             .context("cannot write the audit log's first checkpoint")?;
         println!("initialised ScopeHold state in {}", dir.display());

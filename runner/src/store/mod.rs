@@ -176,7 +176,7 @@ impl Store {
     /// file, unwrap the data key, check the MAC, refuse a rollback.
     pub fn open_with(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
         let store = Store::open_unchecked(dir, ask)?;
-        rollback::check(dir, store.store_id(), store.generation())?;
+        rollback::check(&store)?;
         Ok(store)
     }
 
