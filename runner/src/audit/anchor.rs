@@ -191,6 +191,7 @@ fn missing_report() -> VerifyReport {
         marks: Vec::new(),
         authenticated: None,
         time_back: None,
+        store: None,
     }
 }
 

@@ -180,6 +180,7 @@ impl Chain {
             marks: self.marks,
             authenticated: self.authenticated,
             time_back: self.time_back,
+            store: self.store,
         }
     }
 }

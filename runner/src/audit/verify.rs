@@ -53,6 +53,8 @@ pub struct VerifyReport {
     pub authenticated: Option<u64>,
     /// Records whose time is before the previous record's.
     pub time_back: Option<TimeBack>,
+    /// The store id `log.init` names (the log's store), if it was read.
+    pub store: Option<String>,
 }
 
 impl VerifyReport {

@@ -57,6 +57,7 @@ impl AuditVerify {
         }
         let path = dir.join(audit::AUDIT_FILE);
         let result = audit::verify_anchored(&path, checkpoints, key.as_ref())?;
+        let key_note = key_note.or_else(|| foreign_store(&result, key.as_ref()));
         match self.json {
             true => println!("{}", to_json(&path, &result, key_note.as_deref())),
             false => print_human(&path, &result, key_note.as_deref()),
@@ -74,9 +75,13 @@ pub(crate) fn parse_anchor(arg: &str) -> anyhow::Result<Checkpoint> {
     Checkpoint::parse(&text).map_err(|reason| anyhow::anyhow!("anchor file {arg}: {reason}"))
 }
 
-/// The MAC key from the store; without it the chain is still checked.
+/// The MAC keys from the store; without them the chain is still checked.
+/// The store is opened without its rollback check against this log: the
+/// keys come from the store file and key as they are (their own MAC is
+/// checked), and the log is what is being verified (a rolled-back store or
+/// a forged log must not hide forged records by withholding the key).
 pub(crate) fn checkpoint_key(dir: &Path) -> (Option<CheckpointKey>, Option<String>) {
-    match Store::open(dir) {
+    match Store::open_unchecked(dir, &crate::store::passphrase::current) {
         Ok(store) => (Some(CheckpointKey::from_store(&store)), None),
         Err(error) => (
             None,
@@ -85,6 +90,19 @@ pub(crate) fn checkpoint_key(dir: &Path) -> (Option<CheckpointKey>, Option<Strin
             )),
         ),
     }
+}
+
+/// A note when the store in the state dir is not the one the log was begun
+/// with (another state dir's key and store file put in place).
+fn foreign_store(result: &Anchored, key: Option<&CheckpointKey>) -> Option<String> {
+    let ours = key?.store_id()?;
+    let logs = result.report.store.as_deref()?;
+    (ours != logs).then(|| {
+        format!(
+            "this log belongs to store {logs}, but the store in the state dir is store {ours}: \
+             a store from elsewhere was put in place; its key cannot vouch for this log"
+        )
+    })
 }
 
 fn exit_for(verdict: Verdict) -> u8 {
