@@ -70,7 +70,7 @@ pub use read::{for_each_record, read_records};
 pub use record::{Event, MAX_LINE_BYTES, Record};
 pub use rotate::{DEFAULT_SEGMENT_LIMIT, Rotation, SEGMENT_LIMIT_ENV};
 pub use segments::{sealed_path, segment_files};
-pub use verify::{Problem, ProblemKind, VerifyReport, verify, verify_marked};
+pub use verify::{Problem, ProblemKind, TimeBack, VerifyReport, verify, verify_marked};
 pub use writer::AuditLog;
 
 /// The log's file name inside the state dir.

@@ -5,6 +5,7 @@ mod carry;
 mod checkpoint;
 mod concurrent;
 mod group;
+mod guard;
 mod proptests;
 mod rotation;
 mod roundtrip;
