@@ -9,9 +9,17 @@
 //!   only after it returns `Ok`: if the record cannot be written, the secret
 //!   is not released (fail closed).
 //! - Each record carries `prev`, the previous record's hash, and `hash`, a
-//!   keyed blake3 over a binary encoding of all its fields (never over JSON
-//!   text). [`verify`] detects any modified, deleted, inserted, reordered or
-//!   spliced record and names the first bad one ([`Problem`]).
+//!   blake3 (public, domain-separated `derive_key` context) over a binary
+//!   encoding of all its fields (never over JSON text). [`verify`] detects
+//!   any modified, deleted, inserted, reordered or spliced record and names
+//!   the first bad one ([`Problem`]).
+//! - Records written while the store key is available also carry `mac`, a
+//!   keyed blake3 over the hash with a key derived from the store; kinds the
+//!   runner only writes with the key ([`always_keyed`]) without a valid MAC
+//!   are forged, and only authenticated records count for the store's
+//!   rollback check. Before any append the writer checks that the log still
+//!   holds what its checkpoint vouches for and that the clock is not behind
+//!   it, and refuses otherwise (no record, no released secret).
 //! - An incomplete last line (a crash mid-append) is reported as such, not as
 //!   tampering; the next append cuts it off and records a `log.recover`.
 //! - Records hold names, versions and digests, never secret values.
@@ -29,6 +37,7 @@ mod canonical;
 mod carry;
 mod chain;
 mod checkpoint;
+mod create;
 mod encode;
 mod grants;
 mod group;
@@ -44,6 +53,7 @@ mod segments;
 mod tail;
 mod timestamp;
 mod verify;
+mod verify_end;
 mod wire;
 mod writer;
 

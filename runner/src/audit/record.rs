@@ -225,7 +225,8 @@ pub struct Record {
     pub log: LogId,
     /// The previous record's `hash` ([`Hash::ZERO`] for seq 0).
     pub prev: Hash,
-    /// Keyed blake3 of the record's binary encoding (`docs/audit-format.md`).
+    /// blake3 of the record's binary encoding under the public context
+    /// `HASH_CONTEXT` (`docs/audit-format.md`): anyone can recompute it.
     pub hash: Hash,
     pub event: Event,
     /// Keyed MAC over `hash`, present when the writer held the store key

@@ -19,8 +19,6 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use super::AuditError;
 use super::chain::Chain;
 pub use super::chain::TimeBack;
@@ -28,8 +26,9 @@ use super::ids::{Hash, LogId};
 use super::lines::{Line, Lines};
 use super::mac::RecordKey;
 pub use super::problem::{Problem, ProblemKind};
-use super::record::{Event, MAX_LINE_BYTES, Parsed, Record, Scratch};
+use super::record::{Event, Parsed, Record, Scratch};
 use super::segments::{self, Layout, Snapshot, file_name};
+use super::verify_end::{Role, after_close, end_of_file, seq_appears_later};
 
 /// The outcome of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,14 +112,6 @@ enum Step {
     /// The file ends here: cleanly (`None`) or with a problem (and the seq
     /// of the offending record, if it parsed).
     Stop(Option<u64>, Option<ProblemKind>),
-}
-
-/// Where a file stands in the log.
-#[derive(Clone, Copy)]
-enum Role {
-    /// A sealed segment whose name announces this first seq.
-    Sealed(u64),
-    Active,
 }
 
 /// The state of one verification across files.
@@ -376,54 +367,6 @@ impl Walk<'_> {
             self.lines += self.count_lines(next)?;
         }
         Ok(())
-    }
-}
-
-/// What the end of a file (or an unreadable last line) means.
-fn end_of_file(line: Line<'_>, role: Role, records: u64, in_file: u64) -> Option<ProblemKind> {
-    match (line, role) {
-        (Line::Eof, _) if records == 0 || in_file == 0 => Some(ProblemKind::Empty),
-        (Line::Eof, Role::Active) => None,
-        (Line::Eof | Line::Torn(_), Role::Sealed(_)) => Some(ProblemKind::SegmentUnclosed),
-        (Line::Torn(bytes), Role::Active) => Some(ProblemKind::TornTail { bytes }),
-        (Line::TooLong, _) => Some(too_long()),
-        (Line::Complete(_), _) => unreachable!("complete lines are parsed"),
-    }
-}
-
-/// A `segment.close` must be the last line of its file; at the end of the
-/// active file it is a rotation that stopped half-way.
-fn after_close(next: Line<'_>, role: Role) -> Option<ProblemKind> {
-    match (next, role) {
-        (Line::Eof, Role::Sealed(_)) => None,
-        (Line::Eof, Role::Active) => Some(ProblemKind::RotationInterrupted),
-        _ => Some(ProblemKind::SegmentMismatch(
-            "a record follows segment.close".into(),
-        )),
-    }
-}
-
-pub(super) fn too_long() -> ProblemKind {
-    ProblemKind::Malformed(format!("line is longer than {MAX_LINE_BYTES} bytes"))
-}
-
-/// Whether a later line carries `seq`: tells reordering from deletion.
-/// Only runs after a problem was found, so speed does not matter.
-fn seq_appears_later(lines: &mut Lines, seq: u64) -> io::Result<bool> {
-    #[derive(Deserialize)]
-    struct SeqOnly {
-        seq: u64,
-    }
-    loop {
-        match lines.next()? {
-            Line::Complete(bytes) => {
-                if serde_json::from_slice::<SeqOnly>(bytes).is_ok_and(|r| r.seq == seq) {
-                    return Ok(true);
-                }
-            }
-            Line::TooLong => continue,
-            Line::Eof | Line::Torn(_) => return Ok(false),
-        }
     }
 }
 

@@ -8,12 +8,15 @@
 //! writes the line with one `write` (`O_APPEND`) and calls `fdatasync`; only
 //! then does `append` return.
 //!
-//! Before writing, a writer whose active segment has reached the size limit
+//! Before writing, the writer checks that the log still holds what its
+//! checkpoint vouches for and that the clock is not behind it (`guard.rs`),
+//! and refuses otherwise. A writer holding the store key MACs every record
+//! (`mac.rs`) and, once its active segment has reached the size limit,
 //! rotates it (`rotate.rs`), so one batch lands wholly in one segment.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -22,7 +25,6 @@ use tracing::warn;
 use std::sync::Arc;
 
 use super::checkpoint::{Checkpoint, CheckpointKey};
-use super::ids::{Hash, LogId};
 use super::record::{Event, MAX_LINE_BYTES, Record};
 use super::rotate::segment_limit_from_env;
 use super::tail::{Tail, Torn};
@@ -41,72 +43,12 @@ pub(crate) struct Written {
 pub struct AuditLog {
     pub(super) path: PathBuf,
     /// With a key, every append also refreshes `audit.checkpoint`.
-    key: Option<Arc<CheckpointKey>>,
+    pub(super) key: Option<Arc<CheckpointKey>>,
     /// The active segment is rotated once it holds this many bytes.
     pub(super) segment_limit: u64,
 }
 
 impl AuditLog {
-    /// Creates `dir/audit.jsonl` (mode 0600, must not exist) and writes its
-    /// `log.init` record with a fresh random log id, durably, with no MAC
-    /// (tests; the runner uses [`AuditLog::create_anchored`]).
-    pub fn create(dir: &Path, store_id: &str) -> Result<AuditLog, AuditError> {
-        AuditLog::create_with(dir, store_id, None)
-    }
-
-    /// [`AuditLog::create`] for the store `key` comes from: `log.init`
-    /// carries its MAC (the log's authenticated binding to its store), the
-    /// first checkpoint is written with it, durably, and the log is
-    /// anchored with `key` from the start.
-    pub fn create_anchored(dir: &Path, key: CheckpointKey) -> Result<AuditLog, AuditError> {
-        let store = key.store_id().unwrap_or_default().to_owned();
-        AuditLog::create_with(dir, &store, Some(Arc::new(key)))
-    }
-
-    fn create_with(
-        dir: &Path,
-        store_id: &str,
-        key: Option<Arc<CheckpointKey>>,
-    ) -> Result<AuditLog, AuditError> {
-        let path = dir.join(AUDIT_FILE);
-        // Sealed segments of an earlier log would precede the new one.
-        let earlier = super::segments::segment_files(&path)
-            .map_err(|source| io_err("inspect the directory of", &path, source))?;
-        if let Some(sealed) = earlier.into_iter().next() {
-            return Err(AuditError::AlreadyExists { path: sealed });
-        }
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::AlreadyExists => AuditError::AlreadyExists { path: path.clone() },
-                _ => io_err("create", &path, source),
-            })?;
-        let log = AuditLog {
-            path,
-            key,
-            segment_limit: segment_limit_from_env()?,
-        };
-        let init = Event::LogInit {
-            store: store_id.to_owned(),
-        };
-        let written = LogId::random()
-            .map_err(AuditError::Random)
-            .and_then(|id| log.write_first(&file, id, init))
-            .and_then(|first| log.write_checkpoint(&first).map(drop));
-        if let Err(err) = written {
-            // Leave no half-made log behind: `runner init` must be retryable.
-            let _ = std::fs::remove_file(&log.path);
-            let dir = log.path.parent().unwrap_or(Path::new("."));
-            let _ = std::fs::remove_file(dir.join(super::CHECKPOINT_FILE));
-            return Err(err);
-        }
-        sync_dir(dir).map_err(|source| io_err("sync the directory of", &log.path, source))?;
-        Ok(log)
-    }
-
     /// Opens an existing log for appending. Refuses a log other users can
     /// read or write.
     pub fn open(dir: &Path) -> Result<AuditLog, AuditError> {
@@ -172,7 +114,7 @@ impl AuditLog {
         self.key.as_deref()
     }
 
-    fn write_checkpoint(&self, last: &Record) -> Result<Option<Checkpoint>, AuditError> {
+    pub(super) fn write_checkpoint(&self, last: &Record) -> Result<Option<Checkpoint>, AuditError> {
         let Some(key) = &self.key else {
             return Ok(None);
         };
@@ -381,25 +323,15 @@ impl AuditLog {
         Ok((record, line))
     }
 
-    fn write_first(&self, file: &File, log: LogId, event: Event) -> Result<Record, AuditError> {
-        let record = Record::seal(log, 0, OffsetDateTime::now_utc(), Hash::ZERO, event)
-            .ok_or(AuditError::Clock)?;
-        let record = self.authenticate(record);
-        self.write_record(file, &record)?;
-        file.sync_all()
-            .map_err(|source| io_err("sync", &self.path, source))?;
-        Ok(record)
-    }
-
     /// With the key, the record carries its MAC.
-    fn authenticate(&self, record: Record) -> Record {
+    pub(super) fn authenticate(&self, record: Record) -> Record {
         match &self.key {
             Some(key) => record.with_mac(key.record()),
             None => record,
         }
     }
 
-    fn write_record(&self, mut file: &File, record: &Record) -> Result<(), AuditError> {
+    pub(super) fn write_record(&self, mut file: &File, record: &Record) -> Result<(), AuditError> {
         file.write_all(line_of(record)?.as_bytes())
             .map_err(|source| io_err("write to", &self.path, source))
     }
