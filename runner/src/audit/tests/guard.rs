@@ -131,3 +131,15 @@ fn verify_notes_records_whose_time_goes_back() {
         })
     );
 }
+
+#[test]
+fn check_appendable_says_beforehand_and_writes_nothing() {
+    let (dir, log) = new_log();
+    log.append(set(1)).unwrap();
+    log.check_appendable().unwrap();
+    cut_last_lines(log.path(), 1);
+    let before = fs::read(log.path()).unwrap();
+    let err = keyed(dir.path()).check_appendable().unwrap_err();
+    assert!(err.refuses_appends(), "{err}");
+    assert_eq!(fs::read(log.path()).unwrap(), before);
+}
