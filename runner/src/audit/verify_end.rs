@@ -28,6 +28,7 @@ pub(super) fn end_of_file(
     in_file: u64,
 ) -> Option<ProblemKind> {
     match (line, role) {
+        (Line::Eof, Role::Active) if records == 0 => Some(ProblemKind::InitInterrupted),
         (Line::Eof, _) if records == 0 || in_file == 0 => Some(ProblemKind::Empty),
         (Line::Eof, Role::Active) => None,
         (Line::Eof | Line::Torn(_), Role::Sealed(_)) => Some(ProblemKind::SegmentUnclosed),
