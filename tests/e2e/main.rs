@@ -11,6 +11,7 @@ mod audit_rotation;
 mod cache;
 mod cli_errors;
 mod egress;
+mod egress_attacks;
 mod exec_secrets;
 mod explain;
 mod hostile;

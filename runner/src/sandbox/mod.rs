@@ -76,6 +76,7 @@ impl Outcome {
             Outcome::Limit(Limit::Instances) => "limit-instances",
             Outcome::Limit(Limit::SecretCalls) => "limit-secret-calls",
             Outcome::Limit(Limit::Output) => "limit-output",
+            Outcome::Limit(Limit::Requests) => "limit-requests",
             Outcome::StoreUnusable(_) => "store-unusable",
         }
     }
@@ -203,9 +204,9 @@ impl Task {
                 );
             }
         };
-        let (table, http) = (ResourceTable::new(), wasmtime_wasi_http::WasiHttpCtx::new());
+        let (table, http) = (limits::resource_table(&grants.limits), limits::http_ctx());
         let limiter = StoreLimiter::new(&grants.limits, tripwire.clone());
-        let gate = http::Gate::new(broker);
+        let gate = http::Gate::new(broker, tripwire.clone());
         let state = TaskState {
             wasi,
             table,
