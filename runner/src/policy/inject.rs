@@ -110,7 +110,9 @@ fn header_name(text: &str, name: &str) -> Result<String, String> {
 fn template_parts(text: &str, template: &str) -> Result<(String, String), String> {
     let printable = template.bytes().all(|b| (b' '..=b'~').contains(&b));
     let Some((prefix, suffix)) = template.split_once("{}") else {
-        return Err(format!("{text:?}: the template must hold one {{}} for the value"));
+        return Err(format!(
+            "{text:?}: the template must hold one {{}} for the value"
+        ));
     };
     if !printable || template.len() > 256 || suffix.contains("{}") {
         return Err(format!(

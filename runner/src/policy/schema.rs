@@ -18,8 +18,8 @@ use toml::Spanned;
 
 use super::confinement::{self, ComponentDigest, Confinement, DirGrant, DirMode};
 use super::egress::HostPattern;
-use super::inject::InjectAt;
 use super::error::{PolicyError, Problem, classify};
+use super::inject::InjectAt;
 use super::limits::{Limit, Limits};
 use super::location::Location;
 use super::{Agent, AuditSync, Grant, Project};

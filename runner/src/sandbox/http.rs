@@ -136,11 +136,13 @@ impl Gate {
                 detail: format!("{secret} could not be resolved for injection"),
                 hint: None,
             })?;
-            place::substitute(request, &token, &at, value.expose_secret()).map_err(|()| Denied {
-                reason: "malformed",
-                detail: "the request with the secret substituted is not a valid HTTP request"
-                    .into(),
-                hint: None,
+            place::substitute(request, &token, &at, value.expose_secret()).map_err(|()| {
+                Denied {
+                    reason: "malformed",
+                    detail: "the request with the secret substituted is not a valid HTTP request"
+                        .into(),
+                    hint: None,
+                }
             })?;
             self.released.mark_injected(&bound);
             attempt.injected.push(secret);
@@ -308,7 +310,10 @@ mod tests {
     #[test]
     fn request_text_covers_url_header_names_and_values() {
         let text = request_text(&request("http://h/p?q=1", "Bearer abc"));
-        assert!(text.starts_with("GET http://h/p?q=1"), "the method is scanned too");
+        assert!(
+            text.starts_with("GET http://h/p?q=1"),
+            "the method is scanned too"
+        );
         assert!(text.contains("authorization:Bearer abc"));
     }
 }

@@ -193,8 +193,14 @@ mod tests {
         let bearer = InjectAt::default();
         let auth = format!("Bearer {T}");
         let cases = [
-            (request("GET", &format!("http://{T}.x/"), &[]), Spot::Authority),
-            (request("GET", &format!("http://{T}@x/"), &[]), Spot::Authority),
+            (
+                request("GET", &format!("http://{T}.x/"), &[]),
+                Spot::Authority,
+            ),
+            (
+                request("GET", &format!("http://{T}@x/"), &[]),
+                Spot::Authority,
+            ),
             (request("GET", &format!("http://x/{T}"), &[]), Spot::Path),
             (request(T, "http://x/", &[]), Spot::Method),
             (
@@ -202,7 +208,11 @@ mod tests {
                 Spot::Header("x-other".into()),
             ),
             (
-                request("GET", "http://x/", &[("authorization", &format!("Basic {T}"))]),
+                request(
+                    "GET",
+                    "http://x/",
+                    &[("authorization", &format!("Basic {T}"))],
+                ),
                 Spot::Header("authorization".into()),
             ),
             (
@@ -221,7 +231,11 @@ mod tests {
 
     #[test]
     fn substitutes_header_or_query_value_only() {
-        let mut req = request("GET", "http://h/p", &[("authorization", &format!("Bearer {T}"))]);
+        let mut req = request(
+            "GET",
+            "http://h/p",
+            &[("authorization", &format!("Bearer {T}"))],
+        );
         substitute(&mut req, T, &InjectAt::default(), "v").unwrap();
         let auth = req.headers().get("authorization").unwrap();
         assert_eq!(auth.as_bytes(), b"Bearer v");

@@ -62,9 +62,7 @@ impl Recorder {
             _ => self.audit.append(event),
         };
         written.map(drop).inspect_err(|error| {
-            eprintln!(
-                "scopehold: HTTP request not sent: it could not be recorded first: {error}"
-            );
+            eprintln!("scopehold: HTTP request not sent: it could not be recorded first: {error}");
         })
     }
 

@@ -39,7 +39,10 @@ pub(super) enum Unmasked {
 /// coding but chunked.
 pub(super) fn ask_identity<B>(request: &mut Request<B>) {
     let headers = request.headers_mut();
-    headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
     headers.remove(header::TE);
 }
 
@@ -154,7 +157,10 @@ mod tests {
             map
         };
         assert_eq!(encoding(&headers(&[])), None);
-        let plain = [("content-encoding", "identity"), ("transfer-encoding", "chunked")];
+        let plain = [
+            ("content-encoding", "identity"),
+            ("transfer-encoding", "chunked"),
+        ];
         assert_eq!(encoding(&headers(&plain)), None);
         for (name, value) in [
             ("content-encoding", "gzip"),
@@ -162,7 +168,10 @@ mod tests {
             ("content-encoding", "Deflate"),
             ("transfer-encoding", "gzip, chunked"),
         ] {
-            assert!(encoding(&headers(&[(name, value)])).is_some(), "{name}: {value}");
+            assert!(
+                encoding(&headers(&[(name, value)])).is_some(),
+                "{name}: {value}"
+            );
         }
     }
 }

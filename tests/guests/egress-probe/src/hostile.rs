@@ -45,7 +45,10 @@ pub fn step(step: &str) {
         }
         ["inject-header", secret, name, template, url] => {
             let value = template.replace("{}", &token(secret));
-            got("inject-header", Request::get(url).header(name, &value).send());
+            got(
+                "inject-header",
+                Request::get(url).header(name, &value).send(),
+            );
         }
         ["inject-body", secret, url] => {
             let token = token(secret);
@@ -143,10 +146,14 @@ fn raw_send(what: &str, method: &str, url: &str, headers: &[(&str, &str)]) {
         return println!("{what}: bad headers");
     };
     let request = OutgoingRequest::new(fields);
-    let set = request.set_method(&Method::Other(method.to_owned())).is_ok()
+    let set = request
+        .set_method(&Method::Other(method.to_owned()))
+        .is_ok()
         && request.set_scheme(Some(&Scheme::Http)).is_ok()
         && request.set_authority(Some(authority)).is_ok()
-        && request.set_path_with_query(Some(if path.is_empty() { "/" } else { path })).is_ok();
+        && request
+            .set_path_with_query(Some(if path.is_empty() { "/" } else { path }))
+            .is_ok();
     if !set {
         return println!("{what}: invalid request");
     }
