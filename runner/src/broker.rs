@@ -156,6 +156,18 @@ impl Broker {
         &self.withheld
     }
 
+    /// Tells the operator, in one line on stderr, which granted secrets the
+    /// task was refused because the runner could not serve them (a full
+    /// disk, an unreadable store): the task may have exited 0 without them.
+    pub fn warn_withheld(&self) {
+        if !self.withheld.is_empty() {
+            eprintln!(
+                "scopehold: warning: withheld from the task (unavailable, see above): {}",
+                self.withheld.join(", ")
+            );
+        }
+    }
+
     /// Opens the store if that needs nobody to type a passphrase, so that
     /// a denial about to be recorded is anchored; a store that cannot be
     /// opened only leaves it unanchored (and is reported when a secret is

@@ -12,6 +12,7 @@ mod cache;
 mod cli_errors;
 mod egress;
 mod egress_attacks;
+mod egress_bounds;
 mod exec_secrets;
 mod explain;
 mod hostile;

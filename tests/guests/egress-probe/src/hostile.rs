@@ -13,6 +13,9 @@
 //! - `inject-method|SECRET|URL`, `raw-method|SECRET|URL`: the placeholder
 //!   (with a valid bearer header), or the resolved value, as the method,
 //!   sent through wasi:http directly (the SDK upper-cases methods);
+//! - `big-method|BYTES|SECRET|URL`: a method of BYTES bytes, with the
+//!   placeholder in a valid bearer header;
+//! - `echo|TEXT`: prints TEXT as is (escapes, control characters);
 //! - `ask-derived|SECRET|TEMPLATE`, `fetch-derived|SECRET|URL`: resolve
 //!   SECRET, then ask for the secret named TEMPLATE, or GET URL, with `{}`
 //!   replaced by the value (to get it written into the log);
@@ -73,6 +76,12 @@ pub fn step(step: &str) {
             got("fetch-derived", Request::get(&url).send());
         }
         ["fields-flood", count, bytes] => flood(count, bytes),
+        ["big-method", bytes, secret, url] => {
+            let method = "X".repeat(bytes.parse().unwrap_or(0));
+            let auth = format!("Bearer {}", token(secret));
+            raw_send("big-method", &method, url, &[("authorization", &auth)]);
+        }
+        ["echo", text] => print!("{text}"),
         _ => println!("unknown step {step}"),
     }
 }
