@@ -17,6 +17,8 @@
 //!   released, to a destination that secret is not bound to, is refused. The
 //!   body is read in full (up to [`MAX_BODY_BYTES`]) and scanned before
 //!   anything is sent, so no byte of a refused request leaves the machine.
+//! - Bodies the gate buffers count against a budget the size of the
+//!   agent's `memory` limit, shared by all requests in flight (`budget.rs`).
 //! - Once a value was injected, requests to every destination its grant
 //!   binds it to ask for unencoded responses, and those responses are masked
 //!   for the rest of the run (`scrub.rs`).
@@ -25,6 +27,7 @@
 //!   synced. A denial tells the operator on stderr the exact tasks.toml line
 //!   that would allow the request.
 
+mod budget;
 mod caps;
 mod place;
 mod record;
@@ -40,6 +43,7 @@ use crate::names::SecretName;
 use crate::policy::{Destination, InjectAt, Limit, Scheme, allows};
 
 use super::limits::Tripwire;
+use budget::HostBytes;
 use place::Spot;
 use record::Recorder;
 pub use send::MAX_BODY_BYTES;
@@ -51,6 +55,8 @@ pub struct Gate {
     tripwire: Tripwire,
     /// Requests so far, for the `requests` limit.
     requests: u64,
+    /// Host memory for buffered bodies.
+    bytes: HostBytes,
 }
 
 /// A request as the guest wrote it, for its audit record (masked and cut
@@ -88,9 +94,11 @@ type SendFuture = Box<dyn Future<Output = Result<Sent, Error>> + Send>;
 impl Gate {
     pub fn new(broker: Broker, tripwire: Tripwire) -> Gate {
         let released = broker.released();
+        let memory = broker.agent().confinement.limits.memory;
         Gate {
             broker,
             released,
+            bytes: HostBytes::new(memory, tripwire.clone()),
             tripwire,
             requests: 0,
         }
@@ -278,7 +286,14 @@ impl WasiHttpHooks for Gate {
         if self.released.masks(&attempt.to) {
             scrub::ask_identity(&mut request);
         }
-        Box::new(send::checked(request, options, self.recorder(), attempt))
+        let bytes = self.bytes.clone();
+        Box::new(send::checked(
+            request,
+            options,
+            self.recorder(),
+            attempt,
+            bytes,
+        ))
     }
 }
 

@@ -22,6 +22,7 @@ use http_body_util::{BodyExt, Full};
 use secrecy::{ExposeSecret, SecretString};
 use wasmtime_wasi_http::{Error, WasiBody};
 
+use super::budget::Reserved;
 use crate::broker::Released;
 use crate::names::SecretName;
 
@@ -50,6 +51,7 @@ pub(super) fn ask_identity<B>(request: &mut Request<B>) {
 pub(super) async fn response(
     response: Response<WasiBody>,
     released: &Released,
+    mut reserved: Reserved,
 ) -> Result<Response<WasiBody>, Unmasked> {
     if let Some(coding) = encoding(response.headers()) {
         return Err(Unmasked::Encoded(coding));
@@ -59,7 +61,8 @@ pub(super) async fn response(
     while let Some(frame) = body.frame().await {
         // Trailers are dropped: they could carry the value past the mask.
         if let Ok(chunk) = frame.map_err(Unmasked::Failed)?.into_data() {
-            if data.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            let too_large = data.len() + chunk.len() > MAX_RESPONSE_BYTES;
+            if too_large || reserved.grow(chunk.len()).is_err() {
                 let limit = Some(MAX_RESPONSE_BYTES as u64);
                 return Err(Unmasked::Failed(Error::HttpResponseBodySize(limit)));
             }
@@ -80,8 +83,13 @@ pub(super) async fn response(
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(data.len()));
     }
+    // The reservation lives as long as the buffered body does.
     let body = Full::new(Bytes::from(data))
         .map_err(|never| match never {})
+        .map_frame(move |frame| {
+            let _held = &reserved;
+            frame
+        })
         .boxed_unsync();
     Ok(Response::from_parts(parts, body))
 }

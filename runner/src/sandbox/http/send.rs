@@ -7,6 +7,7 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
+use super::budget::{HostBytes, Reserved};
 use super::place::Spot;
 use super::record::Recorder;
 use super::scrub::{self, Unmasked};
@@ -24,13 +25,16 @@ pub(super) async fn checked(
     options: Option<RequestOptions>,
     recorder: Recorder,
     attempt: Attempt,
+    bytes: HostBytes,
 ) -> Result<Sent, Error> {
     let (parts, body) = request.into_parts();
     let denied = |denied: Denied| {
         recorder.denied(&attempt, &denied);
         Err(Error::HttpRequestDenied)
     };
-    let body = match read_body(body).await {
+    // Held until the request has been sent.
+    let mut reserved = bytes.reserve();
+    let body = match read_body(body, &mut reserved).await {
         Ok(body) => body,
         Err(Some(refusal)) => return denied(refusal),
         Err(None) => return Err(Error::HttpRequestBodySize(Some(MAX_BODY_BYTES as u64))),
@@ -57,7 +61,7 @@ pub(super) async fn checked(
             let mut response = response.map(BodyExt::boxed_unsync);
             // Decided now: a value injected meanwhile covers this answer too.
             if recorder.released.masks(&attempt.to) {
-                response = masked(response, &recorder, &attempt).await?;
+                response = masked(response, &recorder, &attempt, &bytes).await?;
             }
             recorder.answered(&attempt, "allowed", "sent", status);
             Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
@@ -75,9 +79,10 @@ async fn masked(
     response: http::Response<WasiBody>,
     recorder: &Recorder,
     attempt: &Attempt,
+    bytes: &HostBytes,
 ) -> Result<http::Response<WasiBody>, Error> {
     let status = response.status().as_u16();
-    match scrub::response(response, &recorder.released).await {
+    match scrub::response(response, &recorder.released, bytes.reserve()).await {
         Ok(response) => Ok(response),
         Err(Unmasked::Encoded(coding)) => {
             let line = recorder.released.scrub(&attempt.line());
@@ -99,7 +104,7 @@ async fn masked(
 
 /// The whole body; `Err(None)` if it is too large, `Err(Some(_))` if it
 /// cannot be read or has trailers (which would escape the scan).
-async fn read_body(mut body: WasiBody) -> Result<Bytes, Option<Denied>> {
+async fn read_body(mut body: WasiBody, reserved: &mut Reserved) -> Result<Bytes, Option<Denied>> {
     let mut data = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| {
@@ -111,6 +116,14 @@ async fn read_body(mut body: WasiBody) -> Result<Bytes, Option<Denied>> {
         })?;
         match frame.into_data() {
             Ok(chunk) if data.len() + chunk.len() <= MAX_BODY_BYTES => {
+                reserved.grow(chunk.len()).map_err(|()| {
+                    Some(Denied {
+                        reason: "host-memory",
+                        detail: "the bodies of its requests in flight passed its memory limit"
+                            .into(),
+                        hint: None,
+                    })
+                })?;
                 data.extend_from_slice(&chunk)
             }
             Ok(_) => return Err(None),
