@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
-use crate::audit::{AuditLog, Event, RunId, Token};
+use crate::audit::{AuditLog, Event, RunId};
 use crate::names::{AgentName, ProjectName, SecretName};
 use crate::policy::{Agent, AuditSync, DenyReason, GrantCheck, HostPattern, InjectAt};
 
@@ -154,18 +154,6 @@ impl Broker {
     /// Secrets answered `Unavailable` in this run, masked, in order.
     pub fn withheld(&self) -> &[String] {
         &self.withheld
-    }
-
-    /// Tells the operator, in one line on stderr, which granted secrets the
-    /// task was refused because the runner could not serve them (a full
-    /// disk, an unreadable store): the task may have exited 0 without them.
-    pub fn warn_withheld(&self) {
-        if !self.withheld.is_empty() {
-            eprintln!(
-                "scopehold: warning: withheld from the task (unavailable, see above): {}",
-                self.withheld.join(", ")
-            );
-        }
     }
 
     /// Opens the store if that needs nobody to type a passphrase, so that
@@ -378,48 +366,5 @@ impl Broker {
         let hosts = self.hosts_of(&secret);
         self.resolved.push(secret, value.clone(), hosts);
         Ok(value)
-    }
-
-    fn refuse(&mut self, denial: Denial) -> Refusal {
-        self.denials += 1;
-        let RunIdentity {
-            run,
-            agent,
-            project,
-        } = self.identity.clone();
-        // Names and details hold no value already (see `decide`); masked
-        // again in case a detail quotes something the task chose.
-        let secret = self.resolved.scrub(&denial.secret);
-        let detail = self.resolved.scrub(&denial.detail);
-        eprintln!("scopehold: {secret} denied to agent {agent}: {detail}");
-        if let Some(hint) = denial.grant_hint(&self.identity.agent) {
-            eprintln!("scopehold: hint: {}", self.resolved.scrub(&hint));
-        }
-        let event = Event::SecretDeny {
-            run,
-            agent,
-            project,
-            secret: secret.clone(),
-            reason: Token::new(denial.code).expect("reason codes are valid tokens"),
-            detail,
-        };
-        // A denial is a security event: durable (and anchored once the store
-        // is open) before the task hears of it, like a resolution.
-        self.anchor_if_possible();
-        if let Err(error) = self.audit.append(event) {
-            eprintln!("scopehold: the denial could not be recorded: {error}");
-            self.withhold(secret);
-            return Refusal::Unavailable;
-        }
-        if denial.refusal == Refusal::Unavailable {
-            self.withhold(secret);
-        }
-        denial.refusal
-    }
-
-    fn withhold(&mut self, secret: String) {
-        if !self.withheld.contains(&secret) {
-            self.withheld.push(secret);
-        }
     }
 }

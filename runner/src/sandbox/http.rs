@@ -40,7 +40,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::broker::{Broker, Released};
 use crate::names::SecretName;
-use crate::policy::{Destination, InjectAt, Limit, Scheme, allows};
+use crate::policy::{Destination, HostPattern, InjectAt, Limit, Scheme, allows};
 
 use super::limits::Tripwire;
 use budget::HostBytes;
@@ -138,6 +138,16 @@ impl Gate {
             place::check(request, &token, &at).map_err(|spot| misplaced(&secret, &spot))?;
             places.push((token, secret, bound, at));
         }
+        self.inject(request, attempt, places)
+    }
+
+    /// Resolves each checked placeholder's value (audited) and writes it in.
+    fn inject(
+        &mut self,
+        request: &mut Request<WasiBody>,
+        attempt: &mut Attempt,
+        places: Vec<(String, SecretName, Vec<HostPattern>, InjectAt)>,
+    ) -> Result<(), Denied> {
         for (token, secret, bound, at) in places {
             let value = self.broker.resolve(secret.as_str()).map_err(|_| Denied {
                 reason: "secret-unavailable",

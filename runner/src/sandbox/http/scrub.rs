@@ -56,19 +56,8 @@ pub(super) async fn response(
     if let Some(coding) = encoding(response.headers()) {
         return Err(Unmasked::Encoded(coding));
     }
-    let (mut parts, mut body) = response.into_parts();
-    let mut data = Vec::new();
-    while let Some(frame) = body.frame().await {
-        // Trailers are dropped: they could carry the value past the mask.
-        if let Ok(chunk) = frame.map_err(Unmasked::Failed)?.into_data() {
-            let too_large = data.len() + chunk.len() > MAX_RESPONSE_BYTES;
-            if too_large || reserved.grow(chunk.len()).is_err() {
-                let limit = Some(MAX_RESPONSE_BYTES as u64);
-                return Err(Unmasked::Failed(Error::HttpResponseBodySize(limit)));
-            }
-            data.extend_from_slice(&chunk);
-        }
-    }
+    let (mut parts, body) = response.into_parts();
+    let data = read_all(body, &mut reserved).await?;
     let values = released.values();
     let data = mask(data, &values);
     for value in parts.headers.values_mut() {
@@ -94,6 +83,23 @@ pub(super) async fn response(
     Ok(Response::from_parts(parts, body))
 }
 
+/// The whole body, counted against the run's host budget; trailers are
+/// dropped (they could carry the value past the mask).
+async fn read_all(mut body: WasiBody, reserved: &mut Reserved) -> Result<Vec<u8>, Unmasked> {
+    let mut data = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(chunk) = frame.map_err(Unmasked::Failed)?.into_data() {
+            let too_large = data.len() + chunk.len() > MAX_RESPONSE_BYTES;
+            if too_large || reserved.grow(chunk.len()).is_err() {
+                let limit = Some(MAX_RESPONSE_BYTES as u64);
+                return Err(Unmasked::Failed(Error::HttpResponseBodySize(limit)));
+            }
+            data.extend_from_slice(&chunk);
+        }
+    }
+    Ok(data)
+}
+
 /// The content or transfer coding of a response the mask cannot read
 /// through, if any.
 fn encoding(headers: &HeaderMap) -> Option<String> {
@@ -111,10 +117,18 @@ fn encoding(headers: &HeaderMap) -> Option<String> {
     };
     let content = codings(header::CONTENT_ENCODING);
     let transfer = codings(header::TRANSFER_ENCODING);
-    content
+    let coding = content
         .into_iter()
         .find(|c| c != "identity")
-        .or_else(|| transfer.into_iter().find(|c| c != "chunked"))
+        .or_else(|| transfer.into_iter().find(|c| c != "chunked"))?;
+    // The server chose it: printable and short before anyone prints it.
+    Some(
+        coding
+            .chars()
+            .filter(char::is_ascii_graphic)
+            .take(32)
+            .collect(),
+    )
 }
 
 /// `data` with each value replaced by its marker.
