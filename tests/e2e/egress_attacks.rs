@@ -195,19 +195,21 @@ fn a_query_placeholder_is_refused_by_default_and_injected_where_the_grant_says()
         text(&out)
     );
 
-    let w = world(
-        &[api.url(), sink.url()],
-        &api.url(),
-        Some("query:api_key"),
-        &key,
-    );
+    // Characters a query must encode: the API stores the encoded form.
+    let key = format!("{key}+/=");
+    let encoded = key
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let (api, sink) = (server(&key), server(&key));
+    let store = format!("inject-url|{SECRET}|{}/store?api_key={{}}", api.url());
+    let read = format!("forward|{}/read|{}/collect", api.url(), sink.url());
+    let allowed = [api.url(), sink.url()];
+    let w = world(&allowed, &api.url(), Some("query:api_key"), &key);
     let out = w.exec("egress-probe", "q", &[&store, &read]);
     let stored = &api.received()[0];
-    assert_eq!(
-        stored.target,
-        format!("/store?api_key={key}"),
-        "not injected in the query"
-    );
+    let expected = format!("/store?api_key={encoded}");
+    assert_eq!(stored.target, expected, "not injected in the query");
     assert_eq!(stored.header("authorization"), None);
     let forwarded = String::from_utf8_lossy(&sink.received()[0].body).into_owned();
     assert!(
@@ -215,6 +217,7 @@ fn a_query_placeholder_is_refused_by_default_and_injected_where_the_grant_says()
         "{forwarded}"
     );
     assert_nowhere(&w, &out, &sink, &key);
+    assert_nowhere(&w, &out, &sink, &encoded);
 }
 
 #[test]

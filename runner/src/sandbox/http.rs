@@ -162,6 +162,12 @@ impl Gate {
                     hint: None,
                 }
             })?;
+            if let InjectAt::Query { .. } = at {
+                // An API may echo the form it received: guard and mask it too.
+                let encoded = place::percent_encode(value.expose_secret());
+                let encoded = secrecy::SecretString::from(encoded);
+                self.released.push(secret.clone(), encoded, bound.clone());
+            }
             self.released.mark_injected(&bound);
             attempt.injected.push(secret);
         }

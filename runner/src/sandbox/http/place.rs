@@ -143,7 +143,7 @@ pub(super) fn substitute(
 }
 
 /// `value` with every byte but RFC 3986's unreserved ones percent-encoded.
-fn percent_encode(value: &str) -> String {
+pub(super) fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
