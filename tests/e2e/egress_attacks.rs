@@ -173,7 +173,6 @@ fn a_query_placeholder_is_refused_by_default_and_injected_where_the_grant_says()
     let (api, sink) = (server(&key), server(&key));
     let w = world(&[api.url(), sink.url()], &api.url(), None, &key);
     let store = format!("inject-url|{SECRET}|{}/store?api_key={{}}", api.url());
-    let read = format!("forward|{}/read|{}/collect", api.url(), sink.url());
     let out = w.exec("egress-probe", "q", &[&store]);
     assert!(
         stdout(&out).contains("inject-url: denied"),
