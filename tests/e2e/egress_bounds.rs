@@ -8,25 +8,25 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::egress_attacks::{assert_nowhere, outcomes, server, world};
+use crate::faults::{strace_or_skip, under_strace};
 use crate::harness::{World, canary, stderr, stdout, text};
 use crate::limits::assert_stopped;
 
 const SECRET: &str = "posthog-read";
 
-/// `runner exec egress-probe` under strace, every write to the audit log
-/// after the first `skip` failing with ENOSPC (`when`: strace's syntax).
+/// `runner exec egress-probe` under strace, the writes to the audit log
+/// numbered `when` (strace's syntax: `2`, `2+`) failing with ENOSPC.
 fn exec_failing_writes(w: &World, when: &str, steps: &[&str]) -> Output {
+    let options = [
+        "-o".to_owned(),
+        "/dev/null".to_owned(),
+        "-P".to_owned(),
+        w.audit_path().display().to_string(),
+        "-etrace=write".to_owned(),
+        format!("-einject=write:error=ENOSPC:when={when}"),
+    ];
     let runner = w.exec_cmd("egress-probe", "q", steps);
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-qq", "-o", "/dev/null", "-P"])
-        .arg(w.audit_path())
-        .args(["-e", "trace=write", "-e"])
-        .arg(format!("inject=write:error=ENOSPC:when={when}"))
-        .arg(runner.get_program())
-        .args(runner.get_args())
-        .env_clear()
-        .envs(runner.get_envs().filter_map(|(k, v)| Some((k, v?))));
-    let out = cmd.output().expect("strace runs (apt-get install strace)");
+    let out = under_strace(&runner, &options).output().unwrap();
     assert!(
         !stderr(&out).contains("strace:"),
         "strace failed: {}",
@@ -37,6 +37,9 @@ fn exec_failing_writes(w: &World, when: &str, steps: &[&str]) -> Output {
 
 #[test]
 fn a_request_that_cannot_be_recorded_first_is_not_sent() {
+    if !strace_or_skip("a_request_that_cannot_be_recorded_first_is_not_sent") {
+        return;
+    }
     let key = canary();
     let api = server(&key);
     let w = world(&[api.url()], &api.url(), None, &key);
@@ -52,6 +55,9 @@ fn a_request_that_cannot_be_recorded_first_is_not_sent() {
 
 #[test]
 fn a_withheld_secret_is_named_in_a_warning() {
+    if !strace_or_skip("a_withheld_secret_is_named_in_a_warning") {
+        return;
+    }
     let key = canary();
     let w = world(
         &["http://127.0.0.1:9".into()],
