@@ -178,21 +178,28 @@ fn released_values_are_masked_in_every_name_url_and_stderr_line() {
 #[test]
 fn a_denial_is_synced_and_anchored_so_cutting_it_off_is_detected() {
     let key = canary();
-    let w = world(
-        &["http://127.0.0.1:9".into()],
-        "http://127.0.0.1:9",
-        None,
-        &key,
-    );
-    w.exec("egress-probe", "q", &["print:stripe-live"]);
-    let log = std::fs::read_to_string(w.audit_path()).unwrap();
-    let lines: Vec<&str> = log.lines().collect();
-    assert!(lines[lines.len() - 2].contains("\"secret.deny\""), "{log}");
-    let cut = lines[..lines.len() - 2].join("\n") + "\n";
-    std::fs::write(w.audit_path(), cut).unwrap();
-    let out = w.run(&["audit", "verify"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("TRUNCATED"), "{}", text(&out));
+    let steps = [
+        ("print:stripe-live", "\"secret.deny\""),
+        ("fetch:http://127.0.0.1:9/x", "\"http.request\""),
+    ];
+    for (step, kind) in steps {
+        let w = world(
+            &["http://127.0.0.1:8".into()],
+            "http://127.0.0.1:8",
+            None,
+            &key,
+        );
+        w.exec("egress-probe", "q", &[step]);
+        let log = std::fs::read_to_string(w.audit_path()).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(lines[lines.len() - 2].contains(kind), "{log}");
+        // The denial and the run's (unsynced) end cut off the log's end.
+        let cut = lines[..lines.len() - 2].join("\n") + "\n";
+        std::fs::write(w.audit_path(), cut).unwrap();
+        let out = w.run(&["audit", "verify"]);
+        assert_eq!(out.status.code(), Some(1), "{step}: {}", text(&out));
+        assert!(text(&out).contains("TRUNCATED"), "{step}: {}", text(&out));
+    }
 }
 
 /// The runner's peak resident memory while `cmd` runs, in MiB, and its output.

@@ -69,9 +69,10 @@ impl Recorder {
     /// Records what came back for a request recorded as `sending`.
     pub fn answered(&self, attempt: &Attempt, decision: &str, reason: &str, status: u16) {
         let event = self.event(attempt, decision, reason, status);
-        let written = match self.sync {
-            AuditSync::Releases => self.audit.append_unsynced(event),
-            AuditSync::EveryRecord => self.audit.append(event),
+        // A refused answer is a denial: synced like one.
+        let written = match (self.sync, decision) {
+            (AuditSync::Releases, "allowed") => self.audit.append_unsynced(event),
+            _ => self.audit.append(event),
         };
         if let Err(error) = written {
             eprintln!("scopehold: the answer to an HTTP request could not be recorded: {error}");
