@@ -1,5 +1,14 @@
 //! How the runner talks to its user: `error: ...` then `hint: ...` on stderr,
 //! and tracing output filtered by `RUST_LOG` (default: warnings only).
+//!
+//! Standard output that cannot be written never panics: [`out`] returns a
+//! [`StdoutError`]; a closed pipe (`runner audit log | head -1`) ends the
+//! command quietly with status 0, as ripgrep does, and any other failure (a
+//! full disk) is an error with a hint. [`guard_stdout`] extends that to
+//! every `println!` of every command.
+
+use std::fmt::Display;
+use std::io::Write;
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,6 +20,109 @@ use crate::exit_code;
 pub struct Refused {
     pub message: String,
     pub hint: Option<String>,
+}
+
+/// Whether printing `c` could drive a terminal (control characters: ESC,
+/// BEL, CR, C1 codes such as CSI) or reorder the displayed text
+/// (bidirectional marks, embeddings, overrides and isolates).
+pub fn is_terminal_unsafe(c: char) -> bool {
+    let bidi = matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    );
+    c.is_control() || bidi
+}
+
+/// `text` with every terminal-unsafe character written as a visible escape
+/// (`\u{1b}`), so a reader sees that it was there and nothing acts on it.
+pub fn escape_for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_terminal_unsafe) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let escape = |c: char| match is_terminal_unsafe(c) {
+        true => format!("\\u{{{:x}}}", u32::from(c)),
+        false => c.to_string(),
+    };
+    std::borrow::Cow::Owned(text.chars().map(escape).collect())
+}
+
+/// Standard output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output: {0}")]
+pub struct StdoutError(#[source] pub std::io::Error);
+
+impl StdoutError {
+    pub fn hint(&self) -> Option<String> {
+        Some(
+            "is the disk full, or the output redirected to a file that cannot grow? \
+             anything the command changed was done before it printed"
+                .into(),
+        )
+    }
+
+    /// A reader that went away (a closed pipe) is not an error.
+    pub fn is_closed_pipe(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+/// Prints `text` and a newline on stdout, returning a failure instead of
+/// panicking as `println!` does.
+pub fn out(text: impl Display) -> Result<(), StdoutError> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}").map_err(StdoutError)
+}
+
+/// Flushes stdout (buffered output of [`out`] and `println!`).
+pub fn flush_stdout() -> Result<(), StdoutError> {
+    std::io::stdout().flush().map_err(StdoutError)
+}
+
+/// The message of a `println!` that failed (`failed printing to stdout: ...`).
+const PRINT_PANIC: &str = "failed printing to stdout: ";
+
+/// Runs `command`; a `println!` that cannot write becomes a [`StdoutError`]
+/// instead of a panic message and backtrace. Other panics are untouched.
+pub fn guard_stdout<T>(command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if print_failure(info.payload()).is_none() {
+            default(info);
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(command)) {
+        Ok(result) => result,
+        Err(payload) => match print_failure(payload.as_ref()) {
+            Some(message) => {
+                Err(StdoutError(std::io::Error::new(kind_of(&message), message)).into())
+            }
+            None => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+fn print_failure(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())?;
+    text.strip_prefix(PRINT_PANIC).map(str::to_owned)
+}
+
+fn kind_of(message: &str) -> std::io::ErrorKind {
+    match message.contains("Broken pipe") {
+        true => std::io::ErrorKind::BrokenPipe,
+        false => std::io::ErrorKind::Other,
+    }
+}
+
+/// Whether the error is only a reader that went away.
+pub fn is_closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<StdoutError>()
+            .is_some_and(StdoutError::is_closed_pipe)
+    })
 }
 
 pub fn init_tracing() {
@@ -65,6 +177,12 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::policy::UnsafePolicyFile>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<StdoutError>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::input::InputError>() {
+            return e.hint();
+        }
         if let Some(e) = cause.downcast_ref::<crate::sandbox::CacheError>() {
             return e.hint();
         }
@@ -90,7 +208,10 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<crate::policy::UnsafePolicyFile>()
             || matches!(
                 cause.downcast_ref::<crate::policy::PolicyError>(),
-                Some(crate::policy::PolicyError::UnknownAgent { .. })
+                Some(
+                    crate::policy::PolicyError::UnknownAgent { .. }
+                        | crate::policy::PolicyError::Unsafe(_)
+                )
             )
     });
     if refused {
