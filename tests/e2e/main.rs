@@ -14,6 +14,7 @@ mod egress;
 mod exec_secrets;
 mod explain;
 mod hostile;
+mod hostile_input;
 mod lazy_start;
 mod limits;
 mod polyglot;
