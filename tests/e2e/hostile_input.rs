@@ -516,7 +516,7 @@ fn files_over_their_cap_are_refused_before_reading() {
 }
 
 /// A component holding a component, `depth` levels deep (240 KB at 20,000).
-fn nested_component(depth: usize) -> Vec<u8> {
+pub(crate) fn nested_component(depth: usize) -> Vec<u8> {
     const HEADER: &[u8] = b"\0asm\x0d\0\x01\0";
     let leb = |mut n: usize| {
         let mut out = Vec::new();

@@ -13,6 +13,8 @@ mod cli_errors;
 mod egress;
 mod exec_secrets;
 mod explain;
+mod fuzz;
+mod fuzz_targets;
 mod hostile;
 mod hostile_input;
 mod lazy_start;
