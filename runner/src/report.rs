@@ -1,13 +1,12 @@
 //! How the runner talks to its user: `error: ...` then `hint: ...` on stderr,
 //! and tracing output filtered by `RUST_LOG` (default: warnings only).
 //!
-//! Standard output that cannot be written never panics: [`out`] returns a
-//! [`StdoutError`]; a closed pipe (`runner audit log | head -1`) ends the
-//! command quietly with status 0, as ripgrep does, and any other failure (a
-//! full disk) is an error with a hint. [`guard_stdout`] extends that to
-//! every `println!` of every command.
+//! Standard output that cannot be written never panics: commands that stream
+//! (`audit log`) return a [`StdoutError`], and [`guard_stdout`] turns the
+//! panic of any other `println!` into the same error. A closed pipe
+//! (`runner audit log | head -1`) ends the command quietly with status 0, as
+//! ripgrep does; any other failure (a full disk) is an error with a hint.
 
-use std::fmt::Display;
 use std::io::Write;
 
 use tracing_subscriber::EnvFilter;
@@ -66,23 +65,17 @@ impl StdoutError {
     }
 }
 
-/// Prints `text` and a newline on stdout, returning a failure instead of
-/// panicking as `println!` does.
-pub fn out(text: impl Display) -> Result<(), StdoutError> {
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}").map_err(StdoutError)
-}
-
-/// Flushes stdout (buffered output of [`out`] and `println!`).
+/// Flushes stdout (buffered output of `println!`).
 pub fn flush_stdout() -> Result<(), StdoutError> {
     std::io::stdout().flush().map_err(StdoutError)
 }
 
-/// The message of a `println!` that failed (`failed printing to stdout: ...`).
-const PRINT_PANIC: &str = "failed printing to stdout: ";
+/// How the messages of a `println!` or `eprintln!` that failed begin.
+const PRINT_PANICS: [&str; 2] = ["failed printing to stdout: ", "failed printing to stderr: "];
 
-/// Runs `command`; a `println!` that cannot write becomes a [`StdoutError`]
-/// instead of a panic message and backtrace. Other panics are untouched.
+/// Runs `command`; a `println!` (or `eprintln!`) that cannot write becomes a
+/// [`StdoutError`] instead of a panic message and backtrace. Other panics
+/// are untouched.
 pub fn guard_stdout<T>(command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -93,9 +86,7 @@ pub fn guard_stdout<T>(command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::R
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(command)) {
         Ok(result) => result,
         Err(payload) => match print_failure(payload.as_ref()) {
-            Some(message) => {
-                Err(StdoutError(std::io::Error::new(kind_of(&message), message)).into())
-            }
+            Some(message) => Err(StdoutError(print_error_of(message)).into()),
             None => std::panic::resume_unwind(payload),
         },
     }
@@ -106,14 +97,21 @@ fn print_failure(payload: &(dyn std::any::Any + Send)) -> Option<String> {
         .downcast_ref::<String>()
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())?;
-    text.strip_prefix(PRINT_PANIC).map(str::to_owned)
+    PRINT_PANICS
+        .iter()
+        .any(|prefix| text.starts_with(prefix))
+        .then(|| text.to_owned())
 }
 
-fn kind_of(message: &str) -> std::io::ErrorKind {
-    match message.contains("Broken pipe") {
+/// The I/O error a failed print stood for; only stdout's reader going away
+/// counts as a closed pipe (a failed stderr must not end as success).
+fn print_error_of(message: String) -> std::io::Error {
+    let closed = message.starts_with(PRINT_PANICS[0]) && message.contains("Broken pipe");
+    let kind = match closed {
         true => std::io::ErrorKind::BrokenPipe,
         false => std::io::ErrorKind::Other,
-    }
+    };
+    std::io::Error::new(kind, message)
 }
 
 /// Whether the error is only a reader that went away.
@@ -136,9 +134,12 @@ pub fn init_tracing() {
 /// Prints the error chain on one line, then the first hint any cause offers.
 pub fn print_error(error: &anyhow::Error) {
     let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
-    eprintln!("error: {}", dedup_chain(&chain).join(": "));
+    // `eprintln!` would panic on a closed or full stderr; there is nowhere
+    // left to report that, so it is ignored.
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {}", dedup_chain(&chain).join(": "));
     if let Some(hint) = hint_for(error) {
-        eprintln!("hint: {hint}");
+        let _ = writeln!(stderr, "hint: {hint}");
     }
 }
 

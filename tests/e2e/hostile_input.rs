@@ -383,6 +383,18 @@ fn extend_log(world: &World, n: u64) {
 }
 
 #[test]
+fn a_full_stderr_is_still_a_failure_not_a_panic() {
+    let world = World::new();
+    std::fs::remove_file(world.audit_path()).unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = world.cmd(&["audit", "log"]).stderr(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+#[test]
 fn audit_log_piped_to_head_ends_quietly() {
     let world = World::new();
     extend_log(&world, 5_000);
