@@ -27,6 +27,10 @@ pub enum ProblemKind {
     TornTail { bytes: u64 },
     /// The file is empty.
     Empty,
+    /// The whole log is one empty file: `runner init` was interrupted
+    /// between creating it and writing `log.init`. Not tampering (a log cut
+    /// to nothing under a checkpoint is reported as truncated).
+    InitInterrupted,
     /// The record's fields do not hash to its `hash`.
     HashMismatch,
     /// The record names another log.
@@ -72,6 +76,7 @@ impl ProblemKind {
             ProblemKind::Malformed(_) => "malformed",
             ProblemKind::TornTail { .. } => "torn-tail",
             ProblemKind::Empty => "empty",
+            ProblemKind::InitInterrupted => "init-interrupted",
             ProblemKind::HashMismatch => "hash-mismatch",
             ProblemKind::LogIdMismatch { .. } => "log-id-mismatch",
             ProblemKind::SequenceGap { .. } => "sequence-gap",
@@ -94,7 +99,9 @@ impl ProblemKind {
     pub fn is_tampering(&self) -> bool {
         !matches!(
             self,
-            ProblemKind::TornTail { .. } | ProblemKind::RotationInterrupted
+            ProblemKind::TornTail { .. }
+                | ProblemKind::RotationInterrupted
+                | ProblemKind::InitInterrupted
         )
     }
 }
@@ -109,6 +116,10 @@ impl fmt::Display for ProblemKind {
                  e.g. by a crash, not tampering; the next append cuts it off and records log.recover"
             ),
             ProblemKind::Empty => f.write_str("the log is empty: its log.init record is missing"),
+            ProblemKind::InitInterrupted => f.write_str(
+                "the log is empty: `runner init` was interrupted before its first record; \
+                 run `runner init` again to complete it",
+            ),
             ProblemKind::HashMismatch => f.write_str("hash mismatch: the record was modified"),
             ProblemKind::LogIdMismatch { expected, found } => write!(
                 f,

@@ -6,15 +6,16 @@
 //! When the operator restored it deliberately, this command checks the key
 //! and the file's MAC as always (so only a genuine store file made by a key
 //! holder is accepted), shows what the file holds, and with `--yes`
-//! re-stamps it above the recorded generation and records `store.restore`
-//! (which file replaced which) and `store.write` (its new generation).
+//! records `store.restore` (which file replaced which), re-stamps it above
+//! the recorded generation and records `store.write` (its new generation).
 
+use anyhow::Context;
 use clap::Args;
 
-use crate::audit::Event;
+use crate::audit::{AuditLog, CheckpointKey, Event};
 use crate::cli::Global;
 use crate::commands::secret_list::print_table;
-use crate::commands::secret_set::record_write;
+use crate::commands::secret_set::{finish, record_write};
 use crate::report::Refused;
 use crate::store::{Store, passphrase};
 
@@ -49,18 +50,35 @@ impl AcceptRestore {
             }
             .into());
         }
-        let generation = store.accept_restore(recorded)?;
+        // The acceptance is recorded before the re-stamp: a re-stamped file
+        // (which every command then accepts) always has its record, and a
+        // record whose re-stamp was interrupted is followed by no
+        // `store.write` and changes nothing (the file is still refused).
         let restore = Event::StoreRestore {
             store: store.store_id().to_owned(),
             generation: found,
             replaces: recorded,
         };
-        record_write(&dir, &store, Some(restore))?;
+        AuditLog::open(&dir)?
+            .anchored(CheckpointKey::from_store(&store))
+            .append(restore)
+            .context("the restored store file was not accepted: its audit record failed")?;
+        let unfinished = match store.accept_restore(recorded) {
+            Ok(_) => None,
+            // In effect: the store as it now stands is what gets recorded.
+            Err(err) if err.took_effect() => {
+                store = Store::open_with(&dir, &passphrase::current)?;
+                Some(err)
+            }
+            Err(err) => return Err(err.into()),
+        };
+        record_write(&dir, &store, None)?;
         println!(
-            "accepted: the restored store file is now at generation {generation} \
-             (recorded as store.restore and store.write)"
+            "accepted: the restored store file is now at generation {} \
+             (recorded as store.restore and store.write)",
+            store.generation()
         );
-        Ok(crate::exit_code::OK)
+        finish(unfinished)
     }
 }
 

@@ -3,13 +3,26 @@
 //! By default a random key file protects the store's data key; with
 //! `--passphrase` a passphrase (typed twice at the terminal, or taken from
 //! `SCOPEHOLD_PASSPHRASE`) does, through Argon2id, and no key file exists.
+//!
+//! An `init` interrupted by a crash or an I/O error is redone or completed
+//! by running `init` again, never called "already initialised" while every
+//! other command says "not initialised": leftovers from before the store
+//! file existed (the lock, `key.next`, temp files, an empty `audit.jsonl`)
+//! are removed and the init redone; a store file without an audit log (or
+//! with an empty one) gets its log. Nothing that could hold a secret or a
+//! record is ever removed: a state dir with anything else is initialised.
+
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::audit::AuditLog;
+use crate::audit::{AUDIT_FILE, AuditLog, CheckpointKey};
 use crate::cli::Global;
-use crate::store::{KeyProtection, Store, passphrase};
+use crate::store::{
+    KEY_FILE, KeyProtection, LOCK_FILE, NEXT_KEY_FILE, STORE_FILE, Store, passphrase,
+};
 
 #[derive(Debug, Args)]
 pub struct Init {
@@ -19,28 +32,125 @@ pub struct Init {
     pub passphrase: bool,
 }
 
+/// What an existing state dir holds, as far as `init` is concerned.
+enum Found {
+    /// No state dir, an empty one, or one `init` must refuse.
+    Fresh,
+    /// Leftovers of an `init` stopped before its store file existed.
+    BeforeStore(Vec<PathBuf>),
+    /// A store file without an audit log (the empty log, if any, to remove).
+    WithoutLog(Option<PathBuf>),
+}
+
 impl Init {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.home()?;
-        crate::home::create(&dir)?;
-        let protection = match self.passphrase {
-            true => KeyProtection::Passphrase(passphrase::new(passphrase::PASSPHRASE_ENV)?),
-            false => KeyProtection::KeyFile,
+        let (store, resumed) = match inspect(&dir)? {
+            Found::Fresh => {
+                crate::home::create(&dir)?;
+                (self.create_store(&dir)?, false)
+            }
+            Found::BeforeStore(leftovers) => {
+                remove_all(&dir, &leftovers)?;
+                (self.create_store(&dir)?, true)
+            }
+            Found::WithoutLog(empty_log) => {
+                let store = Store::open(&dir).context("cannot open the store")?;
+                remove_all(&dir, empty_log.as_slice())?;
+                (store, true)
+            }
         };
-        let store = Store::init_with(&dir, protection).context("cannot create the store")?;
         AuditLog::create(&dir, store.store_id())
             .context("cannot create the audit log")?
-            .anchored(crate::audit::CheckpointKey::from_store(&store))
+            .anchored(CheckpointKey::from_store(&store))
             .checkpoint_now()
             .context("cannot write the audit log's first checkpoint")?;
+        if resumed {
+            println!("completed an interrupted init");
+        }
         println!("initialised ScopeHold state in {}", dir.display());
-        if !self.passphrase {
+        if !store.uses_passphrase() {
             println!(
                 "back up the key file {} separately from the store",
-                dir.join("key").display()
+                dir.join(KEY_FILE).display()
             );
         }
         println!("next: printf %s \"$KEY\" | runner secret set NAME --project PROJECT");
         Ok(crate::exit_code::OK)
     }
+
+    fn create_store(&self, dir: &Path) -> anyhow::Result<Store> {
+        let protection = match self.passphrase {
+            true => KeyProtection::Passphrase(passphrase::new(passphrase::PASSPHRASE_ENV)?),
+            false => KeyProtection::KeyFile,
+        };
+        Store::init_with(dir, protection).map_err(|err| {
+            let again = match err.took_effect() {
+                true => "; run `runner init` again to complete it",
+                false => "",
+            };
+            anyhow::Error::new(err).context(format!("cannot create the store{again}"))
+        })
+    }
+}
+
+/// Classifies the state dir. Only a dir holding nothing but an interrupted
+/// init's files is resumed; anything else goes to `home::create`, which
+/// creates it or refuses it (already initialised, not private).
+fn inspect(dir: &Path) -> anyhow::Result<Found> {
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(_) => return Ok(Found::Fresh),
+    };
+    let (mut names, mut leftovers) = (Vec::new(), Vec::new());
+    for entry in listing {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    let empty_log = match names.iter().any(|n| n == AUDIT_FILE) {
+        true => fs::metadata(dir.join(AUDIT_FILE))
+            .map(|meta| meta.is_file() && meta.len() == 0)
+            .unwrap_or(false),
+        false => true,
+    };
+    let has = |wanted: &str| names.iter().any(|n| n == wanted);
+    let only_init_files = names.iter().all(|n| is_init_file(n));
+    if names.is_empty() || !only_init_files || !empty_log {
+        return Ok(Found::Fresh);
+    }
+    crate::home::open(dir)?;
+    let log = has(AUDIT_FILE).then(|| dir.join(AUDIT_FILE));
+    if has(STORE_FILE) {
+        return Ok(Found::WithoutLog(log));
+    }
+    if has(KEY_FILE) {
+        // A key file without a store file may be someone's only copy.
+        return Ok(Found::Fresh);
+    }
+    for name in names.iter().filter(|n| *n != LOCK_FILE) {
+        leftovers.push(dir.join(name));
+    }
+    Ok(Found::BeforeStore(leftovers))
+}
+
+/// Files an `init` makes before it is complete.
+fn is_init_file(name: &str) -> bool {
+    let temp = name.starts_with(&format!(".{STORE_FILE}.")) && name.ends_with(".tmp");
+    let made = [STORE_FILE, KEY_FILE, LOCK_FILE, AUDIT_FILE, NEXT_KEY_FILE];
+    temp || made.contains(&name)
+}
+
+/// Removes an interrupted init's leftovers, durably.
+fn remove_all(dir: &Path, paths: &[PathBuf]) -> anyhow::Result<()> {
+    for path in paths {
+        fs::remove_file(path).with_context(|| {
+            format!(
+                "cannot remove {} (left by an interrupted init)",
+                path.display()
+            )
+        })?;
+    }
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
 }

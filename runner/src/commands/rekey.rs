@@ -8,7 +8,7 @@
 use clap::Args;
 
 use crate::cli::Global;
-use crate::commands::secret_set::record_write;
+use crate::commands::secret_set::{finish, record_write};
 use crate::store::{KeyProtection, Store, passphrase};
 
 #[derive(Debug, Args)]
@@ -34,7 +34,11 @@ impl Rekey {
             true => KeyProtection::Passphrase(passphrase::new(passphrase::NEW_PASSPHRASE_ENV)?),
             false => KeyProtection::KeyFile,
         };
-        store.rekey(protection, self.data_key)?;
+        let unfinished = match store.rekey(protection, self.data_key) {
+            Ok(()) => None,
+            Err(err) if err.took_effect() => Some(err),
+            Err(err) => return Err(err.into()),
+        };
         record_write(&dir, &store, None)?;
         let what = match self.data_key {
             true => "re-encrypted every secret under a new data key",
@@ -48,6 +52,6 @@ impl Rekey {
                 dir.join(crate::store::KEY_FILE).display()
             ),
         }
-        Ok(crate::exit_code::OK)
+        finish(unfinished)
     }
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use crate::audit::Event;
 use crate::cli::Global;
 use crate::commands::secret_rotate::pick_project;
-use crate::commands::secret_set::record_write;
+use crate::commands::secret_set::{applied, finish, record_write};
 use crate::names::{ProjectName, SecretName};
 use crate::store::Store;
 
@@ -23,7 +23,9 @@ impl SecretRm {
         let dir = global.open_home()?;
         let mut store = Store::open(&dir)?;
         let project = pick_project(&store, &self.name, self.project.as_ref())?;
-        let entry = store.remove(&project, &self.name)?;
+        let before = store.find(&project, &self.name).cloned();
+        let outcome = store.remove(&project, &self.name);
+        let (entry, unfinished) = applied(outcome, before.as_ref())?;
         let event = Event::SecretRemove {
             project: entry.project.clone(),
             secret: entry.name.clone(),
@@ -34,6 +36,6 @@ impl SecretRm {
             "removed {}/{} (was version {})",
             entry.project, entry.name, entry.version
         );
-        Ok(crate::exit_code::OK)
+        finish(unfinished)
     }
 }

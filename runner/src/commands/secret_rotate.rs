@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::audit::Event;
 use crate::cli::Global;
-use crate::commands::secret_set::{read_stdin_value, record_write};
+use crate::commands::secret_set::{applied, finish, read_stdin_value, record_write};
 use crate::names::{ProjectName, SecretName};
 use crate::store::Store;
 
@@ -23,7 +23,8 @@ impl SecretRotate {
         let mut store = Store::open(&dir)?;
         let project = pick_project(&store, &self.name, self.project.as_ref())?;
         let value = read_stdin_value()?;
-        let entry = store.rotate(&project, &self.name, &value)?;
+        let outcome = store.rotate(&project, &self.name, &value);
+        let (entry, unfinished) = applied(outcome, store.find(&project, &self.name))?;
         let event = Event::SecretRotate {
             project: entry.project.clone(),
             secret: entry.name.clone(),
@@ -34,7 +35,7 @@ impl SecretRotate {
             "rotated {}/{} to version {}",
             entry.project, entry.name, entry.version
         );
-        Ok(crate::exit_code::OK)
+        finish(unfinished)
     }
 }
 

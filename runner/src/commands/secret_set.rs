@@ -9,7 +9,7 @@ use crate::audit::{AuditLog, Event};
 use crate::cli::Global;
 use crate::names::{ProjectName, SecretName};
 use crate::report::Refused;
-use crate::store::{self, Store};
+use crate::store::{self, EntryInfo, Store, StoreError};
 
 // `Debug` by hand: `stray` may hold a value someone typed on the command line
 // by mistake, and must not reach any debug output.
@@ -44,7 +44,8 @@ impl SecretSet {
         let dir = global.open_home()?;
         let value = read_stdin_value()?;
         let mut store = Store::open(&dir)?;
-        let entry = store.set(project, &self.name, &value)?;
+        let outcome = store.set(project, &self.name, &value);
+        let (entry, unfinished) = applied(outcome, store.find(project, &self.name))?;
         let event = Event::SecretSet {
             project: entry.project.clone(),
             secret: entry.name.clone(),
@@ -55,7 +56,34 @@ impl SecretSet {
             "stored {}/{} version {}",
             entry.project, entry.name, entry.version
         );
-        Ok(crate::exit_code::OK)
+        finish(unfinished)
+    }
+}
+
+/// Splits a store write's outcome into the entry it changed and, when the
+/// change took effect although a later step failed (`now` is then the
+/// entry as it stands), that error, to report once the change is recorded.
+/// An error before the change took effect is returned as is.
+pub fn applied(
+    outcome: Result<EntryInfo, StoreError>,
+    now: Option<&EntryInfo>,
+) -> Result<(EntryInfo, Option<StoreError>), StoreError> {
+    match (outcome, now) {
+        (Ok(entry), _) => Ok((entry, None)),
+        (Err(err), Some(entry)) if err.took_effect() => Ok((entry.clone(), Some(err))),
+        (Err(err), _) => Err(err),
+    }
+}
+
+/// The exit of a store command whose change is recorded: success, or the
+/// error that came after the change took effect (exit status and message
+/// say both that it failed and that the change is in effect).
+pub fn finish(unfinished: Option<StoreError>) -> anyhow::Result<u8> {
+    match unfinished {
+        None => Ok(crate::exit_code::OK),
+        Some(err) => Err(anyhow::Error::new(err).context(
+            "the change is in effect and recorded in the audit log, but it did not finish",
+        )),
     }
 }
 

@@ -102,6 +102,12 @@ pub enum StoreError {
     VersionExhausted(u32),
     #[error("encryption failed")]
     Encrypt,
+    /// The change is in effect (the new file is in place) but a later step
+    /// failed, e.g. syncing the directory or installing the new key file.
+    #[error("the change took effect, but finishing it failed: {0}")]
+    Unfinished(Box<StoreError>),
+    #[error("the store was rekeyed by another command while this one ran")]
+    RekeyedMeanwhile,
 }
 
 impl StoreError {
@@ -170,12 +176,32 @@ impl StoreError {
             Self::VersionExhausted(_) => {
                 Some("remove the secret with `runner secret rm` and set it again".into())
             }
+            Self::Unfinished(_) => Some(
+                "the change is in effect and the next command completes what is left; check the \
+                 disk (e.g. `dmesg`) before relying on it"
+                    .into(),
+            ),
+            Self::RekeyedMeanwhile => Some("nothing was changed; run the command again".into()),
             Self::Io { .. }
             | Self::ReadValue(_)
             | Self::ReadPassphrase(_)
             | Self::CoreDumps(_)
             | Self::Random(_)
             | Self::Encrypt => None,
+        }
+    }
+
+    /// Whether the change was made although this error was returned: the
+    /// caller must record it (audit) as a change that took effect.
+    pub fn took_effect(&self) -> bool {
+        matches!(self, Self::Unfinished(_))
+    }
+
+    /// `self` as an error after the change took effect (see `Unfinished`).
+    pub(crate) fn unfinished(self) -> Self {
+        match self {
+            Self::Unfinished(_) => self,
+            other => Self::Unfinished(Box::new(other)),
         }
     }
 

@@ -338,7 +338,9 @@ pub(crate) fn lock(dir: &Path) -> Result<File, StoreError> {
     Ok(file)
 }
 
-/// Atomically replaces the store file with `data`.
+/// Atomically replaces the store file with `data`. An error after the
+/// rename (the directory sync) is [`StoreError::Unfinished`]: the new file is
+/// in place and the caller must treat the change as made.
 pub(crate) fn replace(dir: &Path, data: &StoreData) -> Result<(), StoreError> {
     let target = dir.join(STORE_FILE);
     let temp = write_temp(dir, &serialize(data))?;
@@ -347,10 +349,11 @@ pub(crate) fn replace(dir: &Path, data: &StoreData) -> Result<(), StoreError> {
         let _ = fs::remove_file(&temp);
         return Err(StoreError::io("replace the store file", target)(err));
     }
-    sync_dir(dir)
+    sync_dir(dir).map_err(StoreError::unfinished)
 }
 
-/// Publishes `data` as the store file only if none exists (`init`).
+/// Publishes `data` as the store file only if none exists (`init`). An
+/// error after the link is [`StoreError::Unfinished`], as for `replace`.
 pub(crate) fn create(dir: &Path, data: &StoreData) -> Result<(), StoreError> {
     let target = dir.join(STORE_FILE);
     let temp = write_temp(dir, &serialize(data))?;
@@ -364,7 +367,7 @@ pub(crate) fn create(dir: &Path, data: &StoreData) -> Result<(), StoreError> {
         },
         _ => StoreError::io("create the store file", &target)(err),
     })?;
-    sync_dir(dir)
+    sync_dir(dir).map_err(StoreError::unfinished)
 }
 
 /// Writes and fsyncs a new 0600 temp file in `dir`; returns its path.

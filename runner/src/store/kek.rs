@@ -19,19 +19,23 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use super::crypto::{self, KEK_ID_CONTEXT, RootKey};
 
-/// Largest Argon2id memory a store header may ask for: 1 GiB.
-pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
-/// Most Argon2id passes a store header may ask for.
-pub const MAX_PASSES: u32 = 16;
-/// Most Argon2id lanes a store header may ask for.
-pub const MAX_LANES: u32 = 8;
-/// Shortest accepted new passphrase, in bytes.
-pub const MIN_PASSPHRASE_LEN: usize = 8;
-
 /// Argon2id settings for new passphrase stores: 64 MiB, 3 passes, 1 lane.
 const DEFAULT_MEMORY_KIB: u32 = 64 * 1024;
 const DEFAULT_PASSES: u32 = 3;
 const DEFAULT_LANES: u32 = 1;
+
+// The caps are what `init --passphrase` and `rekey --passphrase` write, and
+// no more: a header asking for more was not written by this runner, and
+// honouring it would let anyone who can edit the file make every open cost
+// seconds and a gigabyte before the integrity check fails.
+/// Largest Argon2id memory a store header may ask for: 64 MiB.
+pub const MAX_MEMORY_KIB: u32 = DEFAULT_MEMORY_KIB;
+/// Most Argon2id passes a store header may ask for.
+pub const MAX_PASSES: u32 = DEFAULT_PASSES;
+/// Most Argon2id lanes a store header may ask for.
+pub const MAX_LANES: u32 = DEFAULT_LANES;
+/// Shortest accepted new passphrase, in bytes.
+pub const MIN_PASSPHRASE_LEN: usize = 8;
 
 /// Where the key-encryption key comes from (public: stored in the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +238,10 @@ mod tests {
             params(64, 1, 0),
             params(64, 1, MAX_LANES + 1),
             params(7, 1, 1),
+            // The old caps: 1 GiB, 16 passes, 8 lanes.
+            params(1024 * 1024, 1, 1),
+            params(64, 16, 1),
+            params(64, 1, 8),
         ] {
             let err = Kek::from_passphrase(&pass, &bad).err().expect("refused");
             assert!(matches!(err, StoreError::KdfRefused(_)), "{err}");

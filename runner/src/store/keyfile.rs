@@ -19,7 +19,8 @@ use super::crypto::RootKey;
 /// Length of the key file in bytes.
 pub(crate) const KEY_LEN: u64 = 32;
 
-/// Creates the key file with fresh random bytes. Fails if it exists.
+/// Creates the key file with fresh random bytes, durably (file and
+/// directory synced). Fails if it exists; removes it again on any error.
 pub(crate) fn create(path: &Path) -> Result<RootKey, StoreError> {
     let mut fill_err = None;
     let key = SecretBox::init_with_mut(|k: &mut [u8; 32]| {
@@ -40,9 +41,16 @@ pub(crate) fn create(path: &Path) -> Result<RootKey, StoreError> {
             },
             _ => StoreError::io("create the key file", path)(source),
         })?;
-    file.write_all(key.expose_secret())
+    let written = file
+        .write_all(key.expose_secret())
         .and_then(|()| file.sync_all())
-        .map_err(StoreError::io("write the key file", path))?;
+        .map_err(StoreError::io("write the key file", path))
+        // Its name too is durable before a store file that needs it exists.
+        .and_then(|()| super::format::sync_dir(&parent(path)));
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(path);
+        return Err(err);
+    }
     Ok(key)
 }
 

@@ -33,6 +33,7 @@ mod rekey;
 mod rollback;
 mod sealing;
 mod value;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -52,11 +53,12 @@ use time::OffsetDateTime;
 use crate::names::{ProjectName, SecretName};
 use crypto::RootKey;
 use format::{Entry, StoreData};
-use kek::{Kek, KekSource};
-use sealing::{is_intact, new_kek, open_entry, seal_header, seal_into, seal_subkey_seed, unlock};
+use kek::KekSource;
+use sealing::{is_intact, new_kek, open_entry, seal_header, seal_into, seal_subkey_seed};
 
 pub use error::StoreError;
 pub use kek::{MAX_LANES, MAX_MEMORY_KIB, MAX_PASSES, MIN_PASSPHRASE_LEN};
+pub(crate) use recover::NEXT_KEY_FILE;
 pub use value::read_value;
 
 /// The key file in the state dir: 32 random bytes, mode 0600.
@@ -132,24 +134,35 @@ impl Store {
         }
         let key = crypto::random_key()?;
         let store_id = crypto::hex_encode(&crypto::random::<16>()?);
-        let (kek, source) = new_kek(&dir.join(KEY_FILE), protection)?;
+        // The key file is made as `key.next` and promoted once the store file
+        // exists: a crash in between leaves what `open` completes (promote)
+        // or `runner init` recognises as an interrupted init (no store file).
+        let next = dir.join(recover::NEXT_KEY_FILE);
+        let to_file = matches!(protection, KeyProtection::KeyFile);
+        let (kek, source) = new_kek(&next, protection)?;
         let mut data = StoreData::empty(store_id, crypto::key_id(&key), source);
         let subkeys = crypto::random_key()?;
         let published = seal_subkey_seed(&mut data, &key, &subkeys)
             .and_then(|()| seal_header(&mut data, &kek, &key))
             .and_then(|()| format::create(dir, &data));
-        if let Err(err) = published {
-            // The new key protects nothing yet; leaving it would make the
-            // next `init` refuse and `open` report a missing store.
-            let _ = std::fs::remove_file(dir.join(KEY_FILE));
-            return Err(err);
+        if let Err(err) = &published
+            && !err.took_effect()
+        {
+            // The new key protects nothing yet.
+            let _ = std::fs::remove_file(&next);
+            return Err(published.unwrap_err());
         }
-        Ok(Store {
+        let store = Store {
             dir: dir.into(),
             key,
             subkeys,
             data,
-        })
+        };
+        let installed = match to_file {
+            true => recover::install_next_key(dir).map_err(StoreError::unfinished),
+            false => Ok(()),
+        };
+        published.and(installed).map(|()| store)
     }
 
     /// Whether opening the store in `dir` would ask a person: its data key
@@ -175,37 +188,19 @@ impl Store {
     /// Open an existing store: clean crash leftovers, read and parse the
     /// file, unwrap the data key, check the MAC, refuse a rollback.
     pub fn open_with(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
-        let store = Store::open_unchecked(dir, ask)?;
-        rollback::check(dir, store.store_id(), store.generation())?;
-        Ok(store)
-    }
-
-    pub(crate) fn open_unchecked(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
-        hygiene::disable_core_dumps()?;
-        recover::at_open(dir)?;
-        let key_path = dir.join(KEY_FILE);
-        let store_path = dir.join(STORE_FILE);
-        let Some(data) = format::read(dir)? else {
-            return Err(match exists(&key_path)? {
-                true => StoreError::MissingStoreFile { path: store_path },
-                false => StoreError::NotInitialised { dir: dir.into() },
-            });
-        };
-        let kek = match &data.wrapping.source {
-            KekSource::KeyFile if !exists(&key_path)? => {
-                return Err(StoreError::MissingKeyFile { path: key_path });
+        let mut store = Store::open_unchecked(dir, ask)?;
+        match rollback::check(dir, store.store_id(), store.generation()) {
+            Err(StoreError::RolledBack { .. }) => {
+                // The log never leads the file: a writer that finished
+                // between our read of the file and of the log explains a
+                // lower generation. Read the file again before saying so.
+                let _lock = format::lock(dir)?;
+                store.data = store.reread_locked()?;
+                rollback::check(dir, store.store_id(), store.generation())?;
             }
-            KekSource::KeyFile => Kek::from_key_file(keyfile::read(&key_path)?),
-            KekSource::Passphrase(params) => Kek::from_passphrase(&ask()?, params)?,
-        };
-        let unlocked = unlock(&data, &kek);
-        let (key, subkeys) = unlocked.ok_or(StoreError::Unauthenticated { path: store_path })?;
-        Ok(Store {
-            dir: dir.into(),
-            key,
-            subkeys,
-            data,
-        })
+            other => other?,
+        }
+        Ok(store)
     }
 
     /// The store's random id (32 hex digits).
@@ -345,6 +340,11 @@ impl Store {
         let store_path = self.dir.join(STORE_FILE);
         let data =
             format::read(&self.dir)?.ok_or(StoreError::MissingStoreFile { path: store_path })?;
+        self.checked(data)
+    }
+
+    /// `data` (just read), checked against our data key and for a rollback.
+    fn checked(&self, data: StoreData) -> Result<StoreData, StoreError> {
         if !is_intact(&self.key, &data) {
             return Err(self.unauthenticated());
         }
@@ -367,13 +367,22 @@ impl Store {
         change: impl FnOnce(&mut StoreData, &RootKey) -> Result<EntryInfo, StoreError>,
     ) -> Result<EntryInfo, StoreError> {
         let _lock = format::lock(&self.dir)?;
-        let mut data = self.reread()?;
+        let mut data = self.reread_locked()?;
         let info = change(&mut data, &self.key)?;
         data.generation += 1;
         data.mac = crypto::list_mac(&self.key, &data.mac_input());
-        format::replace(&self.dir, &data)?;
-        self.data = data;
+        self.publish(data)?;
         Ok(info)
+    }
+
+    /// Replaces the store file with `data`. Once the new file is in place it
+    /// is this store's state, even if a later step fails (`Unfinished`).
+    fn publish(&mut self, data: StoreData) -> Result<(), StoreError> {
+        let written = format::replace(&self.dir, &data);
+        if written.as_ref().is_ok() || written.as_ref().is_err_and(StoreError::took_effect) {
+            self.data = data;
+        }
+        written
     }
 }
 

@@ -1,4 +1,5 @@
-//! Cleaning up after a crash, at open: stale temp files and a half-done rekey.
+//! Cleaning up after a crash, at open: stale temp files and a half-done rekey
+//! or `init`.
 //!
 //! A writer killed between creating its temp file and renaming it leaves
 //! `.secrets.json.<random>.tmp` behind; those hold only ciphertext, but are
@@ -6,6 +7,9 @@
 //! `key.next`, then the store file, then renames `key.next` over `key`; killed
 //! in between, the store file names the new key's id. At open, `key.next` is
 //! promoted if the store file was written with it and deleted otherwise.
+//! `init` makes its key file the same way, so an `init` killed after
+//! publishing the store file is completed here too; one killed before leaves
+//! `key.next` without a store file, which is left for `runner init` to redo.
 //! Everything here runs under the store lock, so it never touches the files
 //! of a writer that is still running.
 
@@ -72,10 +76,18 @@ fn settle_next_key(dir: &Path, next: &Path) -> Result<(), StoreError> {
     };
     let file_protected = data.wrapping.source == KekSource::KeyFile;
     if file_protected && matches(next) {
-        fs::rename(next, &key).map_err(StoreError::io("install the new key file", &key))
+        install_next_key(dir)
     } else if !file_protected || matches(&key) {
         fs::remove_file(next).map_err(StoreError::io("remove the unused key file", next))
     } else {
         Ok(())
     }
+}
+
+/// Renames `key.next` over `key` and makes the rename durable.
+pub(crate) fn install_next_key(dir: &Path) -> Result<(), StoreError> {
+    let key = dir.join(KEY_FILE);
+    fs::rename(dir.join(NEXT_KEY_FILE), &key)
+        .map_err(StoreError::io("install the new key file", &key))?;
+    format::sync_dir(dir)
 }

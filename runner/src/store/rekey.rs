@@ -3,9 +3,12 @@
 //!
 //! Guarantees:
 //! - The old key file or passphrase no longer opens the store afterwards.
-//! - Nothing is lost to a crash: a new key file is written (and fsynced) as
-//!   `key.next` before the store file that needs it, and promoted after;
-//!   `open` finishes or discards a half-done rekey (see `recover`).
+//! - Nothing is lost to a crash or an I/O error: a new key file is written
+//!   (file and directory fsynced) as `key.next` before the store file that
+//!   needs it, and promoted after; once the new store file is renamed into
+//!   place the new key is never removed, whatever fails next (the error is
+//!   `Unfinished`); `open` finishes or discards a half-done rekey (see
+//!   `recover`).
 //! - Every entry keeps its version, creation time and value.
 
 use std::fs;
@@ -26,7 +29,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let _lock = format::lock(&self.dir)?;
         recover::locked(&self.dir)?;
-        let data = self.reread()?;
+        let data = self.reread_locked()?;
         let (key, mut data) = match new_data_key {
             true => reencrypt(&data, &self.key, &self.subkeys)?,
             false => (clone_key(&self.key), data),
@@ -38,28 +41,33 @@ impl Store {
         data.generation += 1;
         let written =
             seal_header(&mut data, &kek, &key).and_then(|()| format::replace(&self.dir, &data));
-        if let Err(err) = written {
+        if let Err(err) = &written
+            && !err.took_effect()
+        {
+            // The store file was not replaced: the new key opens nothing.
             let _ = fs::remove_file(&next);
-            return Err(err);
+            return written;
         }
-        self.install_key_file(to_file)?;
+        // From here the store file needs the new key: it is never removed,
+        // and any failure leaves `key.next` for the next open to promote.
         self.key = key;
         self.data = data;
-        Ok(())
+        let installed = self.install_key_file(to_file);
+        written.and(installed.map_err(StoreError::unfinished))
     }
 
     /// Puts the new key file in place, or removes the old one when a
     /// passphrase now protects the store.
     fn install_key_file(&self, to_file: bool) -> Result<(), StoreError> {
+        if to_file {
+            return recover::install_next_key(&self.dir);
+        }
         let key = self.dir.join(KEY_FILE);
-        let done = match to_file {
-            true => fs::rename(self.dir.join(NEXT_KEY_FILE), &key),
-            false => fs::remove_file(&key).or_else(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Ok(()),
-                _ => Err(e),
-            }),
-        };
-        done.map_err(StoreError::io("replace the key file", &key))?;
+        let removed = fs::remove_file(&key).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        });
+        removed.map_err(StoreError::io("remove the old key file", &key))?;
         format::sync_dir(&self.dir)
     }
 }
