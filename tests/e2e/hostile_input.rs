@@ -4,8 +4,10 @@
 //! `--config` and `--anchor` must be regular files within their caps and
 //! never block; a deeply nested component is refused before compiling.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::harness::*;
 use crate::hostile_output::assert_no_panic;
@@ -40,48 +42,41 @@ fn explain_with(world: &World, config: &Path, agent: &str) -> Output {
     with_config(world, config, &args).output().unwrap()
 }
 
+/// Flips `link` between `evil.toml` and `safe.toml` (in its directory) until
+/// `stop` is set; returns how many flips it made.
+fn flip(link: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let dir = link.parent().unwrap().to_owned();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let target = ["evil.toml", "safe.toml"][(n % 2) as usize];
+            let temp = dir.join(format!("link-{n}"));
+            std::os::unix::fs::symlink(target, &temp).unwrap();
+            std::fs::rename(&temp, &link).unwrap();
+            n += 1;
+        }
+        n
+    })
+}
+
 #[test]
 fn a_policy_symlink_flipped_during_the_check_never_loads_the_unsafe_file() {
     let world = World::new();
     let dir = world.tmp.path();
-    let (safe, evil) = (dir.join("safe.toml"), dir.join("evil.toml"));
-    write_mode(&safe, SAFE_POLICY, 0o600);
-    write_mode(&evil, EVIL_POLICY, 0o666);
+    write_mode(&dir.join("safe.toml"), SAFE_POLICY, 0o600);
+    write_mode(&dir.join("evil.toml"), EVIL_POLICY, 0o666);
     let link = dir.join("link.toml");
-    std::os::unix::fs::symlink(&safe, &link).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flipper = {
-        let (stop, dir, link) = (stop.clone(), dir.to_owned(), link.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let target = if n.is_multiple_of(2) {
-                    "evil.toml"
-                } else {
-                    "safe.toml"
-                };
-                let temp = dir.join(format!("link-{n}"));
-                std::os::unix::fs::symlink(target, &temp).unwrap();
-                std::fs::rename(&temp, &link).unwrap();
-                n += 1;
-            }
-            n
-        })
-    };
+    std::os::unix::fs::symlink("safe.toml", &link).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = flip(link.clone(), stop.clone());
     let mut refused = 0;
     for _ in 0..40 {
         let out = explain_with(&world, &link, "evil");
-        assert_ne!(
-            out.status.code(),
-            Some(0),
-            "the unsafe policy was loaded: {}",
-            text(&out)
-        );
-        if stderr(&out).contains("writable by other users") {
-            refused += 1;
-        }
+        let loaded = out.status.code() == Some(0);
+        assert!(!loaded, "the unsafe policy was loaded: {}", text(&out));
+        refused += usize::from(stderr(&out).contains("writable by other users"));
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     assert!(flipper.join().unwrap() > 40);
     assert!(refused > 0, "the flip never landed on the unsafe file");
 }
