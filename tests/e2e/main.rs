@@ -5,13 +5,17 @@ mod harness;
 
 mod accept_restore;
 mod audit_anchor;
+mod audit_binding;
 mod audit_chain;
+mod audit_clock_race;
 mod audit_review;
 mod audit_rotation;
 mod cache;
 mod cache_auth;
 mod cli_errors;
 mod egress;
+mod egress_attacks;
+mod egress_bounds;
 mod exec_secrets;
 mod explain;
 mod faults;

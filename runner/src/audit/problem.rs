@@ -67,6 +67,10 @@ pub enum ProblemKind {
     /// store's rollback check, which trusts the carried value, could be
     /// misled.
     CarriedGeneration { carried: u64, recorded: u64 },
+    /// A record whose MAC does not verify with the store's key, or a record
+    /// of a kind the runner writes only with the key that has none
+    /// (`missing`): someone without the key wrote it.
+    ForgedRecord { kind: &'static str, missing: bool },
 }
 
 impl ProblemKind {
@@ -91,6 +95,7 @@ impl ProblemKind {
             ProblemKind::SegmentMismatch(_) => "segment-mismatch",
             ProblemKind::RotationInterrupted => "rotation-interrupted",
             ProblemKind::CarriedGeneration { .. } => "carried-generation",
+            ProblemKind::ForgedRecord { .. } => "forged-record",
         }
     }
 
@@ -170,6 +175,22 @@ impl fmt::Display for ProblemKind {
                 "segment.open carries store generation {carried}, but the last store.write \
                  before it recorded {recorded} (0: none): the carried value, which the store's \
                  rollback check trusts instead of reading older segments, was forged"
+            ),
+            ProblemKind::ForgedRecord {
+                kind,
+                missing: true,
+            } => write!(
+                f,
+                "forged record: a {kind} record without a MAC; the runner writes {kind} only \
+                 with the store key, so someone without the key wrote it"
+            ),
+            ProblemKind::ForgedRecord {
+                kind,
+                missing: false,
+            } => write!(
+                f,
+                "forged record: the MAC of this {kind} record does not verify with this \
+                 store's key"
             ),
         }
     }

@@ -189,14 +189,14 @@ impl Store {
     /// file, unwrap the data key, check the MAC, refuse a rollback.
     pub fn open_with(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
         let mut store = Store::open_unchecked(dir, ask)?;
-        match rollback::check(dir, store.store_id(), store.generation()) {
+        match rollback::check(&store) {
             Err(StoreError::RolledBack { .. }) => {
                 // The log never leads the file: a writer that finished
                 // between our read of the file and of the log explains a
                 // lower generation. Read the file again before saying so.
                 let _lock = format::lock(dir)?;
                 store.data = store.reread_locked()?;
-                rollback::check(dir, store.store_id(), store.generation())?;
+                rollback::check(&store)?;
             }
             other => other?,
         }
