@@ -5,6 +5,7 @@ mod harness;
 
 mod accept_restore;
 mod audit_anchor;
+mod audit_anchor_file;
 mod audit_binding;
 mod audit_chain;
 mod audit_clock_race;
