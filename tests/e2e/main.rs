@@ -13,6 +13,7 @@ mod audit_review;
 mod audit_rotation;
 mod cache;
 mod cache_auth;
+mod cli_conventions;
 mod cli_errors;
 mod egress;
 mod egress_attacks;

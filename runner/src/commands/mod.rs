@@ -7,6 +7,7 @@ pub mod audit_log;
 pub mod audit_rotate;
 pub mod audit_verify;
 pub mod cache_clear;
+pub mod completions;
 pub mod digest;
 pub mod exec;
 pub mod explain;
