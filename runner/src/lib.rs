@@ -18,3 +18,4 @@ pub mod policy;
 pub mod report;
 pub mod sandbox;
 pub mod store;
+pub mod task_file;

@@ -125,6 +125,10 @@ impl<'a> Facts<'a> {
                 f.who(run, agent.as_str());
                 f.outcome = Some(outcome.as_str());
             }
+            Event::ExecRefused { as_agent, .. } => {
+                f.agent = Some(as_agent);
+                f.outcome = Some("refused");
+            }
             Event::HttpRequest {
                 run,
                 agent,
@@ -224,6 +228,13 @@ fn describe(record: &Record) -> String {
             "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms",
             short(&run.to_string())
         ),
+        Event::ExecRefused {
+            as_agent,
+            path,
+            reason,
+            detail,
+            ..
+        } => format!("exec.refused   agent {as_agent} task {path} {reason}: {detail}"),
         Event::HttpRequest {
             run,
             agent,

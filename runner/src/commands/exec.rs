@@ -22,7 +22,6 @@ use crate::audit::{self, AuditLog, Event, Hash, Token};
 use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
 use crate::exit_code;
-use crate::input::MAX_COMPONENT_BYTES;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{CacheKey, CodeCache, Grants, Outcome, Task};
 use crate::store::Store;
@@ -42,24 +41,42 @@ pub struct Exec {
 impl Exec {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let policy = Policy::load_trusted(&global.config())?;
+        let mut wasm = None;
+        let result = self.run(global, &policy, &mut wasm);
+        if let Err(error) = &result
+            && crate::report::exec_exit_code(error) == exit_code::REFUSED
+        {
+            super::exec_refused::record(global, self, wasm.as_deref(), error);
+        }
+        result
+    }
+
+    /// The run; `wasm` is filled in as soon as the task file is read, so a
+    /// refusal can record its digest.
+    fn run(
+        &self,
+        global: &Global,
+        policy: &Policy,
+        wasm: &mut Option<Vec<u8>>,
+    ) -> anyhow::Result<u8> {
         let agent = policy.agent(&self.agent)?.clone();
-        let wasm = read_component(&self.task)?;
-        check_pinned(&agent, &wasm)?;
+        let wasm: &[u8] = wasm.insert(read_component(&self.task)?);
+        check_pinned(&agent, wasm)?;
         // A missing state dir is reported after the component (a refused
         // task is the more useful error), and only costs the cache.
         let mut prepared = global
             .open_home()
-            .and_then(|dir| Ok((broker_for(&dir, &agent, &policy)?, dir)));
+            .and_then(|dir| Ok((broker_for(&dir, &agent, policy)?, dir)));
         let cache = match &mut prepared {
-            Ok((broker, dir)) => cache_for(dir, &agent, &policy, broker),
+            Ok((broker, dir)) => cache_for(dir, &agent, policy, broker),
             Err(_) => None,
         };
-        let task = Task::load_cached(&wasm, cache.as_ref())?;
+        let task = Task::load_cached(wasm, cache.as_ref())?;
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
-        let start = start_event(broker.identity(), &wasm, &policy);
-        if opens_store_first(&policy, &agent, &dir) {
+        let start = start_event(broker.identity(), wasm, policy);
+        if opens_store_first(policy, &agent, &dir) {
             broker.open_store_now()?;
         }
         broker
@@ -120,17 +137,11 @@ fn code_cache(home: &Path) -> Option<CodeCache> {
         .ok()
 }
 
-/// The task file: a regular file within [`MAX_COMPONENT_BYTES`], read
-/// through one handle (a FIFO or a device is refused, never waited on).
+/// The task file: a regular file within the size cap, read through one
+/// handle (a FIFO or a device is refused, never waited on), whose header
+/// says it is a component ([`crate::task_file`]).
 pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
-    crate::input::read_regular(path, MAX_COMPONENT_BYTES).map_err(|error| {
-        let build = "build it with `cargo build --release --target wasm32-wasip2`";
-        crate::report::Refused {
-            message: format!("cannot read task: {error}"),
-            hint: Some(error.hint().unwrap_or_else(|| build.into())),
-        }
-        .into()
-    })
+    Ok(crate::task_file::read(path)?)
 }
 
 /// Refuses a component the agent is not pinned to, before it is compiled.

@@ -10,6 +10,7 @@ pub mod cache_clear;
 pub mod completions;
 pub mod digest;
 pub mod exec;
+mod exec_refused;
 pub mod explain;
 pub mod init;
 pub mod rekey;
