@@ -155,7 +155,7 @@ fn missing_report() -> VerifyReport {
             line: 1,
             seq: None,
             expected_seq: 0,
-            kind: ProblemKind::Empty,
+            kind: ProblemKind::Empty { whole_log: false },
         }),
         lines: 0,
         segments: 0,
@@ -187,7 +187,7 @@ fn compare(report: &VerifyReport, cp: &Checkpoint) -> AnchorOutcome {
     let breaks_chain = report
         .first_problem
         .as_ref()
-        .is_some_and(|p| p.kind.is_tampering() && p.kind != ProblemKind::Empty);
+        .is_some_and(|p| p.kind.is_tampering() && !matches!(p.kind, ProblemKind::Empty { .. }));
     match report.log {
         Some(log) if log != cp.log => return AnchorOutcome::OtherLog { found: Some(log) },
         None if breaks_chain => return AnchorOutcome::Unchecked,

@@ -25,12 +25,11 @@ pub enum ProblemKind {
     Malformed(String),
     /// The last line has no `\n`: an append was interrupted. Not tampering.
     TornTail { bytes: u64 },
-    /// The file is empty.
-    Empty,
-    /// The whole log is one empty file: `runner init` was interrupted
-    /// between creating it and writing `log.init`. Not tampering (a log cut
-    /// to nothing under a checkpoint is reported as truncated).
-    InitInterrupted,
+    /// The file is empty. `whole_log`: it is the only file of the log, as
+    /// an `init` killed between creating the log and writing `log.init`
+    /// leaves it; that is not tampering (a log emptied under a checkpoint
+    /// is reported as truncated by the anchor check).
+    Empty { whole_log: bool },
     /// The record's fields do not hash to its `hash`.
     HashMismatch,
     /// The record names another log.
@@ -75,8 +74,7 @@ impl ProblemKind {
         match self {
             ProblemKind::Malformed(_) => "malformed",
             ProblemKind::TornTail { .. } => "torn-tail",
-            ProblemKind::Empty => "empty",
-            ProblemKind::InitInterrupted => "init-interrupted",
+            ProblemKind::Empty { .. } => "empty",
             ProblemKind::HashMismatch => "hash-mismatch",
             ProblemKind::LogIdMismatch { .. } => "log-id-mismatch",
             ProblemKind::SequenceGap { .. } => "sequence-gap",
@@ -101,7 +99,7 @@ impl ProblemKind {
             self,
             ProblemKind::TornTail { .. }
                 | ProblemKind::RotationInterrupted
-                | ProblemKind::InitInterrupted
+                | ProblemKind::Empty { whole_log: true }
         )
     }
 }
@@ -115,10 +113,12 @@ impl fmt::Display for ProblemKind {
                 "incomplete last line ({bytes} bytes, no newline): an append was interrupted, \
                  e.g. by a crash, not tampering; the next append cuts it off and records log.recover"
             ),
-            ProblemKind::Empty => f.write_str("the log is empty: its log.init record is missing"),
-            ProblemKind::InitInterrupted => f.write_str(
-                "the log is empty: `runner init` was interrupted before its first record; \
-                 run `runner init` again to complete it",
+            ProblemKind::Empty { whole_log: false } => {
+                f.write_str("the log is empty: its log.init record is missing")
+            }
+            ProblemKind::Empty { whole_log: true } => f.write_str(
+                "the log is empty: its log.init record is missing (an interrupted `runner init`; \
+                 run it again)",
             ),
             ProblemKind::HashMismatch => f.write_str("hash mismatch: the record was modified"),
             ProblemKind::LogIdMismatch { expected, found } => write!(

@@ -327,8 +327,9 @@ impl Walk {
 /// What the end of a file (or an unreadable last line) means.
 fn end_of_file(line: Line<'_>, role: Role, records: u64, in_file: u64) -> Option<ProblemKind> {
     match (line, role) {
-        (Line::Eof, Role::Active) if records == 0 => Some(ProblemKind::InitInterrupted),
-        (Line::Eof, _) if records == 0 || in_file == 0 => Some(ProblemKind::Empty),
+        (Line::Eof, _) if records == 0 || in_file == 0 => Some(ProblemKind::Empty {
+            whole_log: records == 0 && matches!(role, Role::Active),
+        }),
         (Line::Eof, Role::Active) => None,
         (Line::Eof | Line::Torn(_), Role::Sealed(_)) => Some(ProblemKind::SegmentUnclosed),
         (Line::Torn(bytes), Role::Active) => Some(ProblemKind::TornTail { bytes }),
