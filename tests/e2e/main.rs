@@ -16,6 +16,7 @@ mod explain;
 mod faults;
 mod faults_init;
 mod faults_race;
+mod faults_rekey;
 mod faults_writes;
 mod hostile;
 mod lazy_start;

@@ -197,11 +197,13 @@ impl Store {
     pub fn open_with(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
         let mut store = Store::open_unchecked(dir, ask)?;
         match rollback::check(dir, store.store_id(), store.generation()) {
-            Err(StoreError::RolledBack { .. }) => {
+            Err(rolled_back @ StoreError::RolledBack { .. }) => {
                 // The log never leads the file: a writer that finished
                 // between our read of the file and of the log explains a
                 // lower generation. Read the file again before saying so.
-                let _lock = format::lock(dir)?;
+                let Ok(_lock) = format::lock(dir) else {
+                    return Err(rolled_back);
+                };
                 store.data = store.reread_locked()?;
                 rollback::check(dir, store.store_id(), store.generation())?;
             }
