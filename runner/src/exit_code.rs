@@ -14,6 +14,11 @@ pub const USAGE: u8 = 2;
 /// `audit verify`: the chain is intact but no authenticated checkpoint
 /// anchors it, or it ends in a torn line (an interrupted append).
 pub const AUDIT_UNANCHORED: u8 = 3;
+/// `exec`: the audit log refused the append (it no longer holds what its
+/// checkpoint vouches for: records cut off, rewritten or replaced; or the
+/// clock is behind it), so the task was not started or got no secret; run
+/// `runner audit verify`.
+pub const AUDIT_REFUSED: u8 = 119;
 /// The task passed its `memory` limit (all memories and tables together).
 pub const LIMIT_MEMORY: u8 = 120;
 /// The task needed more core instances, memories or tables than `instances`.

@@ -93,7 +93,14 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
                 Some(crate::policy::PolicyError::UnknownAgent { .. })
             )
     });
-    if refused {
+    let audit_refused = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<crate::audit::AuditError>()
+            .is_some_and(|e| e.refuses_appends())
+    });
+    if audit_refused {
+        exit_code::AUDIT_REFUSED
+    } else if refused {
         exit_code::REFUSED
     } else {
         exit_code::RUNNER_ERROR

@@ -5,7 +5,9 @@ mod harness;
 
 mod accept_restore;
 mod audit_anchor;
+mod audit_binding;
 mod audit_chain;
+mod audit_clock_race;
 mod audit_review;
 mod audit_rotation;
 mod cache;

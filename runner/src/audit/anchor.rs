@@ -13,7 +13,7 @@ use std::path::Path;
 use super::AuditError;
 use super::checkpoint::{Checkpoint, CheckpointKey};
 use super::ids::LogId;
-use super::verify::{Problem, ProblemKind, VerifyReport, verify_marked};
+use super::verify::{Problem, ProblemKind, VerifyReport, verify_keyed};
 
 /// Where a checkpoint came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +117,32 @@ pub struct Anchored {
     pub missing: bool,
     pub checks: Vec<AnchorCheck>,
     pub verdict: Verdict,
+    /// Intact records at the end that neither a valid record MAC nor a
+    /// trusted checkpoint covers: chained, but anyone who can write the
+    /// file could have appended them, and cutting them off is undetectable.
+    pub unauthenticated: u64,
+}
+
+/// Records after the last one a valid MAC or a trusted checkpoint vouches for.
+fn unauthenticated(report: &VerifyReport, checks: &[AnchorCheck]) -> u64 {
+    let anchored = checks
+        .iter()
+        .filter(|c| {
+            c.trusted()
+                && matches!(
+                    c.outcome,
+                    AnchorOutcome::Matches | AnchorOutcome::Extends { .. }
+                )
+        })
+        .map(|c| c.checkpoint.size);
+    let covered = report
+        .authenticated
+        .map(|seq| seq + 1)
+        .into_iter()
+        .chain(anchored)
+        .max()
+        .unwrap_or(0);
+    report.records.saturating_sub(covered)
 }
 
 /// Verifies the log at `path` and compares it with each checkpoint.
@@ -126,7 +152,8 @@ pub fn verify_anchored(
     key: Option<&CheckpointKey>,
 ) -> Result<Anchored, AuditError> {
     let wanted: Vec<u64> = checkpoints.iter().map(|(_, cp)| cp.size - 1).collect();
-    let (report, missing) = match verify_marked(path, &wanted) {
+    let record_key = key.map(CheckpointKey::record);
+    let (report, missing) = match verify_keyed(path, &wanted, record_key) {
         Ok(report) => (report, false),
         // A missing log is evidence only if a checkpoint says it existed.
         Err(AuditError::NotFound { .. }) if !checkpoints.is_empty() => (missing_report(), true),
@@ -137,11 +164,13 @@ pub fn verify_anchored(
         .map(|(source, checkpoint)| check(&report, source, checkpoint, key))
         .collect();
     let verdict = judge(&report, &checks);
+    let unauthenticated = unauthenticated(&report, &checks);
     Ok(Anchored {
         report,
         missing,
         checks,
         verdict,
+        unauthenticated,
     })
 }
 
@@ -155,11 +184,14 @@ fn missing_report() -> VerifyReport {
             line: 1,
             seq: None,
             expected_seq: 0,
-            kind: ProblemKind::Empty { whole_log: false },
+            kind: ProblemKind::Empty,
         }),
         lines: 0,
         segments: 0,
         marks: Vec::new(),
+        authenticated: None,
+        time_back: None,
+        store: None,
     }
 }
 
@@ -187,7 +219,7 @@ fn compare(report: &VerifyReport, cp: &Checkpoint) -> AnchorOutcome {
     let breaks_chain = report
         .first_problem
         .as_ref()
-        .is_some_and(|p| p.kind.is_tampering() && !matches!(p.kind, ProblemKind::Empty { .. }));
+        .is_some_and(|p| p.kind.is_tampering() && p.kind != ProblemKind::Empty);
     match report.log {
         Some(log) if log != cp.log => return AnchorOutcome::OtherLog { found: Some(log) },
         None if breaks_chain => return AnchorOutcome::Unchecked,

@@ -11,9 +11,14 @@
 //!
 //! Guarantees: [`recorded_generation`] reads only the newest segment file
 //! whose first record decides (the active one, unless it is missing, has no
-//! complete first line, or carries another store id); every line it relies
-//! on is parsed strictly and its hash checked, so a modified `store.write`
-//! or `segment.open` is an error, never a silently lower generation.
+//! complete first line, or its `segment.open` has no valid MAC); every line
+//! it relies on is parsed strictly and its hash checked, so a modified
+//! `store.write` or `segment.open` is an error, never a silently lower
+//! generation; and only records whose MAC verifies with the store's key
+//! count (`mac.rs`): a well-chained `store.write` appended by someone
+//! without the key is passed over, so it cannot lower the generation. A log
+//! that names another store, or whose `log.init` has no valid MAC for this
+//! store, is refused.
 
 use std::fs::File;
 use std::io;
@@ -21,6 +26,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::backward::BackwardChunks;
+use super::checkpoint::CheckpointKey;
+use super::mac::{self, RecordKey};
 use super::record::{Event, MAX_LINE_BYTES, Record};
 use super::segments;
 
@@ -47,16 +54,20 @@ pub struct Unreadable {
     pub reason: String,
 }
 
-/// The newest generation the log whose active segment is `active` recorded
-/// for `store`; `None` if none (or no log). Reads the active segment, and an
-/// older one only when the newer ones cannot decide (see the module doc).
-pub fn recorded_generation(active: &Path, store: &str) -> Result<Option<u64>, Unreadable> {
+/// The newest generation the log whose active segment is `active` recorded,
+/// with a valid MAC, for the store `key` comes from; `None` if none (or no
+/// log). Reads the active segment, and an older one only when the newer
+/// ones cannot decide (see the module doc). A log that belongs to another
+/// store, or whose start is not authenticated by this store's key, is an
+/// error (the store is not opened).
+pub fn recorded_generation(active: &Path, key: &CheckpointKey) -> Result<Option<u64>, Unreadable> {
+    let store = key.store_id().unwrap_or_default();
     let files = segments::segment_files(active).map_err(|e| Unreadable {
         path: active.into(),
         reason: e.to_string(),
     })?;
     for path in files.iter().rev() {
-        let decided = in_segment(path, store).map_err(|e| Unreadable {
+        let decided = in_segment(path, store, key.record()).map_err(|e| Unreadable {
             path: path.clone(),
             reason: e.to_string(),
         })?;
@@ -64,29 +75,48 @@ pub fn recorded_generation(active: &Path, store: &str) -> Result<Option<u64>, Un
             return Ok(generation);
         }
     }
-    Ok(None)
+    match files.first() {
+        None => Ok(None),
+        Some(first) => Err(Unreadable {
+            path: first.clone(),
+            reason: "no segment start is authenticated by this store's key".into(),
+        }),
+    }
 }
 
 /// What one segment file decides: `Some(newest)` (itself possibly `None`:
 /// nothing recorded), or `None`: look in the file before it.
-fn in_segment(path: &Path, store: &str) -> Result<Option<Option<u64>>, ScanError> {
+fn in_segment(path: &Path, store: &str, key: &RecordKey) -> Result<Option<Option<u64>>, ScanError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let len = file.metadata()?.len();
-    let last = last_store_write(&file, len, store)?;
-    let first = first_record(&file)?;
-    Ok(match first.as_ref().map(|r| &r.event) {
+    let last = last_store_write(&file, len, store, Some(key))?;
+    let Some(first) = first_record(&file)? else {
+        return Ok(last.map(Some));
+    };
+    if let Some((owner, _)) = carried(&first).filter(|(owner, _)| *owner != store) {
+        return Err(ScanError::Damaged(format!(
+            "the log belongs to store {owner}, but this store file is store {store}: a store \
+             from elsewhere was put in place; refusing it"
+        )));
+    }
+    let authentic = mac::authentic(key, &first) == Some(true);
+    Ok(match (&first.event, authentic) {
         // The start of the log: nothing before it.
-        Some(Event::LogInit { .. }) => Some(last),
-        Some(Event::SegmentOpen {
-            store: carried,
-            generation,
-            ..
-        }) if carried == store => Some(last.max(Some(*generation).filter(|g| *g > 0))),
-        // Another store's carry, or no usable start: only a hit decides.
+        (Event::LogInit { .. }, true) => Some(last),
+        (Event::LogInit { .. }, false) => {
+            return Err(ScanError::Damaged(format!(
+                "its log.init (the log's binding to store {store}) has no valid MAC for this \
+                 store's key: the log was not started with this store, or was forged"
+            )));
+        }
+        (Event::SegmentOpen { generation, .. }, true) => {
+            Some(last.max(Some(*generation).filter(|g| *g > 0)))
+        }
+        // An unauthenticated start: only an authenticated write decides.
         _ => last.map(Some),
     })
 }
@@ -104,11 +134,13 @@ pub(crate) fn carried(first: &Record) -> Option<(&str, u64)> {
 }
 
 /// The generation in the last `store.write` for `store` within the first
-/// `len` bytes of `file`, reading backwards and stopping at it.
+/// `len` bytes of `file`, reading backwards and stopping at it. With `key`,
+/// only a record whose MAC verifies counts (forged ones are passed over).
 pub(crate) fn last_store_write(
     file: &File,
     len: u64,
     store: &str,
+    key: Option<&RecordKey>,
 ) -> Result<Option<u64>, ScanError> {
     let mut chunks = BackwardChunks::new(file, len, BLOCK);
     let finder = memchr::memmem::Finder::new(NEEDLE);
@@ -119,7 +151,11 @@ pub(crate) fn last_store_write(
         for &hit in hits.iter().rev() {
             let start = memchr::memrchr(b'\n', &chunk[..hit]).map_or(0, |p| p + 1);
             let end = hit + memchr::memchr(b'\n', &chunk[hit..]).unwrap_or(chunk.len() - hit);
-            match checked(&chunk[start..end])?.event {
+            let record = checked(&chunk[start..end])?;
+            if key.is_some_and(|key| mac::authentic(key, &record) != Some(true)) {
+                continue;
+            }
+            match record.event {
                 Event::StoreWrite {
                     store: ref written,
                     generation,

@@ -4,6 +4,7 @@
 //! checked across file boundaries exactly as within a file.
 
 use super::ids::{Hash, LogId};
+use super::mac::{self, RecordKey};
 use super::problem::{Problem, ProblemKind};
 use super::record::{Event, Parsed, Record};
 use super::verify::VerifyReport;
@@ -24,6 +25,18 @@ pub(super) struct Chain {
     store_generation: u64,
     wanted: Vec<u64>,
     marks: Vec<(u64, Hash)>,
+    /// The seq of the last record whose MAC verified.
+    authenticated: Option<u64>,
+    /// The previous record's time, and records whose time goes back.
+    last_ts: Option<time::OffsetDateTime>,
+    time_back: Option<TimeBack>,
+}
+
+/// Records whose time is before the previous record's (a clock set back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBack {
+    pub first_seq: u64,
+    pub count: u64,
 }
 
 impl Chain {
@@ -115,7 +128,30 @@ impl Chain {
         }
     }
 
+    /// Checks the record's MAC with `key` (after the chain checks).
+    pub fn check_mac(&mut self, record: &Record, key: &RecordKey) -> Option<ProblemKind> {
+        match mac::authentic(key, record) {
+            Some(true) => {
+                self.authenticated = Some(record.seq);
+                None
+            }
+            Some(false) => Some(ProblemKind::ForgedRecord {
+                kind: record.event.kind(),
+                missing: record.mac.is_none(),
+            }),
+            None => None,
+        }
+    }
+
     pub fn advance(&mut self, record: &Record) {
+        if self.last_ts.is_some_and(|ts| record.ts < ts) {
+            let back = self.time_back.get_or_insert(TimeBack {
+                first_seq: record.seq,
+                count: 0,
+            });
+            back.count += 1;
+        }
+        self.last_ts = Some(record.ts);
         self.records += 1;
         self.next_seq = record.seq + 1;
         self.head = Some(record.hash);
@@ -142,6 +178,9 @@ impl Chain {
             lines,
             segments,
             marks: self.marks,
+            authenticated: self.authenticated,
+            time_back: self.time_back,
+            store: self.store,
         }
     }
 }

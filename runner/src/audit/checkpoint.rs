@@ -24,6 +24,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use time::OffsetDateTime;
 
 use super::ids::{Hash, LogId};
+use super::mac::{RECORD_MAC_CONTEXT, RecordKey};
 use super::timestamp;
 
 /// The checkpoint's file name inside the state dir.
@@ -34,21 +35,56 @@ pub const CHECKPOINT_CONTEXT: &str = "scopehold audit checkpoint v1";
 const MAGIC: &str = "scopehold-audit-checkpoint";
 const VERSION: &str = "v1";
 
-/// The MAC key. Never printed.
-pub struct CheckpointKey(SecretBox<[u8; 32]>);
+/// The audit keys of one store: the checkpoint MAC key, the record MAC key
+/// and the store's id (what the log must be bound to). Never printed.
+pub struct CheckpointKey {
+    checkpoint: SecretBox<[u8; 32]>,
+    record: RecordKey,
+    store: Option<String>,
+}
 
 impl CheckpointKey {
+    /// From a bare 32-byte key (tests and test vectors): the record MAC key
+    /// is derived from it, no store id is bound.
     pub fn new(key: SecretBox<[u8; 32]>) -> CheckpointKey {
-        CheckpointKey(key)
+        let record = blake3::derive_key(RECORD_MAC_CONTEXT, key.expose_secret());
+        CheckpointKey {
+            checkpoint: key,
+            record: RecordKey::new(Box::new(record).into()),
+            store: None,
+        }
     }
 
-    /// The key the store derives for checkpoints.
+    /// The keys the store derives for checkpoints and record MACs, bound to
+    /// its id.
     pub fn from_store(store: &crate::store::Store) -> CheckpointKey {
-        CheckpointKey(store.derive_subkey(CHECKPOINT_CONTEXT))
+        CheckpointKey {
+            checkpoint: store.derive_subkey(CHECKPOINT_CONTEXT),
+            record: RecordKey::new(store.derive_subkey(RECORD_MAC_CONTEXT)),
+            store: Some(store.store_id().to_owned()),
+        }
+    }
+
+    /// [`CheckpointKey::new`] bound to a store id (tests).
+    pub fn for_store(key: SecretBox<[u8; 32]>, store: &str) -> CheckpointKey {
+        CheckpointKey {
+            store: Some(store.to_owned()),
+            ..CheckpointKey::new(key)
+        }
+    }
+
+    /// The record MAC key.
+    pub(crate) fn record(&self) -> &RecordKey {
+        &self.record
+    }
+
+    /// The id of the store these keys come from, if bound to one.
+    pub fn store_id(&self) -> Option<&str> {
+        self.store.as_deref()
     }
 
     fn mac(&self, cp: &Checkpoint) -> Hash {
-        let mut hasher = blake3::Hasher::new_keyed(self.0.expose_secret());
+        let mut hasher = blake3::Hasher::new_keyed(self.checkpoint.expose_secret());
         hasher.update(&cp.encoding());
         hasher.finalize().into()
     }

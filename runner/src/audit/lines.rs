@@ -18,7 +18,7 @@ pub(super) enum Line<'a> {
 
 /// A bounded line reader: never holds more than one maximal line.
 pub(super) struct Lines {
-    reader: BufReader<File>,
+    reader: BufReader<io::Take<File>>,
     buf: Vec<u8>,
     /// Bytes of the reader's buffer lent out by the last `next`, to be
     /// consumed by the following one.
@@ -28,8 +28,13 @@ pub(super) struct Lines {
 
 impl Lines {
     pub(super) fn new(file: File) -> Lines {
+        Lines::limited(file, u64::MAX)
+    }
+
+    /// Reads at most the first `len` bytes (a snapshot of a growing file).
+    pub(super) fn limited(file: File, len: u64) -> Lines {
         Lines {
-            reader: BufReader::with_capacity(256 * 1024, file),
+            reader: BufReader::with_capacity(256 * 1024, file.take(len)),
             buf: Vec::new(),
             lent: 0,
             line_no: 0,

@@ -9,9 +9,17 @@
 //!   only after it returns `Ok`: if the record cannot be written, the secret
 //!   is not released (fail closed).
 //! - Each record carries `prev`, the previous record's hash, and `hash`, a
-//!   keyed blake3 over a binary encoding of all its fields (never over JSON
-//!   text). [`verify`] detects any modified, deleted, inserted, reordered or
-//!   spliced record and names the first bad one ([`Problem`]).
+//!   blake3 (public, domain-separated `derive_key` context) over a binary
+//!   encoding of all its fields (never over JSON text). [`verify`] detects
+//!   any modified, deleted, inserted, reordered or spliced record and names
+//!   the first bad one ([`Problem`]).
+//! - Records written while the store key is available also carry `mac`, a
+//!   keyed blake3 over the hash with a key derived from the store; kinds the
+//!   runner only writes with the key ([`always_keyed`]) without a valid MAC
+//!   are forged, and only authenticated records count for the store's
+//!   rollback check. Before any append the writer checks that the log still
+//!   holds what its checkpoint vouches for and that the clock is not behind
+//!   it, and refuses otherwise (no record, no released secret).
 //! - An incomplete last line (a crash mid-append) is reported as such, not as
 //!   tampering; the next append cuts it off and records a `log.recover`.
 //! - Records hold names, versions and digests, never secret values.
@@ -29,11 +37,14 @@ mod canonical;
 mod carry;
 mod chain;
 mod checkpoint;
+mod create;
 mod encode;
 mod grants;
 mod group;
+mod guard;
 mod ids;
 mod lines;
+mod mac;
 mod problem;
 mod read;
 mod record;
@@ -42,6 +53,7 @@ mod segments;
 mod tail;
 mod timestamp;
 mod verify;
+mod verify_end;
 mod wire;
 mod writer;
 
@@ -63,11 +75,12 @@ pub use checkpoint::{
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
 pub use grants::{GrantFlag, GrantUse, PolicyGrant, Reader, review as review_grants};
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
+pub use mac::{RECORD_MAC_CONTEXT, always_keyed};
 pub use read::{for_each_record, read_records};
 pub use record::{Event, MAX_LINE_BYTES, Record};
 pub use rotate::{DEFAULT_SEGMENT_LIMIT, Rotation, SEGMENT_LIMIT_ENV};
 pub use segments::{sealed_path, segment_files};
-pub use verify::{Problem, ProblemKind, VerifyReport, verify, verify_marked};
+pub use verify::{Problem, ProblemKind, TimeBack, VerifyReport, verify, verify_marked};
 pub use writer::AuditLog;
 
 /// The log's file name inside the state dir.
@@ -108,6 +121,13 @@ pub enum AuditError {
     RecordTooLarge { len: usize },
     #[error("the system clock is outside the years 0000-9999; audit timestamps cannot be written")]
     Clock,
+    #[error("refusing to append to audit log {}: {reason}", .path.display())]
+    Diverged { path: PathBuf, reason: String },
+    #[error(
+        "refusing to append to the audit log: the system clock ({now}) is behind its newest \
+         time ({newest}) (a clock set back could revive expired grants)"
+    )]
+    ClockBehind { now: String, newest: String },
     #[error("{SEGMENT_LIMIT_ENV}={value:?} is not a size in bytes of at least 1024")]
     SegmentLimit { value: String },
     #[error("cannot get random bytes from the operating system: {0}")]
@@ -123,6 +143,17 @@ pub enum AuditError {
 }
 
 impl AuditError {
+    /// Whether the log refused the append because it diverged from its
+    /// checkpoint or the clock is behind it (`runner exec` exits with
+    /// [`crate::exit_code::AUDIT_REFUSED`]).
+    pub fn refuses_appends(&self) -> bool {
+        match self {
+            AuditError::Diverged { .. } | AuditError::ClockBehind { .. } => true,
+            AuditError::Shared { reason, .. } => reason.starts_with("refusing to append"),
+            _ => false,
+        }
+    }
+
     /// A copy for another appender of the same failed batch.
     pub(crate) fn clone_shared(&self) -> AuditError {
         AuditError::Shared {
@@ -163,6 +194,18 @@ impl AuditError {
                     .into(),
             ),
             AuditError::Clock => Some("set the system clock correctly".into()),
+            AuditError::Diverged { .. } => Some(
+                "run `runner audit verify`: the log no longer holds what its checkpoint vouches \
+                 for; no record is appended and no secret released until it does (if verify \
+                 shows it intact and only the checkpoint missing, `runner audit head` writes a \
+                 new one)"
+                    .into(),
+            ),
+            AuditError::ClockBehind { .. } => Some(
+                "set the system clock correctly (the log's records must not go back in time); \
+                 no secret is released meanwhile"
+                    .into(),
+            ),
             AuditError::SegmentLimit { .. } => Some(format!(
                 "set {SEGMENT_LIMIT_ENV} to a whole number of bytes (the audit log starts a new \
                  segment file when the active one reaches it; default {DEFAULT_SEGMENT_LIMIT}), \

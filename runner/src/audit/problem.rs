@@ -25,11 +25,12 @@ pub enum ProblemKind {
     Malformed(String),
     /// The last line has no `\n`: an append was interrupted. Not tampering.
     TornTail { bytes: u64 },
-    /// The file is empty. `whole_log`: it is the only file of the log, as
-    /// an `init` killed between creating the log and writing `log.init`
-    /// leaves it; that is not tampering (a log emptied under a checkpoint
-    /// is reported as truncated by the anchor check).
-    Empty { whole_log: bool },
+    /// The file is empty.
+    Empty,
+    /// The whole log is one empty file: `runner init` was interrupted
+    /// between creating it and writing `log.init`. Not tampering (a log cut
+    /// to nothing under a checkpoint is reported as truncated).
+    InitInterrupted,
     /// The record's fields do not hash to its `hash`.
     HashMismatch,
     /// The record names another log.
@@ -66,6 +67,10 @@ pub enum ProblemKind {
     /// store's rollback check, which trusts the carried value, could be
     /// misled.
     CarriedGeneration { carried: u64, recorded: u64 },
+    /// A record whose MAC does not verify with the store's key, or a record
+    /// of a kind the runner writes only with the key that has none
+    /// (`missing`): someone without the key wrote it.
+    ForgedRecord { kind: &'static str, missing: bool },
 }
 
 impl ProblemKind {
@@ -74,7 +79,8 @@ impl ProblemKind {
         match self {
             ProblemKind::Malformed(_) => "malformed",
             ProblemKind::TornTail { .. } => "torn-tail",
-            ProblemKind::Empty { .. } => "empty",
+            ProblemKind::Empty => "empty",
+            ProblemKind::InitInterrupted => "init-interrupted",
             ProblemKind::HashMismatch => "hash-mismatch",
             ProblemKind::LogIdMismatch { .. } => "log-id-mismatch",
             ProblemKind::SequenceGap { .. } => "sequence-gap",
@@ -89,6 +95,7 @@ impl ProblemKind {
             ProblemKind::SegmentMismatch(_) => "segment-mismatch",
             ProblemKind::RotationInterrupted => "rotation-interrupted",
             ProblemKind::CarriedGeneration { .. } => "carried-generation",
+            ProblemKind::ForgedRecord { .. } => "forged-record",
         }
     }
 
@@ -99,7 +106,7 @@ impl ProblemKind {
             self,
             ProblemKind::TornTail { .. }
                 | ProblemKind::RotationInterrupted
-                | ProblemKind::Empty { whole_log: true }
+                | ProblemKind::InitInterrupted
         )
     }
 }
@@ -113,12 +120,10 @@ impl fmt::Display for ProblemKind {
                 "incomplete last line ({bytes} bytes, no newline): an append was interrupted, \
                  e.g. by a crash, not tampering; the next append cuts it off and records log.recover"
             ),
-            ProblemKind::Empty { whole_log: false } => {
-                f.write_str("the log is empty: its log.init record is missing")
-            }
-            ProblemKind::Empty { whole_log: true } => f.write_str(
-                "the log is empty: its log.init record is missing (an interrupted `runner init`; \
-                 run it again)",
+            ProblemKind::Empty => f.write_str("the log is empty: its log.init record is missing"),
+            ProblemKind::InitInterrupted => f.write_str(
+                "the log is empty: `runner init` was interrupted before its first record; \
+                 run `runner init` again to complete it",
             ),
             ProblemKind::HashMismatch => f.write_str("hash mismatch: the record was modified"),
             ProblemKind::LogIdMismatch { expected, found } => write!(
@@ -170,6 +175,22 @@ impl fmt::Display for ProblemKind {
                 "segment.open carries store generation {carried}, but the last store.write \
                  before it recorded {recorded} (0: none): the carried value, which the store's \
                  rollback check trusts instead of reading older segments, was forged"
+            ),
+            ProblemKind::ForgedRecord {
+                kind,
+                missing: true,
+            } => write!(
+                f,
+                "forged record: a {kind} record without a MAC; the runner writes {kind} only \
+                 with the store key, so someone without the key wrote it"
+            ),
+            ProblemKind::ForgedRecord {
+                kind,
+                missing: false,
+            } => write!(
+                f,
+                "forged record: the MAC of this {kind} record does not verify with this \
+                 store's key"
             ),
         }
     }

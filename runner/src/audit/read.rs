@@ -8,7 +8,8 @@ use super::lines::{Line, Lines};
 use super::problem::ProblemKind;
 use super::record::{Parsed, Record, Scratch};
 use super::segments::Layout;
-use super::verify::{io_err, open, too_long};
+use super::verify::{io_err, open};
+use super::verify_end::too_long;
 
 /// Reads and parses every record of the log whose active segment is
 /// `path`, sealed segments first. Stops at the first malformed line.

@@ -213,6 +213,8 @@ impl Event {
 /// Fields before and after the kind's own, in line and hashing order.
 const HEAD_FIELDS: &[&str] = &["v", "log", "seq", "ts", "kind"];
 const TAIL_FIELDS: &[&str] = &["prev", "hash"];
+/// The tail of a record written with the store key.
+const TAIL_FIELDS_MAC: &[&str] = &["prev", "hash", "mac"];
 
 /// A record as stored: an event sealed into the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,9 +225,13 @@ pub struct Record {
     pub log: LogId,
     /// The previous record's `hash` ([`Hash::ZERO`] for seq 0).
     pub prev: Hash,
-    /// Keyed blake3 of the record's binary encoding (`docs/audit-format.md`).
+    /// blake3 of the record's binary encoding under the public context
+    /// `HASH_CONTEXT` (`docs/audit-format.md`): anyone can recompute it.
     pub hash: Hash,
     pub event: Event,
+    /// Keyed MAC over `hash`, present when the writer held the store key
+    /// (`mac.rs`). Not covered by `hash`.
+    pub mac: Option<Hash>,
 }
 
 /// Serialised field order is the line's field order.
@@ -239,6 +245,8 @@ struct LineOut<'a> {
     event: &'a Event,
     prev: Hash,
     hash: Hash,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mac: Option<Hash>,
 }
 
 impl Record {
@@ -266,7 +274,14 @@ impl Record {
             prev,
             hash,
             event,
+            mac: None,
         })
+    }
+
+    /// This record with its MAC under `key` (for a writer holding the store key).
+    pub(crate) fn with_mac(mut self, key: &super::mac::RecordKey) -> Record {
+        self.mac = Some(key.mac(&self.hash));
+        self
     }
 
     /// The hash this record's fields produce (equal to `hash` when intact);
@@ -311,6 +326,7 @@ fn write_line(record: &Record, ts: &str, out: &mut Vec<u8>) {
         event: &record.event,
         prev: record.prev,
         hash: record.hash,
+        mac: record.mac,
     };
     serde_json::to_writer(out, &line).expect("records serialise to JSON");
 }
@@ -333,7 +349,11 @@ impl Parsed {
         let mut wire = parse_wire(line)?;
         let ts = timestamp::parse(&wire.ts)?;
         let event = wire.take_event()?;
-        canonical::check(line, &[HEAD_FIELDS, event.field_names(), TAIL_FIELDS])?;
+        let tail = match wire.mac {
+            Some(_) => TAIL_FIELDS_MAC,
+            None => TAIL_FIELDS,
+        };
+        canonical::check(line, &[HEAD_FIELDS, event.field_names(), tail])?;
         let header = Header {
             log: &wire.log,
             seq: wire.seq,
@@ -348,6 +368,7 @@ impl Parsed {
             prev,
             hash,
             event,
+            mac: wire.mac,
         };
         Ok(Parsed { record, computed })
     }

@@ -71,7 +71,7 @@ impl AuditLog {
     /// Seals the active segment now and starts the next one (`runner audit
     /// rotate`); durable when it returns, checkpoint advanced.
     pub fn rotate(&self) -> Result<Rotation, AuditError> {
-        let (file, tail) = self.lock_tail()?;
+        let (file, tail) = self.lock_tail(true)?;
         let mut last = tail.last;
         if let Some(torn) = &tail.torn {
             last = self.recover(&file, &last, torn)?;
@@ -110,16 +110,22 @@ impl AuditLog {
         }
     }
 
-    /// The active segment, locked, and its last record. An active file that
+    /// The active segment, locked, and its last record.
+    /// An active file that
     /// ends in `segment.close` is a rotation a crash interrupted: it is
     /// finished first, and the new active segment is returned.
-    pub(crate) fn lock_tail(&self) -> Result<(File, Tail), AuditError> {
+    /// `guarded`: refuse when the log diverged from its checkpoint or the
+    /// clock is behind (`guard.rs`), before anything is written.
+    pub(crate) fn lock_tail(&self, guarded: bool) -> Result<(File, Tail), AuditError> {
         let file = self.open_locked()?;
         let len = file
             .metadata()
             .map_err(|source| io_err("inspect", &self.path, source))?
             .len();
         let tail = read_tail(&file, len, &self.path)?;
+        if guarded {
+            self.guard(&tail.last, time::OffsetDateTime::now_utc())?;
+        }
         if !matches!(tail.last.event, Event::SegmentClose { .. }) {
             return Ok((file, tail));
         }
@@ -284,7 +290,8 @@ impl AuditLog {
             .metadata()
             .map_err(|source| io_err("inspect", &self.path, source))?
             .len();
-        let last = carry::last_store_write(file, len, store).map_err(|e| match e {
+        let key = self.key().map(|key| key.record());
+        let last = carry::last_store_write(file, len, store, key).map_err(|e| match e {
             ScanError::Io(source) => io_err("read", &self.path, source),
             ScanError::Damaged(reason) => self.damaged(format!("a store.write record: {reason}")),
         })?;

@@ -123,6 +123,57 @@ impl Layout {
     }
 }
 
+/// A consistent view of a log's files: taken under a shared lock on the
+/// active file, so no rotation or append is half done while the files are
+/// listed and opened. Sealed segments never change; the active file is read
+/// only up to its length at that moment. So a reader sees one set of
+/// segments even while a rotation runs beside it.
+pub(crate) struct Snapshot {
+    pub layout: Layout,
+    /// One handle per [`Layout::files`] entry, opened under the lock.
+    pub handles: Vec<File>,
+    /// The active file's length under the lock.
+    pub active_len: Option<u64>,
+}
+
+impl Snapshot {
+    pub fn take(active: &Path) -> io::Result<Snapshot> {
+        loop {
+            let lock = match File::open(active) {
+                Ok(file) => Some(file),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(file) = &lock {
+                file.lock_shared()?;
+                let locked = file.metadata()?;
+                match std::fs::metadata(active) {
+                    Ok(named) if same_file(&named, &locked) => {}
+                    // Rotated away (or removed) while we waited.
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let layout = Layout::of(active)?;
+            let handles = layout
+                .files()
+                .iter()
+                .map(File::open)
+                .collect::<io::Result<Vec<File>>>()?;
+            let active_len = match &lock {
+                Some(file) => Some(file.metadata()?.len()),
+                None => None,
+            };
+            return Ok(Snapshot {
+                layout,
+                handles,
+                active_len,
+            });
+        }
+    }
+}
+
 /// The log's files in chain order (sealed segments, then the active one).
 /// For readers that look for the newest records of a kind: iterate it
 /// backwards.

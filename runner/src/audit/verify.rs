@@ -16,18 +16,19 @@
 //! Memory use is one line.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 
 use super::AuditError;
 use super::chain::Chain;
+pub use super::chain::TimeBack;
 use super::ids::{Hash, LogId};
 use super::lines::{Line, Lines};
+use super::mac::RecordKey;
 pub use super::problem::{Problem, ProblemKind};
-use super::record::{Event, MAX_LINE_BYTES, Parsed, Record, Scratch};
-use super::segments::{self, Layout, file_name};
+use super::record::{Event, Parsed, Record, Scratch};
+use super::segments::{self, Layout, Snapshot, file_name};
+use super::verify_end::{Role, after_close, end_of_file, seq_appears_later};
 
 /// The outcome of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,13 @@ pub struct VerifyReport {
     /// `(seq, hash)` of the intact records whose seq was asked for
     /// ([`verify_marked`]): what checkpoints are compared with.
     pub marks: Vec<(u64, Hash)>,
+    /// The seq of the last record whose MAC verified (only when verified
+    /// with the key): it vouches for every record up to it.
+    pub authenticated: Option<u64>,
+    /// Records whose time is before the previous record's.
+    pub time_back: Option<TimeBack>,
+    /// The store id `log.init` names (the log's store), if it was read.
+    pub store: Option<String>,
 }
 
 impl VerifyReport {
@@ -64,7 +72,19 @@ pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
 /// Like [`verify`], and also reports the hashes of the intact records with
 /// the seqs in `wanted` (in [`VerifyReport::marks`]).
 pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditError> {
-    let layout = Layout::of(path).map_err(|source| io_err(path, source))?;
+    verify_keyed(path, wanted, None)
+}
+
+/// Like [`verify_marked`], and with the record MAC key also checks every
+/// record's MAC: a record whose MAC fails, or an always-keyed kind without
+/// one, is [`ProblemKind::ForgedRecord`].
+pub(crate) fn verify_keyed(
+    path: &Path,
+    wanted: &[u64],
+    key: Option<&RecordKey>,
+) -> Result<VerifyReport, AuditError> {
+    let snapshot = Snapshot::take(path).map_err(|source| io_err(path, source))?;
+    let layout = &snapshot.layout;
     if layout.active.is_none() && layout.sealed.is_empty() {
         return Err(AuditError::NotFound {
             path: path.to_owned(),
@@ -73,11 +93,14 @@ pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditE
     let mut walk = Walk {
         chain: Chain::new(wanted),
         files: layout.files(),
+        handles: &snapshot.handles,
+        active_len: snapshot.active_len,
         sealed: layout.sealed.iter().map(|s| s.first_seq).collect(),
         lines: 0,
         scratch: Scratch::default(),
+        key,
     };
-    let problem = walk.all(path, &layout)?;
+    let problem = walk.all(path, layout)?;
     let segments = walk.files.len() as u64;
     Ok(walk.chain.report(problem, walk.lines, segments))
 }
@@ -91,16 +114,13 @@ enum Step {
     Stop(Option<u64>, Option<ProblemKind>),
 }
 
-/// Where a file stands in the log.
-#[derive(Clone, Copy)]
-enum Role {
-    /// A sealed segment whose name announces this first seq.
-    Sealed(u64),
-    Active,
-}
-
 /// The state of one verification across files.
-struct Walk {
+struct Walk<'k> {
+    key: Option<&'k RecordKey>,
+    /// Open handles of `files`, from one consistent snapshot.
+    handles: &'k [File],
+    /// Read the active file only this far (its length in the snapshot).
+    active_len: Option<u64>,
     chain: Chain,
     /// Files in chain order; the first `sealed.len()` are sealed.
     files: Vec<PathBuf>,
@@ -109,7 +129,27 @@ struct Walk {
     scratch: Scratch,
 }
 
-impl Walk {
+impl Walk<'_> {
+    /// Lines of the file at `index`, from its start, as far as the snapshot goes.
+    fn lines(&self, index: usize) -> Result<Lines, AuditError> {
+        let path = &self.files[index];
+        let mut file = self.handles[index]
+            .try_clone()
+            .map_err(|source| io_err(path, source))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|source| io_err(path, source))?;
+        let active = index + 1 == self.files.len() && index >= self.sealed.len();
+        let limit = self.active_len.filter(|_| active).unwrap_or(u64::MAX);
+        Ok(Lines::limited(file, limit))
+    }
+
+    fn count_lines(&self, index: usize) -> Result<u64, AuditError> {
+        let path = &self.files[index];
+        let mut lines = self.lines(index)?;
+        while !matches!(lines.next().map_err(|e| io_err(path, e))?, Line::Eof) {}
+        Ok(lines.line_no)
+    }
+
     fn all(&mut self, active: &Path, layout: &Layout) -> Result<Option<Problem>, AuditError> {
         for index in 0..self.files.len() {
             let role = match self.sealed.get(index) {
@@ -147,10 +187,10 @@ impl Walk {
         if let Role::Sealed(named) = role
             && let Some(kind) = self.placement(index, named)
         {
-            self.lines += count_lines(&path)?;
+            self.lines += self.count_lines(index)?;
             return Ok(Some(self.problem_at(&path, 1, None, kind)));
         }
-        let mut lines = Lines::new(open(&path)?);
+        let mut lines = self.lines(index)?;
         let problem = self
             .records_of(&mut lines, &path, role, index)
             .map_err(|source| io_err(&path, source))?;
@@ -258,7 +298,11 @@ impl Walk {
         let problem = start
             .or_else(|| self.chain.check(&parsed))
             .or_else(|| self.chain.check_segment(record, in_file))
-            .or_else(|| self.chain.check_carry(record));
+            .or_else(|| self.chain.check_carry(record))
+            .or_else(|| match self.key {
+                Some(key) => self.chain.check_mac(record, key),
+                None => None,
+            });
         if problem.is_some() {
             return Ok(Step::Stop(Some(record.seq), problem));
         }
@@ -301,12 +345,14 @@ impl Walk {
             return Ok(kind);
         };
         let mut later = seq_appears_later(lines, expected)?;
-        for path in &self.files[index + 1..] {
+        for next in index + 1..self.files.len() {
             if later {
                 break;
             }
-            let Ok(file) = File::open(path) else { continue };
-            later = seq_appears_later(&mut Lines::new(file), expected)?;
+            let Ok(mut next_lines) = self.lines(next) else {
+                continue;
+            };
+            later = seq_appears_later(&mut next_lines, expected)?;
         }
         Ok(match later {
             true => ProblemKind::OutOfOrder { expected, found },
@@ -317,67 +363,11 @@ impl Walk {
     /// Counts the lines of the files from `index` on (after a problem, so
     /// that the report can say how many lines there were).
     fn count_rest(&mut self, index: usize) -> Result<(), AuditError> {
-        for path in &self.files[index..] {
-            self.lines += count_lines(path)?;
+        for next in index..self.files.len() {
+            self.lines += self.count_lines(next)?;
         }
         Ok(())
     }
-}
-
-/// What the end of a file (or an unreadable last line) means.
-fn end_of_file(line: Line<'_>, role: Role, records: u64, in_file: u64) -> Option<ProblemKind> {
-    match (line, role) {
-        (Line::Eof, _) if records == 0 || in_file == 0 => Some(ProblemKind::Empty {
-            whole_log: records == 0 && matches!(role, Role::Active),
-        }),
-        (Line::Eof, Role::Active) => None,
-        (Line::Eof | Line::Torn(_), Role::Sealed(_)) => Some(ProblemKind::SegmentUnclosed),
-        (Line::Torn(bytes), Role::Active) => Some(ProblemKind::TornTail { bytes }),
-        (Line::TooLong, _) => Some(too_long()),
-        (Line::Complete(_), _) => unreachable!("complete lines are parsed"),
-    }
-}
-
-/// A `segment.close` must be the last line of its file; at the end of the
-/// active file it is a rotation that stopped half-way.
-fn after_close(next: Line<'_>, role: Role) -> Option<ProblemKind> {
-    match (next, role) {
-        (Line::Eof, Role::Sealed(_)) => None,
-        (Line::Eof, Role::Active) => Some(ProblemKind::RotationInterrupted),
-        _ => Some(ProblemKind::SegmentMismatch(
-            "a record follows segment.close".into(),
-        )),
-    }
-}
-
-pub(super) fn too_long() -> ProblemKind {
-    ProblemKind::Malformed(format!("line is longer than {MAX_LINE_BYTES} bytes"))
-}
-
-/// Whether a later line carries `seq`: tells reordering from deletion.
-/// Only runs after a problem was found, so speed does not matter.
-fn seq_appears_later(lines: &mut Lines, seq: u64) -> io::Result<bool> {
-    #[derive(Deserialize)]
-    struct SeqOnly {
-        seq: u64,
-    }
-    loop {
-        match lines.next()? {
-            Line::Complete(bytes) => {
-                if serde_json::from_slice::<SeqOnly>(bytes).is_ok_and(|r| r.seq == seq) {
-                    return Ok(true);
-                }
-            }
-            Line::TooLong => continue,
-            Line::Eof | Line::Torn(_) => return Ok(false),
-        }
-    }
-}
-
-fn count_lines(path: &Path) -> Result<u64, AuditError> {
-    let mut lines = Lines::new(open(path)?);
-    while !matches!(lines.next().map_err(|e| io_err(path, e))?, Line::Eof) {}
-    Ok(lines.line_no)
 }
 
 pub(super) fn open(path: &Path) -> Result<File, AuditError> {

@@ -89,6 +89,9 @@ pub(crate) struct WireLine<'a> {
     replaces: Option<u64>,
     pub prev: Hash,
     pub hash: Hash,
+    /// Present when the writer held the store key (`mac.rs`).
+    #[serde(default, deserialize_with = "present")]
+    pub mac: Option<Hash>,
 }
 
 /// Takes a required field out of the wire struct.

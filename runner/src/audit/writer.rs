@@ -8,12 +8,15 @@
 //! writes the line with one `write` (`O_APPEND`) and calls `fdatasync`; only
 //! then does `append` return.
 //!
-//! Before writing, a writer whose active segment has reached the size limit
+//! Before writing, the writer checks that the log still holds what its
+//! checkpoint vouches for and that the clock is not behind it (`guard.rs`),
+//! and refuses otherwise. A writer holding the store key MACs every record
+//! (`mac.rs`) and, once its active segment has reached the size limit,
 //! rotates it (`rotate.rs`), so one batch lands wholly in one segment.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -22,7 +25,6 @@ use tracing::warn;
 use std::sync::Arc;
 
 use super::checkpoint::{Checkpoint, CheckpointKey};
-use super::ids::{Hash, LogId};
 use super::record::{Event, MAX_LINE_BYTES, Record};
 use super::rotate::segment_limit_from_env;
 use super::tail::{Tail, Torn};
@@ -41,51 +43,12 @@ pub(crate) struct Written {
 pub struct AuditLog {
     pub(super) path: PathBuf,
     /// With a key, every append also refreshes `audit.checkpoint`.
-    key: Option<Arc<CheckpointKey>>,
+    pub(super) key: Option<Arc<CheckpointKey>>,
     /// The active segment is rotated once it holds this many bytes.
     pub(super) segment_limit: u64,
 }
 
 impl AuditLog {
-    /// Creates `dir/audit.jsonl` (mode 0600, must not exist) and writes its
-    /// `log.init` record with a fresh random log id, durably.
-    pub fn create(dir: &Path, store_id: &str) -> Result<AuditLog, AuditError> {
-        let path = dir.join(AUDIT_FILE);
-        // Sealed segments of an earlier log would precede the new one.
-        let earlier = super::segments::segment_files(&path)
-            .map_err(|source| io_err("inspect the directory of", &path, source))?;
-        if let Some(sealed) = earlier.into_iter().next() {
-            return Err(AuditError::AlreadyExists { path: sealed });
-        }
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::AlreadyExists => AuditError::AlreadyExists { path: path.clone() },
-                _ => io_err("create", &path, source),
-            })?;
-        let log = AuditLog {
-            path,
-            key: None,
-            segment_limit: segment_limit_from_env()?,
-        };
-        let init = Event::LogInit {
-            store: store_id.to_owned(),
-        };
-        let written = LogId::random()
-            .map_err(AuditError::Random)
-            .and_then(|id| log.write_first(&file, id, init));
-        if let Err(err) = written {
-            // Leave no half-made log behind: `runner init` must be retryable.
-            let _ = std::fs::remove_file(&log.path);
-            return Err(err);
-        }
-        sync_dir(dir).map_err(|source| io_err("sync the directory of", &log.path, source))?;
-        Ok(log)
-    }
-
     /// Opens an existing log for appending. Refuses a log other users can
     /// read or write.
     pub fn open(dir: &Path) -> Result<AuditLog, AuditError> {
@@ -131,7 +94,7 @@ impl AuditLog {
     /// or to bring a stale checkpoint up to date). The caller has checked
     /// the log first; the lock keeps appends out meanwhile.
     pub fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
-        let (file, tail) = self.lock_tail()?;
+        let (file, tail) = self.lock_tail(false)?;
         // Unsynced records before the end must be durable before a
         // checkpoint vouches for them.
         let result = file
@@ -146,7 +109,12 @@ impl AuditLog {
         &self.path
     }
 
-    fn write_checkpoint(&self, last: &Record) -> Result<Option<Checkpoint>, AuditError> {
+    /// The audit keys, if the log was opened with them.
+    pub(super) fn key(&self) -> Option<&CheckpointKey> {
+        self.key.as_deref()
+    }
+
+    pub(super) fn write_checkpoint(&self, last: &Record) -> Result<Option<Checkpoint>, AuditError> {
         let Some(key) = &self.key else {
             return Ok(None);
         };
@@ -184,7 +152,7 @@ impl AuditLog {
     /// group commit saves (BENCHMARKS.md).
     #[doc(hidden)]
     pub fn append_alone(&self, event: Event) -> Result<Record, AuditError> {
-        let (file, tail) = self.lock_tail()?;
+        let (file, tail) = self.lock_tail(true)?;
         let Written {
             file,
             mut results,
@@ -215,7 +183,7 @@ impl AuditLog {
 
     /// First half of a batch: written (not yet durable), lock released.
     pub(crate) fn write_phase(&self, events: Vec<Event>) -> Result<Written, AuditError> {
-        let (file, tail) = self.lock_tail()?;
+        let (file, tail) = self.lock_tail(true)?;
         let written = self.write_batch(file, tail, events)?;
         let _ = written.file.unlock();
         Ok(written)
@@ -248,7 +216,9 @@ impl AuditLog {
         if let Some(torn) = tail.torn {
             last = self.recover(&file, &last, &torn)?;
         }
-        if self.over_limit(&file)? {
+        // Only a writer with the key rotates, so that a segment.open (whose
+        // carried generation the store's rollback check trusts) has a MAC.
+        if self.key.is_some() && self.over_limit(&file)? {
             let (new, rotation) = self.seal_active(&file, &last)?;
             // Dropping the old file unlocks it; its waiters retry on `new`.
             file = new;
@@ -285,9 +255,14 @@ impl AuditLog {
         let file = self.open_locked()?;
         let current = Checkpoint::load(&dir.join(super::CHECKPOINT_FILE));
         let ahead = matches!(&current, Ok(Some(cp)) if cp.log == last.log && cp.size > last.seq);
-        let result = match ahead {
-            true => Ok(()),
-            false => Checkpoint::seal(key, last.log, last.seq, last.hash)
+        // Never re-seal a checkpoint another key made (a swapped-in store).
+        let foreign = matches!(&current, Ok(Some(cp)) if !cp.is_authentic(key));
+        let result = match (ahead, foreign) {
+            (_, true) => Err(self.diverged(
+                "its checkpoint was not made with this store's key; it is left as it is".into(),
+            )),
+            (true, false) => Ok(()),
+            (false, false) => Checkpoint::seal(key, last.log, last.seq, last.hash)
                 .ok_or(AuditError::Clock)
                 .and_then(|cp| Ok(cp.store(dir, false)?)),
         };
@@ -339,21 +314,24 @@ impl AuditLog {
                 path: self.path.clone(),
                 reason: "its sequence number is at the maximum".into(),
             })?;
-        let record = Record::seal(last.log, seq, OffsetDateTime::now_utc(), last.hash, event)
-            .ok_or(AuditError::Clock)?;
+        // Never before the previous record: the guard refused a clock more
+        // than its tolerance behind, a smaller step back takes `last`'s time.
+        let now = OffsetDateTime::now_utc().max(last.ts);
+        let record = Record::seal(last.log, seq, now, last.hash, event).ok_or(AuditError::Clock)?;
+        let record = self.authenticate(record);
         let line = line_of(&record)?;
         Ok((record, line))
     }
 
-    fn write_first(&self, file: &File, log: LogId, event: Event) -> Result<(), AuditError> {
-        let record = Record::seal(log, 0, OffsetDateTime::now_utc(), Hash::ZERO, event)
-            .ok_or(AuditError::Clock)?;
-        self.write_record(file, &record)?;
-        file.sync_all()
-            .map_err(|source| io_err("sync", &self.path, source))
+    /// With the key, the record carries its MAC.
+    pub(super) fn authenticate(&self, record: Record) -> Record {
+        match &self.key {
+            Some(key) => record.with_mac(key.record()),
+            None => record,
+        }
     }
 
-    fn write_record(&self, mut file: &File, record: &Record) -> Result<(), AuditError> {
+    pub(super) fn write_record(&self, mut file: &File, record: &Record) -> Result<(), AuditError> {
         file.write_all(line_of(record)?.as_bytes())
             .map_err(|source| io_err("write to", &self.path, source))
     }

@@ -57,6 +57,7 @@ impl AuditVerify {
         }
         let path = dir.join(audit::AUDIT_FILE);
         let result = audit::verify_anchored(&path, checkpoints, key.as_ref())?;
+        let key_note = key_note.or_else(|| foreign_store(&result, key.as_ref()));
         match self.json {
             true => println!("{}", to_json(&path, &result, key_note.as_deref())),
             false => print_human(&path, &result, key_note.as_deref()),
@@ -74,9 +75,13 @@ pub(crate) fn parse_anchor(arg: &str) -> anyhow::Result<Checkpoint> {
     Checkpoint::parse(&text).map_err(|reason| anyhow::anyhow!("anchor file {arg}: {reason}"))
 }
 
-/// The MAC key from the store; without it the chain is still checked.
+/// The MAC keys from the store; without them the chain is still checked.
+/// The store is opened without its rollback check against this log: the
+/// keys come from the store file and key as they are (their own MAC is
+/// checked), and the log is what is being verified (a rolled-back store or
+/// a forged log must not hide forged records by withholding the key).
 pub(crate) fn checkpoint_key(dir: &Path) -> (Option<CheckpointKey>, Option<String>) {
-    match Store::open(dir) {
+    match Store::open_unchecked(dir, &crate::store::passphrase::current) {
         Ok(store) => (Some(CheckpointKey::from_store(&store)), None),
         Err(error) => (
             None,
@@ -85,6 +90,19 @@ pub(crate) fn checkpoint_key(dir: &Path) -> (Option<CheckpointKey>, Option<Strin
             )),
         ),
     }
+}
+
+/// A note when the store in the state dir is not the one the log was begun
+/// with (another state dir's key and store file put in place).
+fn foreign_store(result: &Anchored, key: Option<&CheckpointKey>) -> Option<String> {
+    let ours = key?.store_id()?;
+    let logs = result.report.store.as_deref()?;
+    (ours != logs).then(|| {
+        format!(
+            "this log belongs to store {logs}, but the store in the state dir is store {ours}: \
+             a store from elsewhere was put in place; its key cannot vouch for this log"
+        )
+    })
 }
 
 fn exit_for(verdict: Verdict) -> u8 {
@@ -126,15 +144,51 @@ fn print_human(path: &Path, result: &Anchored, key_note: Option<&str>) {
     if let Some(note) = key_note {
         println!("note: {note}");
     }
+    if let Some(note) = authentication_note(result) {
+        println!("{note}");
+    }
+    if let Some(back) = report.time_back {
+        println!(
+            "note: {} record(s) are timed before the record preceding them (first: seq {}): \
+             the clock was set back while they were written",
+            back.count, back.first_seq
+        );
+    }
     if let Some(problem) = &report.first_problem {
         println!("FAILED: {problem}");
     }
     println!("result: {}", summary(result));
 }
 
+/// Which records a record MAC vouches for, and how many trailing ones
+/// nothing does.
+fn authentication_note(result: &Anchored) -> Option<String> {
+    let report = &result.report;
+    if !report.is_intact() && result.verdict == Verdict::Invalid {
+        return None;
+    }
+    let macs = match report.authenticated {
+        Some(seq) => format!("record MACs authenticate records seq 0 to seq {seq}"),
+        None => "no record MAC could be checked".into(),
+    };
+    Some(match result.unauthenticated {
+        0 => format!("{macs}; every record is authenticated"),
+        n => format!(
+            "{macs}; the last {n} record(s) are NOT authenticated: neither a record MAC nor a \
+             trusted checkpoint covers them (chained, but anyone who can write the state dir \
+             could have appended them, and cutting them off would not show)"
+        ),
+    })
+}
+
 fn summary(result: &Anchored) -> String {
     match result.verdict {
-        Verdict::Intact => "INTACT (anchored)".into(),
+        Verdict::Intact if result.unauthenticated == 0 => "INTACT (anchored)".into(),
+        Verdict::Intact => format!(
+            "INTACT (anchored up to seq {}; the last {} record(s) unauthenticated)",
+            result.report.records - result.unauthenticated - 1,
+            result.unauthenticated
+        ),
         Verdict::Torn => match result.report.first_problem.as_ref().map(|p| &p.kind) {
             Some(ProblemKind::RotationInterrupted) => {
                 "TORN: intact up to an interrupted rotation; the next append finishes it".into()
@@ -152,6 +206,13 @@ fn summary(result: &Anchored) -> String {
                     "INVALID: REWRITTEN".into()
                 }
                 Some(AnchorOutcome::Forged) => "INVALID: FORGED CHECKPOINT".into(),
+                _ if matches!(
+                    result.report.first_problem.as_ref().map(|p| &p.kind),
+                    Some(ProblemKind::ForgedRecord { .. })
+                ) =>
+                {
+                    "INVALID: FORGED (a record without a valid MAC)".into()
+                }
                 _ => "INVALID: TAMPERED".into(),
             }
         }
@@ -175,9 +236,9 @@ fn describe_check(check: &AnchorCheck) -> String {
             // The local checkpoint follows synced records only; the ones
             // after it released nothing (see docs/audit-format.md).
             AnchorSource::Local => format!(
-                "found in the log; {beyond} record(s) appended since, not yet anchored \
+                "found in the log; {beyond} record(s) appended since, not covered by it \
                  (the checkpoint follows synced records; the next one, or `runner audit \
-                 head`, anchors them)"
+                 head`, covers them)"
             ),
             AnchorSource::Exported => {
                 format!("found in the log; {beyond} record(s) appended since")
@@ -232,6 +293,9 @@ fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json
         "head": report.head.map(|h| h.to_string()),
         "checkpoints": checks,
         "first_problem": problem,
+        "authenticated_through": report.authenticated,
+        "unauthenticated": result.unauthenticated,
+        "time_back": report.time_back.map(|b| json!({"first_seq": b.first_seq, "count": b.count})),
         "note": key_note,
         "verdict": result.verdict.code(),
     })

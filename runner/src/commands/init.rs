@@ -60,9 +60,8 @@ impl Init {
                 (store, true)
             }
         };
-        AuditLog::create(&dir, store.store_id())
+        AuditLog::create_anchored(&dir, CheckpointKey::from_store(&store))
             .context("cannot create the audit log")?
-            .anchored(CheckpointKey::from_store(&store))
             .checkpoint_now()
             .context("cannot write the audit log's first checkpoint")?;
         if resumed {

@@ -196,7 +196,7 @@ impl Store {
     /// file, unwrap the data key, check the MAC, refuse a rollback.
     pub fn open_with(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
         let mut store = Store::open_unchecked(dir, ask)?;
-        match rollback::check(dir, store.store_id(), store.generation()) {
+        match rollback::check(&store) {
             Err(rolled_back @ StoreError::RolledBack { .. }) => {
                 // The log never leads the file: a writer that finished
                 // between our read of the file and of the log explains a
@@ -205,7 +205,7 @@ impl Store {
                     return Err(rolled_back);
                 };
                 store.data = store.reread_locked()?;
-                rollback::check(dir, store.store_id(), store.generation())?;
+                rollback::check(&store)?;
             }
             other => other?,
         }

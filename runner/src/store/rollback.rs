@@ -15,22 +15,28 @@
 
 use std::path::Path;
 
-use crate::audit::{AUDIT_FILE, recorded_generation};
+use crate::audit::{AUDIT_FILE, CheckpointKey, recorded_generation};
 
 use super::{AskPassphrase, STORE_FILE, Store, StoreError, crypto, format};
 
-/// The newest generation the audit log recorded for `store_id`, if any.
-pub(crate) fn recorded(dir: &Path, store_id: &str) -> Result<Option<u64>, StoreError> {
-    recorded_generation(&dir.join(AUDIT_FILE), store_id).map_err(|e| StoreError::AuditUnreadable {
-        path: e.path,
-        reason: e.reason,
+/// The newest generation the audit log recorded for `store`, with a valid
+/// MAC under its key (a record anyone can append does not count), if any.
+pub(crate) fn recorded(store: &Store) -> Result<Option<u64>, StoreError> {
+    let key = CheckpointKey::from_store(store);
+    recorded_generation(&store.dir.join(AUDIT_FILE), &key).map_err(|e| {
+        StoreError::AuditUnreadable {
+            path: e.path,
+            reason: e.reason,
+        }
     })
 }
 
-/// Refuses `generation` if the audit log recorded a newer one for `store_id`.
+/// Refuses the store if the audit log recorded a newer generation for it,
+/// belongs to another store, or was not started with this store's key.
 /// A state dir without an audit log has nothing to compare with.
-pub(crate) fn check(dir: &Path, store_id: &str, generation: u64) -> Result<(), StoreError> {
-    let Some(recorded) = recorded(dir, store_id)? else {
+pub(crate) fn check(store: &Store) -> Result<(), StoreError> {
+    let (dir, generation) = (&store.dir, store.generation());
+    let Some(recorded) = recorded(store)? else {
         return Ok(());
     };
     match generation < recorded {
@@ -54,7 +60,7 @@ impl Store {
         ask: AskPassphrase<'_>,
     ) -> Result<(Store, Option<u64>), StoreError> {
         let store = Store::open_unchecked(dir, ask)?;
-        let recorded = recorded(dir, store.store_id())?;
+        let recorded = recorded(&store)?;
         let behind = recorded.filter(|recorded| store.generation() < *recorded);
         Ok((store, behind))
     }
@@ -81,13 +87,21 @@ mod tests {
     use super::super::Store;
     use super::super::tests::{project, secret, value};
     use super::*;
-    use crate::audit::{AuditLog, Event, read_records, segment_files};
+    use crate::audit::{AuditLog, Event, Record, read_records, segment_files};
 
     fn written(store: &str, generation: u64) -> Event {
         Event::StoreWrite {
             store: store.into(),
             generation,
         }
+    }
+
+    /// The store's log, as `runner init` makes it (log.init with a MAC,
+    /// first checkpoint), rotating at `limit` bytes.
+    fn log_of(store: &Store, limit: u64) -> AuditLog {
+        AuditLog::create_anchored(store.dir(), CheckpointKey::from_store(store))
+            .unwrap()
+            .with_segment_limit(limit)
     }
 
     /// Appends `n` records that are not store writes of the log's store:
@@ -110,9 +124,7 @@ mod tests {
     /// store.write for it. Returns the store file as it was at generation 1.
     fn rotated_past_writes(dir: &Path) -> (Store, Vec<u8>) {
         let mut store = Store::init(dir).unwrap();
-        let log = AuditLog::create(dir, store.store_id())
-            .unwrap()
-            .with_segment_limit(1024);
+        let log = log_of(&store, 1024);
         let mut old = Vec::new();
         for v in 0..3 {
             let name = secret(&format!("s{v}"));
@@ -166,7 +178,7 @@ mod tests {
     #[test]
     fn the_check_reads_only_the_active_segment() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, old) = rotated_past_writes(dir.path());
+        let (_store, old) = rotated_past_writes(dir.path());
         // Sealed segments replaced by garbage of the same length, which
         // holds the needle: reading any of them would fail the check.
         for path in sealed(dir.path()) {
@@ -175,42 +187,80 @@ mod tests {
             fs::write(&path, &junk[..len]).unwrap();
         }
         assert_rolled_back(dir.path(), &old);
-        // Control: once the active segment cannot decide (it carries
-        // another store id), the garbage is read and refused.
-        let err = check(dir.path(), "another-store", 0).unwrap_err();
-        assert!(matches!(err, StoreError::AuditUnreadable { .. }), "{err}");
-        check(dir.path(), store.store_id(), 3).unwrap();
+    }
+
+    /// The well-chained record someone without the key can append: the
+    /// public hash recomputed, no MAC.
+    fn forge_after_last(dir: &Path, event: Event) {
+        let path = dir.join(AUDIT_FILE);
+        let last = read_records(&path).unwrap().pop().unwrap();
+        let forged = Record::seal(last.log, last.seq + 1, last.ts, last.hash, event).unwrap();
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str(&forged.to_line().unwrap());
+        text.push('\n');
+        fs::write(&path, text).unwrap();
     }
 
     #[test]
-    fn another_stores_writes_are_found_in_older_segments() {
-        // A store whose id differs from the log's (its carried values do not
-        // apply): the older segments are read, as without carrying.
+    fn a_forged_store_write_does_not_lower_the_recorded_generation() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::create(dir.path(), "log-store")
-            .unwrap()
-            .with_segment_limit(1024);
-        log.append(written("log-store", 4)).unwrap();
-        log.append(written("swapped-in", 7)).unwrap();
-        fill(&log, 12);
-        assert!(sealed(dir.path()).len() >= 2);
-        let err = check(dir.path(), "swapped-in", 6).unwrap_err();
+        let mut store = Store::init(dir.path()).unwrap();
+        let log = log_of(&store, u64::MAX);
+        let old = fs::read(dir.path().join(STORE_FILE)).unwrap();
+        for name in ["a", "b"] {
+            store
+                .set(&project("p"), &secret(name), &value(b"v"))
+                .unwrap();
+            log.append(written(store.store_id(), store.generation()))
+                .unwrap();
+        }
+        fs::write(dir.path().join(STORE_FILE), &old).unwrap();
+        forge_after_last(dir.path(), written(store.store_id(), 0));
+        let err = Store::open(dir.path()).unwrap_err();
         assert!(
-            matches!(err, StoreError::RolledBack { recorded: 7, .. }),
+            matches!(
+                err,
+                StoreError::RolledBack {
+                    found: 0,
+                    recorded: 2,
+                    ..
+                }
+            ),
             "{err}"
         );
-        check(dir.path(), "swapped-in", 7).unwrap();
-        let err = check(dir.path(), "log-store", 3).unwrap_err();
-        assert!(
-            matches!(err, StoreError::RolledBack { recorded: 4, .. }),
-            "{err}"
-        );
-        check(dir.path(), "never-written", 0).unwrap();
+    }
+
+    #[test]
+    fn a_store_from_elsewhere_is_refused_naming_both_ids() {
+        let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store = Store::init(ours.path()).unwrap();
+        log_of(&store, u64::MAX);
+        let other = Store::init(theirs.path()).unwrap();
+        for file in [STORE_FILE, super::super::KEY_FILE] {
+            fs::copy(theirs.path().join(file), ours.path().join(file)).unwrap();
+        }
+        let err = Store::open(ours.path()).unwrap_err().to_string();
+        assert!(err.contains(store.store_id()), "{err}");
+        assert!(err.contains(other.store_id()), "{err}");
+    }
+
+    #[test]
+    fn a_log_start_without_this_stores_mac_is_refused() {
+        // A log begun by someone without the key (log.init with no MAC)
+        // vouches for nothing: the store is not opened against it.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let log = AuditLog::create(dir.path(), store.store_id()).unwrap();
+        log.append(written(store.store_id(), 7)).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::AuditUnreadable { .. }), "{err}");
+        assert!(err.to_string().contains("log.init"), "{err}");
     }
 
     #[test]
     fn no_audit_log_means_nothing_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        check(dir.path(), "s", 0).unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        check(&store).unwrap();
     }
 }

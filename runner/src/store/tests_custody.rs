@@ -268,7 +268,8 @@ fn half_done_rekey_is_finished_or_discarded_at_open() {
 fn rollback_below_the_audited_generation_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::init(dir.path()).unwrap();
-    let log = AuditLog::create(dir.path(), store.store_id()).unwrap();
+    let key = crate::audit::CheckpointKey::from_store(&store);
+    let log = AuditLog::create_anchored(dir.path(), key).unwrap();
     let old_copy = fs::read(dir.path().join(STORE_FILE)).unwrap();
     store
         .set(&project("p"), &secret("s"), &value(b"v"))

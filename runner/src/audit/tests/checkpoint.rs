@@ -1,6 +1,6 @@
 //! Checkpoint text round trip, strict parsing, MAC and atomic storage.
 
-use super::vectors_gen::{LOG, vector_key};
+use super::vectors_gen::{LOG, vector_key, vector_key_for};
 use super::*;
 
 fn sample() -> Checkpoint {
@@ -71,9 +71,7 @@ fn store_and_load_replace_the_file() {
 #[test]
 fn anchored_appends_keep_the_checkpoint_at_the_head() {
     let dir = tempfile::tempdir().unwrap();
-    let log = AuditLog::create(dir.path(), "store-1")
-        .unwrap()
-        .anchored(vector_key());
+    let log = AuditLog::create_anchored(dir.path(), vector_key_for("store-1")).unwrap();
     for event in sample_events() {
         let record = log.append(event).unwrap();
         let cp = Checkpoint::load(&dir.path().join(CHECKPOINT_FILE))

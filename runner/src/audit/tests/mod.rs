@@ -5,6 +5,7 @@ mod carry;
 mod checkpoint;
 mod concurrent;
 mod group;
+mod guard;
 mod proptests;
 mod rotation;
 mod roundtrip;
@@ -116,10 +117,13 @@ pub(super) fn sample_events() -> Vec<Event> {
     ]
 }
 
-/// A state dir holding a fresh log.
+/// A state dir holding a fresh log, as `runner init` makes it: `log.init`
+/// with its MAC and the first checkpoint, under the vector key bound to
+/// store `store-1`; appends through it carry MACs.
 pub(super) fn new_log() -> (tempfile::TempDir, AuditLog) {
     let dir = tempfile::tempdir().unwrap();
-    let log = AuditLog::create(dir.path(), "store-1").unwrap();
+    let key = vectors_gen::vector_key_for("store-1");
+    let log = AuditLog::create_anchored(dir.path(), key).unwrap();
     (dir, log)
 }
 

@@ -146,9 +146,27 @@ fn an_anchor_from_before_rotations_verifies_after_them() {
 fn interrupted_after_close() -> (tempfile::TempDir, AuditLog, Rotation) {
     let (dir, log) = new_log();
     log.append(set(1)).unwrap();
+    let checkpoint = saved_checkpoint(log.path());
     let rotation = log.rotate().unwrap();
     fs::rename(&rotation.sealed, log.path()).unwrap();
+    checkpoint.restore();
     (dir, log, rotation)
+}
+
+/// The checkpoint file beside a log, as it is now.
+pub(super) struct SavedCheckpoint(PathBuf, Vec<u8>);
+
+pub(super) fn saved_checkpoint(log: &Path) -> SavedCheckpoint {
+    let path = log.with_file_name(CHECKPOINT_FILE);
+    let bytes = fs::read(&path).unwrap();
+    SavedCheckpoint(path, bytes)
+}
+
+impl SavedCheckpoint {
+    /// Puts it back: a crash before the checkpoint moved.
+    pub(super) fn restore(&self) {
+        fs::write(&self.0, &self.1).unwrap();
+    }
 }
 
 pub(super) fn problem(dir: &Path) -> Problem {
@@ -199,7 +217,9 @@ fn crash_after_sealing_before_the_new_segment_is_finished() {
 fn crash_while_writing_the_close_record_is_a_torn_tail() {
     let (dir, log) = new_log();
     log.append(set(1)).unwrap();
+    let checkpoint = saved_checkpoint(log.path());
     let rotation = log.rotate().unwrap();
+    checkpoint.restore();
     // Back to the state before the rotation, with half a close record.
     let line = rotation.close.to_line().unwrap();
     let sealed = fs::read_to_string(&rotation.sealed).unwrap();
@@ -258,7 +278,11 @@ fn concurrent_appenders_across_rotations_form_one_chain() {
             let dir = dir.path();
             s.spawn(move || {
                 // Separate handles: separate opens, separate locks.
-                let log = AuditLog::open(dir).unwrap().with_segment_limit(2048);
+                // With the key: only a writer holding it rotates.
+                let log = AuditLog::open(dir)
+                    .unwrap()
+                    .anchored(vector_key())
+                    .with_segment_limit(2048);
                 for i in 0..EACH {
                     match i % 3 {
                         0 => log.append_unsynced(set(t * 1000 + i)).unwrap(),

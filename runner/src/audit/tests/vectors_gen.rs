@@ -22,7 +22,25 @@ pub(super) fn vector_key() -> CheckpointKey {
     CheckpointKey::new(Box::new(*blake3::hash(b"scopehold audit vector key").as_bytes()).into())
 }
 
+/// [`vector_key`] bound to a store id (for logs made with `create_anchored`).
+pub(super) fn vector_key_for(store: &str) -> CheckpointKey {
+    let bytes = *blake3::hash(b"scopehold audit vector key").as_bytes();
+    CheckpointKey::for_store(Box::new(bytes).into(), store)
+}
+
+/// A log as the runner writes it with the store key: every record MACed.
+/// (Vectors that rewrite a log with it model an attacker who has the key:
+/// only a checkpoint or anchor catches them.)
 fn seal_all(log: LogId, events: Vec<Event>) -> Vec<Record> {
+    let key = vector_key();
+    forge_all(log, events)
+        .into_iter()
+        .map(|r| r.with_mac(key.record()))
+        .collect()
+}
+
+/// The same chain written by someone without the key: no MACs.
+fn forge_all(log: LogId, events: Vec<Event>) -> Vec<Record> {
     let mut prev = Hash::ZERO;
     let mut out = Vec::new();
     for (seq, event) in events.into_iter().enumerate() {
@@ -228,7 +246,7 @@ pub(super) fn vectors() -> Vec<Vector<'static>> {
         text(&inserted),
         with_cp.clone(),
         None,
-        "verdict: invalid\nproblem: out-of-order seq=5 line=7\nlocal: unchecked\n",
+        "verdict: invalid\nproblem: forged-record seq=5 line=6\nlocal: unchecked\n",
     );
     add(
         "fail_last_removed",
@@ -249,7 +267,7 @@ pub(super) fn vectors() -> Vec<Vector<'static>> {
         Some(Vec::new()),
         with_cp.clone(),
         None,
-        "verdict: invalid\nproblem: empty seq=- line=1\nlocal: truncated\n",
+        "verdict: invalid\nproblem: init-interrupted seq=- line=1\nlocal: truncated\n",
     );
     add(
         "fail_file_deleted",
@@ -297,6 +315,65 @@ pub(super) fn vectors() -> Vec<Vector<'static>> {
         Some(cp(&wrong_key, &base, 10)),
         None,
         "verdict: invalid\nproblem: none\nlocal: forged\n",
+    );
+    // Without the key (T3): appended, stripped or altered MACs.
+    let appended = Record::seal(
+        LOG,
+        10,
+        base[9].ts,
+        base[9].hash,
+        Event::StoreWrite {
+            store: "store-vectors".into(),
+            generation: 1,
+        },
+    )
+    .unwrap();
+    add(
+        "fail_mac_missing_store_write",
+        text(&[l.clone(), vec![appended.to_line().unwrap()]].concat()),
+        with_cp.clone(),
+        None,
+        "verdict: invalid\nproblem: forged-record seq=10 line=11\nlocal: matches\n",
+    );
+    let mut stripped = base.clone();
+    stripped[2].mac = None;
+    add(
+        "fail_mac_stripped",
+        text(&lines(&stripped)),
+        with_cp.clone(),
+        None,
+        "verdict: invalid\nproblem: forged-record seq=2 line=3\nlocal: unchecked\n",
+    );
+    let mut altered = base.clone();
+    altered[2].mac = Some(Hash::of(b"not the mac"));
+    add(
+        "fail_mac_altered",
+        text(&lines(&altered)),
+        with_cp.clone(),
+        None,
+        "verdict: invalid\nproblem: forged-record seq=2 line=3\nlocal: unchecked\n",
+    );
+    add(
+        "fail_rechained_without_key",
+        text(&lines(&forge_all(LOG, base_events()))),
+        None,
+        None,
+        "verdict: invalid\nproblem: forged-record seq=0 line=1\n",
+    );
+    let tail = Record::seal(
+        LOG,
+        10,
+        base[9].ts,
+        base[9].hash,
+        sample_events()[0].clone(),
+    )
+    .unwrap();
+    add(
+        "ok_unauthenticated_tail",
+        text(&[l.clone(), vec![tail.to_line().unwrap()]].concat()),
+        with_cp.clone(),
+        None,
+        "verdict: intact\nproblem: none\nlocal: extends\n",
     );
     let mut torn_mid = l.clone();
     torn_mid[4] = torn_mid[4][..60].to_owned();

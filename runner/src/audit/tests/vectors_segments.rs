@@ -46,7 +46,7 @@ fn build(log: LogId, first_seq: u64, forged: Option<(u64, u64)>) -> Vec<Vec<Reco
         let ts = T0 + Duration::seconds(seq as i64);
         let record = Record::seal(log, seq, ts, prev, event).unwrap();
         (seq, prev) = (seq + 1, record.hash);
-        record
+        record.with_mac(vector_key().record())
     };
     let mut files = Vec::new();
     for segment in 0..SEGMENTS {
