@@ -83,7 +83,7 @@ fn an_interrupted_init_is_redone_not_called_initialised() {
     let verify = world.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(3), "{}", text(&verify));
     assert!(
-        stdout(&verify).contains("interrupted `runner init`"),
+        stdout(&verify).contains("`runner init` was interrupted"),
         "{}",
         text(&verify)
     );
