@@ -13,6 +13,12 @@
 //! println!("{} {}", response.status, response.text());
 //! ```
 //!
+//! The host swaps a placeholder only where the grant's `inject` says
+//! (default: `Authorization: Bearer <placeholder>`, what [`Request::bearer`]
+//! writes; an API that wants `X-Api-Key: <key>` or `?api_key=<key>` needs
+//! `inject = "header:X-Api-Key"` or `"query:api_key"` on the grant). A
+//! placeholder anywhere else gets the request refused ([`HttpError::Denied`]).
+//!
 //! Redirects are followed (at most [`MAX_REDIRECTS`]); each hop is a new
 //! request, checked by the host against the agent's `allowed_hosts` again.
 

@@ -13,8 +13,12 @@
 //!   recorded again, since its first durable record already covers it;
 //! - the task learns only `Denied` or `Unavailable`; the precise reason goes to
 //!   the audit log and to the operator's stderr;
+//! - a denial is a security event: recorded synced (and anchored once the
+//!   store is open), like a resolution, so cutting it off the log's end is
+//!   detected;
 //! - nothing the task sends is written to the log verbatim unless it is a valid
-//!   secret name that is not the value of a secret resolved in this run.
+//!   secret name that holds no value resolved in this run (as a substring);
+//!   every recorded or printed denial is masked once more as a last defence.
 
 mod denial;
 mod lazy_store;
@@ -31,9 +35,9 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
-use crate::audit::{AuditLog, Event, RunId, Token};
+use crate::audit::{AuditLog, Event, RunId};
 use crate::names::{AgentName, ProjectName, SecretName};
-use crate::policy::{Agent, AuditSync, DenyReason, GrantCheck, HostPattern};
+use crate::policy::{Agent, AuditSync, DenyReason, GrantCheck, HostPattern, InjectAt};
 
 /// What the guest is told when it gets no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,9 @@ pub struct Broker {
     denials: u64,
     /// Lookups (get-secret and placeholder calls) so far, for `secret_calls`.
     calls: u64,
+    /// Secrets answered `Unavailable` (not recorded, store unreadable), for
+    /// the warning at the end of the run.
+    withheld: Vec<String>,
 }
 
 impl Broker {
@@ -99,6 +106,7 @@ impl Broker {
             repeats: 0,
             denials: 0,
             calls: 0,
+            withheld: Vec::new(),
         }
     }
 
@@ -129,13 +137,32 @@ impl Broker {
         Ok(())
     }
 
-    /// Appends a record that releases nothing (a run's start and end, a
-    /// denial): synced only under `[audit] sync = "every-record"`.
+    /// Appends a record that releases nothing and is no security event (a
+    /// run's start and end): synced only under `[audit] sync = "every-record"`.
     pub fn record(&self, event: Event) -> Result<crate::audit::Record, crate::audit::AuditError> {
         match self.sync {
             AuditSync::Releases => self.audit.append_unsynced(event),
             AuditSync::EveryRecord => self.audit.append(event),
         }
+    }
+
+    /// The `[audit] sync` setting of the run.
+    pub fn audit_sync(&self) -> AuditSync {
+        self.sync
+    }
+
+    /// Secrets answered `Unavailable` in this run, masked, in order.
+    pub fn withheld(&self) -> &[String] {
+        &self.withheld
+    }
+
+    /// Opens the store if that needs nobody to type a passphrase, so that
+    /// a denial about to be recorded is anchored; a store that cannot be
+    /// opened only leaves it unanchored (and is reported when a secret is
+    /// asked for).
+    pub fn anchor_if_possible(&mut self) {
+        let _ = self.store.get();
+        self.anchor_audit();
     }
 
     /// Once the store is open, appends also advance the log's checkpoint
@@ -171,7 +198,7 @@ impl Broker {
         requested: &str,
         now: OffsetDateTime,
     ) -> Result<(SecretName, u32, SecretString), Denial> {
-        if let Some(owner) = self.value_owner(requested) {
+        if let Some(owner) = self.resolved.owner_within(requested) {
             return Err(Denial {
                 secret: format!("<value of {owner}>"),
                 code: "value-as-name",
@@ -253,10 +280,6 @@ impl Broker {
         denial(&secret, "other-project", detail, Refusal::Denied)
     }
 
-    fn value_owner(&self, requested: &str) -> Option<SecretName> {
-        self.resolved.owner_of_value(requested)
-    }
-
     /// Counts one lookup; `false` once the agent's `secret_calls` limit is
     /// passed (the caller then stops the task, nothing is looked up).
     pub fn count_call(&mut self) -> bool {
@@ -294,8 +317,16 @@ impl Broker {
 
     /// The destinations the grant of `secret` binds it to (empty: none).
     pub fn hosts_of(&self, secret: &SecretName) -> Vec<HostPattern> {
-        let grant = self.agent.grants.iter().find(|g| &g.secret == secret);
-        grant.map(|g| g.hosts.clone()).unwrap_or_default()
+        self.injection_of(secret).0
+    }
+
+    /// Where the grant of `secret` lets its value go: the destinations and
+    /// the position in a request (no grant: nowhere).
+    pub fn injection_of(&self, secret: &SecretName) -> (Vec<HostPattern>, InjectAt) {
+        match self.agent.grant(secret) {
+            Some(grant) => (grant.hosts.clone(), grant.inject.clone()),
+            None => (Vec::new(), InjectAt::default()),
+        }
     }
 
     fn release(
@@ -326,6 +357,7 @@ impl Broker {
         };
         if let Err(error) = self.audit.append(event) {
             eprintln!("scopehold: withholding {secret}: the access could not be recorded: {error}");
+            self.withhold(secret.to_string());
             return Err(Refusal::Unavailable);
         }
         tracing::debug!(%secret, version, "secret released");
@@ -334,36 +366,5 @@ impl Broker {
         let hosts = self.hosts_of(&secret);
         self.resolved.push(secret, value.clone(), hosts);
         Ok(value)
-    }
-
-    fn refuse(&mut self, denial: Denial) -> Refusal {
-        self.denials += 1;
-        let RunIdentity {
-            run,
-            agent,
-            project,
-        } = self.identity.clone();
-        eprintln!(
-            "scopehold: {} denied to agent {agent}: {}",
-            denial.secret, denial.detail
-        );
-        if let Some(hint) = denial.grant_hint(&self.identity.agent) {
-            eprintln!("scopehold: hint: {hint}");
-        }
-        let event = Event::SecretDeny {
-            run,
-            agent,
-            project,
-            secret: denial.secret,
-            reason: Token::new(denial.code).expect("reason codes are valid tokens"),
-            detail: denial.detail,
-        };
-        // A denial releases nothing: in the log before the task hears of it,
-        // durable with the next synced append (unless every record is).
-        if let Err(error) = self.record(event) {
-            eprintln!("scopehold: the denial could not be recorded: {error}");
-            return Refusal::Unavailable;
-        }
-        denial.refusal
     }
 }

@@ -18,7 +18,9 @@ pub const AUDIT_UNANCHORED: u8 = 3;
 /// checkpoint vouches for: records cut off, rewritten or replaced; or the
 /// clock is behind it), so the task was not started or got no secret; run
 /// `runner audit verify`.
-pub const AUDIT_REFUSED: u8 = 119;
+pub const AUDIT_REFUSED: u8 = 118;
+/// The task made more outgoing HTTP requests than `requests` allows.
+pub const LIMIT_REQUESTS: u8 = 119;
 /// The task passed its `memory` limit (all memories and tables together).
 pub const LIMIT_MEMORY: u8 = 120;
 /// The task needed more core instances, memories or tables than `instances`.
@@ -36,7 +38,7 @@ pub const REFUSED: u8 = 126;
 /// The task trapped (a panic, `unreachable`, an out-of-bounds access).
 pub const TRAPPED: u8 = 134;
 
-/// The exit code for a task stopped by `limit` (120–124, one per limit).
+/// The exit code for a task stopped by `limit` (119–124, one per limit).
 pub fn for_limit(limit: crate::policy::Limit) -> u8 {
     use crate::policy::Limit;
     match limit {
@@ -45,5 +47,6 @@ pub fn for_limit(limit: crate::policy::Limit) -> u8 {
         Limit::SecretCalls => LIMIT_SECRET_CALLS,
         Limit::Output => LIMIT_OUTPUT,
         Limit::Timeout => TIMEOUT,
+        Limit::Requests => LIMIT_REQUESTS,
     }
 }

@@ -209,7 +209,7 @@ fn a_truncated_log_stays_truncated_after_ordinary_runs() {
     .unwrap();
     for _ in 0..2 {
         let out = get(&world);
-        assert_eq!(out.status.code(), Some(119), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(118), "{}", text(&out));
         assert!(!released(&out, &value), "{}", text(&out));
         assert!(
             stderr(&out).contains("runner audit verify"),
@@ -246,7 +246,7 @@ fn a_rewrite_without_one_secrets_resolutions_never_verifies_intact() {
     );
     for _ in 0..2 {
         let out = get(&world);
-        assert_eq!(out.status.code(), Some(119), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(118), "{}", text(&out));
         assert!(!released(&out, &value), "{}", text(&out));
     }
     let (code, shown) = verify(&world);

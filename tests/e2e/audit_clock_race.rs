@@ -94,7 +94,7 @@ fn a_clock_set_back_revives_no_expired_grant() {
     let digest = blake3::hash(value.as_bytes()).to_hex().to_string();
     assert!(!stdout(&out).contains(&digest), "{}", text(&out));
     assert!(!contains(&out.stdout, &value) && !contains(&out.stderr, &value));
-    assert_eq!(out.status.code(), Some(119), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(118), "{}", text(&out));
     let err = stderr(&out);
     assert!(
         err.contains("system clock") && err.contains("behind"),

@@ -49,11 +49,13 @@ fn server(key: &str) -> Server {
     Server::start("127.0.0.1:0", key).expect("the stand-in server starts")
 }
 
-/// The `http.request` records' (target, decision, reason) triples.
+/// The `http.request` records' (target, decision, reason) triples, but
+/// the `sending` record each sent request has before its answer.
 fn decisions(world: &World) -> Vec<(String, String, String)> {
     world
         .records_of("http.request")
         .iter()
+        .filter(|r| r["reason"] != "sending")
         .map(|r| {
             let field = |name: &str| r[name].as_str().unwrap_or_default().to_owned();
             (field("target"), field("decision"), field("reason"))
@@ -87,7 +89,11 @@ fn injected_key_reaches_the_bound_host_and_never_the_task() {
     assert_eq!(received.len(), 1, "{received:?}");
     let auth_ok = received[0].header("authorization") == Some(&format!("Bearer {key}"));
     assert!(auth_ok, "the server did not receive the injected key");
-    let record = &w.records_of("http.request")[0];
+    let records = w.records_of("http.request");
+    assert_eq!(records.len(), 2, "{records:?}");
+    let (sending, record) = (&records[0], &records[1]);
+    assert_eq!(sending["reason"], "sending", "recorded before it was sent");
+    assert_eq!(sending["injected"], SECRET);
     assert_eq!(record["injected"], SECRET);
     assert_eq!(record["status"], 200);
     assert_eq!(record["decision"], "allowed");
@@ -312,7 +318,7 @@ fn a_redirect_to_a_host_not_listed_is_denied() {
         got[1],
         (target(&other), "denied".into(), "not-allowed".into())
     );
-    assert_eq!(w.records_of("http.request")[0]["status"], 302);
+    assert_eq!(w.records_of("http.request")[1]["status"], 302);
 }
 
 #[test]

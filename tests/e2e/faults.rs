@@ -66,7 +66,7 @@ pub fn strace_or_skip(test: &str) -> bool {
 }
 
 /// `cmd` run under strace with `options` before the command itself.
-fn under_strace(cmd: &Command, options: &[String]) -> Command {
+pub fn under_strace(cmd: &Command, options: &[String]) -> Command {
     let mut traced = Command::new("strace");
     traced.env_clear();
     for (name, value) in cmd.get_envs() {

@@ -13,6 +13,8 @@ mod audit_rotation;
 mod cache;
 mod cli_errors;
 mod egress;
+mod egress_attacks;
+mod egress_bounds;
 mod exec_secrets;
 mod explain;
 mod faults;

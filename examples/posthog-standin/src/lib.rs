@@ -7,6 +7,8 @@
 //! - `GET /big`: 200, the `Authorization` header then [`BIG_PADDING`] bytes.
 //! - `GET /echo`: 200, the `Authorization` header echoed in the body and in
 //!   an `x-echo` header (what a debugging endpoint might do).
+//! - the reflecting endpoints of a hostile API (`/gzip-echo`, `/store`,
+//!   `/read`): see [`reflect`].
 //! - anything else: 200 `ok`.
 //!
 //! Every request received is kept ([`Server::received`]) so a test can check
@@ -15,6 +17,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+
+pub mod reflect;
 
 /// The canned answer to an authorised events query.
 pub const EVENTS_JSON: &str = r#"{"results":[{"event":"$pageview","distinct_id":"u1"},{"event":"signed_up","distinct_id":"u2"},{"event":"$pageview","distinct_id":"u3"}]}"#;
@@ -54,9 +58,10 @@ impl Server {
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Vec::new()));
         let (log, key) = (received.clone(), key.to_owned());
+        let stored = reflect::Stored::default();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Ok(request) = serve(stream, &key) {
+                if let Ok(request) = serve(stream, &key, &stored) {
                     log.lock().unwrap_or_else(|p| p.into_inner()).push(request);
                 }
             }
@@ -82,10 +87,13 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, key: &str) -> std::io::Result<Received> {
+fn serve(stream: TcpStream, key: &str, stored: &reflect::Stored) -> std::io::Result<Received> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let request = read_request(&mut reader)?;
-    let (status, headers, body) = answer(&request, key);
+    let (status, headers, body) = reflect::answer(&request, stored).unwrap_or_else(|| {
+        let (status, headers, body) = answer(&request, key);
+        (status, headers, body.into_bytes())
+    });
     let mut out = stream;
     write!(
         out,
@@ -95,7 +103,8 @@ fn serve(stream: TcpStream, key: &str) -> std::io::Result<Received> {
     for (name, value) in headers {
         write!(out, "{name}: {value}\r\n")?;
     }
-    write!(out, "\r\n{body}")?;
+    out.write_all(b"\r\n")?;
+    out.write_all(&body)?;
     out.flush()?;
     Ok(request)
 }

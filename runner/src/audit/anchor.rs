@@ -153,12 +153,21 @@ pub fn verify_anchored(
 ) -> Result<Anchored, AuditError> {
     let wanted: Vec<u64> = checkpoints.iter().map(|(_, cp)| cp.size - 1).collect();
     let record_key = key.map(CheckpointKey::record);
-    let (report, missing) = match verify_keyed(path, &wanted, record_key) {
+    let (mut report, missing) = match verify_keyed(path, &wanted, record_key) {
         Ok(report) => (report, false),
         // A missing log is evidence only if a checkpoint says it existed.
         Err(AuditError::NotFound { .. }) if !checkpoints.is_empty() => (missing_report(), true),
         Err(error) => return Err(error),
     };
+    if !checkpoints.is_empty() {
+        // An empty log is an interrupted `init` only if nothing vouches that
+        // it ever held records; with a checkpoint it is a log cut to nothing.
+        if let Some(problem) = report.first_problem.as_mut() {
+            if problem.kind == ProblemKind::InitInterrupted {
+                problem.kind = ProblemKind::Empty;
+            }
+        }
+    }
     let checks: Vec<AnchorCheck> = checkpoints
         .into_iter()
         .map(|(source, checkpoint)| check(&report, source, checkpoint, key))

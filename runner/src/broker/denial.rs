@@ -1,8 +1,10 @@
 //! What a refused request leaves behind: the audit record's secret, reason
 //! code and detail, what the task is told, and the tasks.toml change that
-//! would allow it.
+//! would allow it; and how the broker records and reports a refusal
+//! (synced, masked) and the secrets it had to withhold.
 
-use super::{Refusal, StoreUnusable};
+use super::{Broker, Refusal, RunIdentity, StoreUnusable};
+use crate::audit::{Event, Token};
 use crate::names::{AgentName, SecretName};
 
 /// Why a request was refused, for the audit log and the operator.
@@ -59,5 +61,62 @@ pub(super) fn denial_raw(secret: String, code: &'static str, detail: String) -> 
         code,
         detail,
         refusal: Refusal::Denied,
+    }
+}
+
+impl Broker {
+    /// Tells the operator, in one line on stderr, which granted secrets the
+    /// task was refused because the runner could not serve them (a full
+    /// disk, an unreadable store): the task may have exited 0 without them.
+    pub fn warn_withheld(&self) {
+        if !self.withheld.is_empty() {
+            eprintln!(
+                "scopehold: warning: withheld from the task (unavailable, see above): {}",
+                self.withheld.join(", ")
+            );
+        }
+    }
+
+    pub(super) fn refuse(&mut self, denial: Denial) -> Refusal {
+        self.denials += 1;
+        let RunIdentity {
+            run,
+            agent,
+            project,
+        } = self.identity.clone();
+        // Names and details hold no value already (see `decide`); masked
+        // again in case a detail quotes something the task chose.
+        let secret = self.resolved.scrub(&denial.secret);
+        let detail = self.resolved.scrub(&denial.detail);
+        eprintln!("scopehold: {secret} denied to agent {agent}: {detail}");
+        if let Some(hint) = denial.grant_hint(&self.identity.agent) {
+            eprintln!("scopehold: hint: {}", self.resolved.scrub(&hint));
+        }
+        let event = Event::SecretDeny {
+            run,
+            agent,
+            project,
+            secret: secret.clone(),
+            reason: Token::new(denial.code).expect("reason codes are valid tokens"),
+            detail,
+        };
+        // A denial is a security event: durable (and anchored once the store
+        // is open) before the task hears of it, like a resolution.
+        self.anchor_if_possible();
+        if let Err(error) = self.audit.append(event) {
+            eprintln!("scopehold: the denial could not be recorded: {error}");
+            self.withhold(secret);
+            return Refusal::Unavailable;
+        }
+        if denial.refusal == Refusal::Unavailable {
+            self.withhold(secret);
+        }
+        denial.refusal
+    }
+
+    pub(super) fn withhold(&mut self, secret: String) {
+        if !self.withheld.contains(&secret) {
+            self.withheld.push(secret);
+        }
     }
 }

@@ -8,13 +8,17 @@
 //!   one secret name; it is never the secret's value.
 //! - Each lookup sees every value released so far, including values released
 //!   while a request body was still being written.
+//! - Once a value has been injected into a request, every destination its
+//!   grant binds it to stays marked for the rest of the run
+//!   ([`Released::masks`]): the egress gate masks every response from there,
+//!   not only the response to the injecting request.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::names::SecretName;
-use crate::policy::HostPattern;
+use crate::policy::{Destination, HostPattern, allows};
 
 /// Prefix of every placeholder, so operators recognise one in a log.
 const PLACEHOLDER_PREFIX: &str = "scopehold-placeholder-";
@@ -30,6 +34,8 @@ pub struct Entry {
 struct Inner {
     values: Vec<Entry>,
     placeholders: Vec<(String, SecretName)>,
+    /// Destinations of the grants of every value injected so far.
+    injected_into: Vec<HostPattern>,
 }
 
 /// A cheap, cloneable handle on the run's released values.
@@ -65,14 +71,31 @@ impl Released {
         }
     }
 
-    /// The name of the released secret whose value is exactly `text`.
-    pub fn owner_of_value(&self, text: &str) -> Option<SecretName> {
+    /// The name of a released secret whose value occurs anywhere in `text`.
+    pub fn owner_within(&self, text: &str) -> Option<SecretName> {
         let inner = self.lock();
         inner
             .values
             .iter()
-            .find(|e| e.value.expose_secret() == text)
+            .find(|e| contains(text.as_bytes(), e.value.expose_secret().as_bytes()))
             .map(|e| e.name.clone())
+    }
+
+    /// Marks `hosts` (a grant's destinations) as holding an injected value:
+    /// responses from them are masked for the rest of the run.
+    pub fn mark_injected(&self, hosts: &[HostPattern]) {
+        let mut inner = self.lock();
+        for host in hosts {
+            if !inner.injected_into.contains(host) {
+                inner.injected_into.push(host.clone());
+            }
+        }
+    }
+
+    /// Whether responses from `to` must be masked (and requests to it ask
+    /// for no content encoding): a value was injected towards it.
+    pub fn masks(&self, to: &Destination) -> bool {
+        allows(&self.lock().injected_into, to)
     }
 
     /// Released values found anywhere in `haystack`, with their bindings.

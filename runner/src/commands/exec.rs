@@ -184,6 +184,7 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
             i32::from(exit_code::RUNNER_ERROR)
         }
     };
+    broker.warn_withheld();
     let event = Event::ExecEnd {
         run,
         agent,

@@ -126,8 +126,9 @@ fn explain_secrets(out: &mut String, agent: &Agent, now: OffsetDateTime) {
         let hosts = match grant.hosts.len() {
             0 => String::new(),
             _ => format!(
-                "; its value may go only to {}",
-                join(grant.hosts.iter().map(ToString::to_string))
+                "; its value may go only to {}, injected only as {}",
+                join(grant.hosts.iter().map(ToString::to_string)),
+                grant.inject
             ),
         };
         let _ = writeln!(out, "    {:<24} {when}{hosts}", grant.secret.as_str());

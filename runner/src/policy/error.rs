@@ -135,6 +135,8 @@ pub enum Problem {
         key: &'static str,
         reason: String,
     },
+    #[error("agent \"{agent}\", grants.inject: {reason}")]
+    BadInject { agent: AgentName, reason: String },
     #[error("agent \"{agent}\", components: {reason}")]
     BadComponent { agent: AgentName, reason: String },
     #[error("agent \"{agent}\" is granted secret \"{secret}\" twice")]
@@ -189,6 +191,9 @@ impl Problem {
                 .to_owned(),
             Problem::BadHost { .. } => "write hosts as \"https://us.posthog.com\", \
                  \"http://127.0.0.1:8080\" or \"https://*.example.com\": scheme, host, optional port"
+                .to_owned(),
+            Problem::BadInject { .. } => "write where the value goes, e.g. \
+                 inject = \"header:Authorization:Bearer {}\", \"header:X-Api-Key\" or \"query:api_key\""
                 .to_owned(),
             Problem::BadComponent { .. } => {
                 "write the digest `runner digest TASK.wasm` prints, like \"blake3:<64 hex>\""

@@ -151,6 +151,7 @@ mod tests {
             secret: SecretName::new(name).unwrap(),
             expires,
             hosts: Vec::new(),
+            inject: Default::default(),
         };
         Agent {
             name: AgentName::new("support-analysis").unwrap(),

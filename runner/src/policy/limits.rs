@@ -22,6 +22,9 @@ pub struct Limits {
     pub secret_calls: u64,
     /// Bytes written to stdout and stderr together.
     pub output: u64,
+    /// Outgoing HTTP requests per run, allowed or denied. Each is one or two
+    /// audit records, so this also bounds what a run adds to the log.
+    pub requests: u64,
 }
 
 const KIB: u64 = 1024;
@@ -36,6 +39,7 @@ impl Default for Limits {
             instances: 32,
             secret_calls: 1000,
             output: 16 * MIB,
+            requests: 1000,
         }
     }
 }
@@ -48,15 +52,17 @@ pub enum Limit {
     Instances,
     SecretCalls,
     Output,
+    Requests,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 5] = [
+    pub const ALL: [Limit; 6] = [
         Limit::Timeout,
         Limit::Memory,
         Limit::Instances,
         Limit::SecretCalls,
         Limit::Output,
+        Limit::Requests,
     ];
 
     /// The tasks.toml key.
@@ -67,6 +73,7 @@ impl Limit {
             Limit::Instances => "instances",
             Limit::SecretCalls => "secret_calls",
             Limit::Output => "output",
+            Limit::Requests => "requests",
         }
     }
 
@@ -78,6 +85,7 @@ impl Limit {
             Limit::Instances => 1000,
             Limit::SecretCalls => 1_000_000,
             Limit::Output => 4 * GIB,
+            Limit::Requests => 1_000_000,
         }
     }
 
@@ -89,6 +97,7 @@ impl Limit {
             Limit::Instances => "32",
             Limit::SecretCalls => "1000",
             Limit::Output => "\"10MiB\"",
+            Limit::Requests => "1000",
         }
     }
 }
@@ -108,6 +117,7 @@ impl Limits {
             Limit::Instances => self.instances.to_string(),
             Limit::SecretCalls => self.secret_calls.to_string(),
             Limit::Output => format_bytes(self.output),
+            Limit::Requests => self.requests.to_string(),
         }
     }
 
@@ -116,7 +126,7 @@ impl Limits {
         let amount = match limit {
             Limit::Timeout => parse_duration_ms(value)?,
             Limit::Memory | Limit::Output => parse_bytes(value)?,
-            Limit::Instances | Limit::SecretCalls => parse_count(value)?,
+            Limit::Instances | Limit::SecretCalls | Limit::Requests => parse_count(value)?,
         };
         if amount == 0 {
             return Err(format!("{limit} must be more than zero"));
@@ -131,6 +141,7 @@ impl Limits {
             Limit::Instances => self.instances = amount,
             Limit::SecretCalls => self.secret_calls = amount,
             Limit::Output => self.output = amount,
+            Limit::Requests => self.requests = amount,
         }
         Ok(())
     }
@@ -245,6 +256,7 @@ mod tests {
             "1000B"
         );
         assert_eq!(set(Limit::SecretCalls, 5.into()).unwrap().secret_calls, 5);
+        assert_eq!(set(Limit::Requests, 7.into()).unwrap().requests, 7);
     }
 
     #[test]

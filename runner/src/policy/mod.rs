@@ -20,6 +20,7 @@ mod egress;
 mod error;
 mod grant;
 mod hygiene;
+mod inject;
 mod limits;
 mod location;
 mod schema;
@@ -39,6 +40,7 @@ pub use egress::{Destination, HostPattern, Scheme, allows};
 pub use error::{InvalidPolicy, PolicyError, Problem};
 pub use grant::{DenyReason, GrantCheck};
 pub use hygiene::{UnsafePolicyFile, check_file_safety};
+pub use inject::InjectAt;
 pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
 
@@ -104,6 +106,9 @@ pub struct Grant {
     /// The only destinations the secret's value may travel to (injected or
     /// carried by the task); empty means none.
     pub hosts: Vec<HostPattern>,
+    /// Where in a request the egress gate may inject the value
+    /// (`Authorization: Bearer` unless the grant says otherwise).
+    pub inject: InjectAt,
 }
 
 impl Policy {

@@ -19,6 +19,7 @@ use toml::Spanned;
 use super::confinement::{self, ComponentDigest, Confinement, DirGrant, DirMode};
 use super::egress::HostPattern;
 use super::error::{PolicyError, Problem, classify};
+use super::inject::InjectAt;
 use super::limits::{Limit, Limits};
 use super::location::Location;
 use super::{Agent, AuditSync, Grant, Project};
@@ -74,6 +75,7 @@ struct RawLimits {
     instances: Option<Spanned<toml::Value>>,
     secret_calls: Option<Spanned<toml::Value>>,
     output: Option<Spanned<toml::Value>>,
+    requests: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +95,7 @@ struct RawGrant {
     expires: Option<Spanned<toml::Value>>,
     #[serde(default)]
     hosts: Vec<Spanned<String>>,
+    inject: Option<Spanned<String>>,
 }
 
 pub(super) type Projects = BTreeMap<ProjectName, Project>;
@@ -197,6 +200,7 @@ impl Context<'_> {
             (Limit::Instances, raw.instances),
             (Limit::SecretCalls, raw.secret_calls),
             (Limit::Output, raw.output),
+            (Limit::Requests, raw.requests),
         ];
         for (limit, value) in values {
             let Some(value) = value else { continue };
@@ -314,10 +318,15 @@ impl Context<'_> {
                 None => None,
             };
             let hosts = self.hosts(agent, "grants.hosts", grant.hosts)?;
+            let inject = match &grant.inject {
+                Some(raw) => self.inject(agent, raw)?,
+                None => InjectAt::default(),
+            };
             grants.push(Grant {
                 secret,
                 expires,
                 hosts,
+                inject,
             });
         }
         Ok(grants)
@@ -392,6 +401,17 @@ impl Context<'_> {
                 })
             })
             .collect()
+    }
+
+    /// Parses a grant's injection position (see `inject.rs`).
+    fn inject(&self, agent: &AgentName, raw: &Spanned<String>) -> Result<InjectAt, PolicyError> {
+        InjectAt::parse(raw.get_ref()).map_err(|reason| {
+            let problem = Problem::BadInject {
+                agent: agent.clone(),
+                reason,
+            };
+            self.error(raw.span(), problem)
+        })
     }
 
     fn line_of(&self, offset: usize) -> usize {

@@ -53,6 +53,7 @@ fn example_parses_into_the_structs() {
             secret: secret("posthog-read"),
             expires: Some(datetime!(2027-12-31 0:00 UTC)),
             hosts: Vec::new(),
+            inject: Default::default(),
         }],
         confinement: Default::default(),
         allowed_hosts: None,

@@ -2,52 +2,79 @@
 //!
 //! Guarantees, checked on every request (a redirect the task follows is a
 //! new request, so it is checked again; the host itself never follows one):
+//! - The run's `requests` limit: the request past it stops the task.
+//! - Method, URL and headers stay within documented caps (`caps.rs`).
 //! - The destination (scheme, host, port) must match the agent's
 //!   `allowed_hosts`; absent or empty denies everything. The check happens
 //!   before any DNS lookup or connection.
-//! - A placeholder in the URL or a header is swapped for its secret's value
-//!   only if the secret's grant is bound (`hosts`) to the destination; the
-//!   value is resolved through the broker, so it is audited first.
-//! - A request whose URL, headers or body carries a value the run released,
-//!   to a destination that secret is not bound to, is refused. The body is
-//!   read in full (up to [`MAX_BODY_BYTES`]) and scanned before anything is
-//!   sent, so no byte of a refused request leaves the machine.
-//! - The response to a request with an injected value is read in full and
-//!   the value masked in it, so a server echoing headers cannot hand it to
-//!   the task (`scrub.rs`).
-//! - Every attempt is recorded as `http.request`: method, target, path with
-//!   values and placeholders masked, decision, injected names, status; never
-//!   header values or bodies. A denial tells the operator on stderr the exact
-//!   tasks.toml line that would allow the request.
+//! - A placeholder is swapped for its secret's value only if the secret's
+//!   grant is bound (`hosts`) to the destination and the placeholder sits
+//!   exactly in the grant's `inject` position; anywhere else (host, path,
+//!   another header, the method, the body) the request is refused
+//!   (`place.rs`). The value is resolved through the broker, so it is
+//!   audited first.
+//! - A request whose method, URL, headers or body carries a value the run
+//!   released, to a destination that secret is not bound to, is refused. The
+//!   body is read in full (up to [`MAX_BODY_BYTES`]) and scanned before
+//!   anything is sent, so no byte of a refused request leaves the machine.
+//! - Bodies the gate buffers count against a budget the size of the
+//!   agent's `memory` limit, shared by all requests in flight (`budget.rs`).
+//! - Once a value was injected, requests to every destination its grant
+//!   binds it to ask for unencoded responses, and those responses are masked
+//!   for the rest of the run (`scrub.rs`).
+//! - Every attempt is recorded as `http.request` (`record.rs`): an allowed
+//!   one before it is sent (not sent if it cannot be recorded), a denial
+//!   synced. A denial tells the operator on stderr the exact tasks.toml line
+//!   that would allow the request.
 
+mod budget;
+mod caps;
+mod place;
+mod record;
 mod scrub;
 mod send;
 
-use http::{HeaderValue, Request, Uri};
+use http::{Request, Uri};
 use secrecy::ExposeSecret;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::audit::{Event, Token};
 use crate::broker::{Broker, Released};
 use crate::names::SecretName;
-use crate::policy::{Destination, Scheme, allows};
+use crate::policy::{Destination, HostPattern, InjectAt, Limit, Scheme, allows};
 
+use super::limits::Tripwire;
+use budget::HostBytes;
+use place::Spot;
+use record::Recorder;
 pub use send::MAX_BODY_BYTES;
 
 /// The wasi:http hooks of one run; owns the run's broker.
 pub struct Gate {
     pub broker: Broker,
     released: Released,
+    tripwire: Tripwire,
+    /// Requests so far, for the `requests` limit.
+    requests: u64,
+    /// Host memory for buffered bodies.
+    bytes: HostBytes,
 }
 
-/// What the audit record of a request says, built up as it is checked.
+/// A request as the guest wrote it, for its audit record (masked and cut
+/// only when recorded or printed: a value may be released later).
 #[derive(Clone)]
 pub(crate) struct Attempt {
     method: String,
     to: Destination,
-    /// Path and query with values and placeholders masked.
+    /// Path and query.
     path: String,
     injected: Vec<SecretName>,
+}
+
+impl Attempt {
+    /// `METHOD scheme://host:portPATH`, unmasked.
+    fn line(&self) -> String {
+        format!("{} {}{}", self.method, self.to, self.path)
+    }
 }
 
 /// A denial: its audit reason code and what the operator is told.
@@ -65,9 +92,25 @@ type Sent = (
 type SendFuture = Box<dyn Future<Output = Result<Sent, Error>> + Send>;
 
 impl Gate {
-    pub fn new(broker: Broker) -> Gate {
+    pub fn new(broker: Broker, tripwire: Tripwire) -> Gate {
         let released = broker.released();
-        Gate { broker, released }
+        let memory = broker.agent().confinement.limits.memory;
+        Gate {
+            broker,
+            released,
+            bytes: HostBytes::new(memory, tripwire.clone()),
+            tripwire,
+            requests: 0,
+        }
+    }
+
+    fn recorder(&self) -> Recorder {
+        Recorder {
+            audit: self.broker.audit().clone(),
+            who: self.broker.identity().clone(),
+            sync: self.broker.audit_sync(),
+            released: self.released.clone(),
+        }
     }
 
     /// The checks that need no body: allowlist, placeholders, carried values.
@@ -77,28 +120,55 @@ impl Gate {
         request: &mut Request<WasiBody>,
         attempt: &mut Attempt,
     ) -> Result<(), Denied> {
-        let allowed = self
-            .broker
-            .agent()
-            .allowed_hosts
-            .as_deref()
-            .unwrap_or_default();
-        if !allows(allowed, &attempt.to) {
+        caps::check(request)?;
+        let allowed = self.broker.agent().allowed_hosts.as_deref();
+        if !allows(allowed.unwrap_or_default(), &attempt.to) {
             return Err(self.not_allowed(&attempt.to));
         }
         let guest_text = request_text(request);
         check_carried(&self.released, guest_text.as_bytes(), &attempt.to)?;
-        for (token, secret) in self.released.placeholders_in(&guest_text) {
-            let bound = self.broker.hosts_of(&secret);
+        let found = self.released.placeholders_in(&guest_text);
+        // Every placeholder is checked before any value is resolved.
+        let mut places = Vec::with_capacity(found.len());
+        for (token, secret) in found {
+            let (bound, at) = self.broker.injection_of(&secret);
             if !allows(&bound, &attempt.to) {
                 return Err(unbound(&secret, &attempt.to, "placeholder-unbound"));
             }
+            place::check(request, &token, &at).map_err(|spot| misplaced(&secret, &spot))?;
+            places.push((token, secret, bound, at));
+        }
+        self.inject(request, attempt, places)
+    }
+
+    /// Resolves each checked placeholder's value (audited) and writes it in.
+    fn inject(
+        &mut self,
+        request: &mut Request<WasiBody>,
+        attempt: &mut Attempt,
+        places: Vec<(String, SecretName, Vec<HostPattern>, InjectAt)>,
+    ) -> Result<(), Denied> {
+        for (token, secret, bound, at) in places {
             let value = self.broker.resolve(secret.as_str()).map_err(|_| Denied {
                 reason: "secret-unavailable",
                 detail: format!("{secret} could not be resolved for injection"),
                 hint: None,
             })?;
-            substitute(request, &token, value.expose_secret())?;
+            place::substitute(request, &token, &at, value.expose_secret()).map_err(|()| {
+                Denied {
+                    reason: "malformed",
+                    detail: "the request with the secret substituted is not a valid HTTP request"
+                        .into(),
+                    hint: None,
+                }
+            })?;
+            if let InjectAt::Query { .. } = at {
+                // An API may echo the form it received: guard and mask it too.
+                let encoded = place::percent_encode(value.expose_secret());
+                let encoded = secrecy::SecretString::from(encoded);
+                self.released.push(secret.clone(), encoded, bound.clone());
+            }
+            self.released.mark_injected(&bound);
             attempt.injected.push(secret);
         }
         Ok(())
@@ -125,45 +195,15 @@ impl Gate {
         }
     }
 
-    /// Records an attempt; a record that cannot be written is reported.
-    pub(crate) fn record(
-        broker_audit: &(crate::audit::AuditLog, crate::broker::RunIdentity),
-        attempt: &Attempt,
-        outcome: Result<u16, &Denied>,
-    ) {
-        let (audit, who) = broker_audit;
-        let (decision, reason, status) = match outcome {
-            Ok(0) => ("allowed", "no-response", 0),
-            Ok(status) => ("allowed", "sent", status),
-            Err(denied) => ("denied", denied.reason, 0),
-        };
-        let injected: Vec<&str> = attempt.injected.iter().map(|s| s.as_str()).collect();
-        let event = Event::HttpRequest {
-            run: who.run,
-            agent: who.agent.clone(),
-            project: who.project.clone(),
-            method: attempt.method.clone(),
-            target: attempt.to.to_string(),
-            path: attempt.path.clone(),
-            decision: Token::new(decision).expect("decisions are valid tokens"),
-            reason: Token::new(reason).expect("reason codes are valid tokens"),
-            injected: injected.join(","),
-            status,
-        };
-        if let Err(error) = audit.append(event) {
-            eprintln!("scopehold: an HTTP request could not be recorded: {error}");
+    /// Counts one request; past the `requests` limit the task is stopped.
+    fn within_request_limit(&mut self) -> bool {
+        self.requests = self.requests.saturating_add(1);
+        let limit = self.broker.agent().confinement.limits.requests;
+        if self.requests <= limit {
+            return true;
         }
-    }
-}
-
-/// Tells the operator about a denial on stderr.
-pub(crate) fn report(agent: &str, attempt: &Attempt, denied: &Denied) {
-    eprintln!(
-        "scopehold: HTTP request denied to agent {agent}: {} {}{}: {}",
-        attempt.method, attempt.to, attempt.path, denied.detail
-    );
-    if let Some(hint) = &denied.hint {
-        eprintln!("scopehold: hint: {hint}");
+        self.tripwire.trip(Limit::Requests);
+        false
     }
 }
 
@@ -177,6 +217,22 @@ pub(crate) fn unbound(secret: &SecretName, to: &Destination, reason: &'static st
              {{ secret = \"{secret}\", hosts = [{:?}] }}",
             to.as_pattern(),
             to.as_pattern()
+        )),
+    }
+}
+
+/// A placeholder outside its grant's `inject` position.
+pub(crate) fn misplaced(secret: &SecretName, spot: &Spot) -> Denied {
+    Denied {
+        reason: "placeholder-position",
+        detail: format!(
+            "the placeholder of {secret} is in {spot}; its grant injects it only where \
+             its `inject` says"
+        ),
+        hint: Some(format!(
+            "put it where the grant of {secret} injects it (default \"{}\"), or set \
+             inject on that grant in tasks.toml, e.g. inject = \"header:X-Api-Key\"",
+            InjectAt::default()
         )),
     }
 }
@@ -195,9 +251,10 @@ pub(crate) fn check_carried(
     Ok(())
 }
 
-/// URL and headers (names and values) as the guest wrote them, for scanning.
+/// Method, URL and headers (names and values) as the guest wrote them, for
+/// scanning.
 fn request_text(request: &Request<WasiBody>) -> String {
-    let mut text = request.uri().to_string();
+    let mut text = format!("{} {}", request.method().as_str(), request.uri());
     for (name, value) in request.headers() {
         text.push('\n');
         text.push_str(name.as_str());
@@ -205,32 +262,6 @@ fn request_text(request: &Request<WasiBody>) -> String {
         text.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
     text
-}
-
-/// Replaces `token` by `value` in the request's URL and header values.
-fn substitute(request: &mut Request<WasiBody>, token: &str, value: &str) -> Result<(), Denied> {
-    let malformed = || Denied {
-        reason: "malformed",
-        detail: "the request with the secret substituted is not a valid HTTP request".into(),
-        hint: None,
-    };
-    let uri = request.uri().to_string();
-    if uri.contains(token) {
-        *request.uri_mut() = uri
-            .replace(token, value)
-            .parse::<Uri>()
-            .map_err(|_| malformed())?;
-    }
-    for header in request.headers_mut().values_mut() {
-        let text = String::from_utf8_lossy(header.as_bytes());
-        if text.contains(token) {
-            let mut new =
-                HeaderValue::from_str(&text.replace(token, value)).map_err(|_| malformed())?;
-            new.set_sensitive(true);
-            *header = new;
-        }
-    }
-    Ok(())
 }
 
 /// Where a request goes, from its URI; `None` if it names no usable host.
@@ -248,42 +279,38 @@ impl WasiHttpHooks for Gate {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
-        let log = (self.broker.audit().clone(), self.broker.identity().clone());
-        let agent = self.broker.identity().agent.to_string();
+        if !self.within_request_limit() {
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
         let Some(to) = destination(request.uri()) else {
+            let agent = &self.broker.identity().agent;
             eprintln!("scopehold: HTTP request denied to agent {agent}: the URL names no host");
             return Box::new(async { Err(Error::HttpRequestUriInvalid) });
         };
-        let path = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let path = request.uri().path_and_query().map(|p| p.as_str());
         let mut attempt = Attempt {
             method: request.method().as_str().to_owned(),
             to,
-            path: truncate(&self.released.scrub(path)),
+            path: path.unwrap_or("/").to_owned(),
             injected: Vec::new(),
         };
         if let Err(denied) = self.admit(&mut request, &mut attempt) {
-            report(&agent, &attempt, &denied);
-            Gate::record(&log, &attempt, Err(&denied));
+            self.broker.anchor_if_possible();
+            self.recorder().denied(&attempt, &denied);
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        let released = self.released.clone();
+        if self.released.masks(&attempt.to) {
+            scrub::ask_identity(&mut request);
+        }
+        let bytes = self.bytes.clone();
         Box::new(send::checked(
-            request, options, released, log, attempt, agent,
+            request,
+            options,
+            self.recorder(),
+            attempt,
+            bytes,
         ))
     }
-}
-
-/// Paths are recorded up to 1 KiB, so a hostile task cannot bloat the log.
-fn truncate(path: &str) -> String {
-    let mut end = path.len().min(1024);
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    path[..end].to_owned()
 }
 
 #[cfg(test)]
@@ -312,24 +339,12 @@ mod tests {
     }
 
     #[test]
-    fn substitute_swaps_the_token_in_url_and_headers_only() {
-        let mut req = request("http://h/p?k=TOKEN", "Bearer TOKEN");
-        substitute(&mut req, "TOKEN", "value").unwrap();
-        assert_eq!(req.uri().to_string(), "http://h/p?k=value");
-        let auth = req.headers().get("authorization").unwrap();
-        assert_eq!(auth.as_bytes(), b"Bearer value");
-        assert!(auth.is_sensitive(), "injected headers are marked sensitive");
-    }
-
-    #[test]
-    fn substitute_refuses_a_value_that_breaks_the_request() {
-        let mut req = request("http://h/p", "Bearer TOKEN");
-        assert!(substitute(&mut req, "TOKEN", "line\nbreak").is_err());
-    }
-
-    #[test]
     fn request_text_covers_url_header_names_and_values() {
         let text = request_text(&request("http://h/p?q=1", "Bearer abc"));
-        assert!(text.contains("http://h/p?q=1") && text.contains("authorization:Bearer abc"));
+        assert!(
+            text.starts_with("GET http://h/p?q=1"),
+            "the method is scanned too"
+        );
+        assert!(text.contains("authorization:Bearer abc"));
     }
 }

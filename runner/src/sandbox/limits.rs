@@ -8,10 +8,17 @@
 //!   allocation, so a task cannot catch the failure and carry on;
 //! - the first limit hit is remembered in a [`Tripwire`] shared by every
 //!   enforcer (limiter, output streams, broker, clock), so the run's outcome
-//!   names the limit whatever error wasmtime wraps it in.
+//!   names the limit whatever error wasmtime wraps it in;
+//! - host-side resources a task creates (wasi:http header sets, requests,
+//!   bodies, responses, streams: every entry of its resource table) have a
+//!   cap of their own tied to its `memory` limit: at most
+//!   `memory / RESOURCE_BYTES` entries, each header set at most
+//!   [`RESOURCE_BYTES`]. A task that passes it is stopped as over its memory
+//!   limit ([`classify`]).
 
 use std::sync::{Arc, Mutex};
 
+use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Engine, ResourceLimiter};
 
 use crate::policy::{Limit, Limits};
@@ -133,6 +140,30 @@ impl ResourceLimiter for StoreLimiter {
     }
 }
 
+/// Host memory one wasi:http header set may take (wasmtime counts its
+/// names and values plus their in-memory overhead); also what each entry of
+/// a run's resource table is budgeted at.
+pub const RESOURCE_BYTES: usize = 32 * 1024;
+
+/// Fewest resource-table entries any run gets, whatever its memory limit.
+const MIN_RESOURCES: usize = 256;
+
+/// The resource table of a run with `limits`: its capacity is the memory
+/// limit divided by [`RESOURCE_BYTES`].
+pub fn resource_table(limits: &Limits) -> ResourceTable {
+    let memory = usize::try_from(limits.memory).unwrap_or(usize::MAX);
+    let mut table = ResourceTable::new();
+    table.set_max_capacity((memory / RESOURCE_BYTES).max(MIN_RESOURCES));
+    table
+}
+
+/// The wasi:http context of a run: header sets capped at [`RESOURCE_BYTES`].
+pub fn http_ctx() -> wasmtime_wasi_http::WasiHttpCtx {
+    let mut ctx = wasmtime_wasi_http::WasiHttpCtx::new();
+    ctx.set_field_size_limit(RESOURCE_BYTES);
+    ctx
+}
+
 /// Which limit, if any, an error from a run stands for (limits that trip
 /// the [`Tripwire`] are taken from it first).
 pub fn classify(error: &wasmtime::Error) -> Option<Limit> {
@@ -141,6 +172,14 @@ pub fn classify(error: &wasmtime::Error) -> Option<Limit> {
     }
     if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         return Some(Limit::Timeout);
+    }
+    // A full resource table: the task created more host resources than its
+    // memory limit pays for.
+    let full = error
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref(), Some(ResourceTableError::Full)));
+    if full {
+        return Some(Limit::Memory);
     }
     // wasmtime checks the instance, memory and table counts itself and says
     // so only in its message ("resource limit exceeded: instance count too

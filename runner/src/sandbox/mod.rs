@@ -44,12 +44,12 @@ use redact::{Output, Redact};
 pub use inspect::imports;
 pub use limits::LimitExceeded;
 use limits::{StoreLimiter, Tripwire};
-use output::{Counted, OutputBudget};
+use output::{Counted, OutputBudget, Terminal};
 pub use wasi_ctx::{DirError, Grants};
 
 /// The task's stdout or stderr: the redaction layer over the output limit
 /// over the real stream.
-type TaskOutput<W> = Output<Redact<Counted<W>>>;
+type TaskOutput<W> = Output<Redact<Counted<Terminal<W>>>>;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,7 @@ impl Outcome {
             Outcome::Limit(Limit::Instances) => "limit-instances",
             Outcome::Limit(Limit::SecretCalls) => "limit-secret-calls",
             Outcome::Limit(Limit::Output) => "limit-output",
+            Outcome::Limit(Limit::Requests) => "limit-requests",
             Outcome::StoreUnusable(_) => "store-unusable",
         }
     }
@@ -203,9 +204,9 @@ impl Task {
                 );
             }
         };
-        let (table, http) = (ResourceTable::new(), wasmtime_wasi_http::WasiHttpCtx::new());
+        let (table, http) = (limits::resource_table(&grants.limits), limits::http_ctx());
         let limiter = StoreLimiter::new(&grants.limits, tripwire.clone());
-        let gate = http::Gate::new(broker);
+        let gate = http::Gate::new(broker, tripwire.clone());
         let state = TaskState {
             wasi,
             table,
@@ -269,7 +270,7 @@ impl Task {
 }
 
 /// The task's stdout and stderr: redacted, then counted against the output
-/// budget they share.
+/// budget they share, then (on a terminal) kept from imitating the runner.
 fn outputs(
     limits: &Limits,
     tripwire: &Tripwire,
@@ -277,15 +278,15 @@ fn outputs(
 ) -> (TaskOutput<std::io::Stdout>, TaskOutput<std::io::Stderr>) {
     use std::io::IsTerminal;
     let budget = OutputBudget::new(limits.output, tripwire.clone());
-    let stdout = Redact::new(
-        Counted::new(std::io::stdout(), budget.clone()),
-        released.clone(),
+    let (out_tty, err_tty) = (
+        std::io::stdout().is_terminal(),
+        std::io::stderr().is_terminal(),
     );
-    let stderr = Redact::new(Counted::new(std::io::stderr(), budget), released);
-    (
-        Output::new(stdout, std::io::stdout().is_terminal()),
-        Output::new(stderr, std::io::stderr().is_terminal()),
-    )
+    let stdout = Terminal::new(std::io::stdout(), out_tty);
+    let stdout = Redact::new(Counted::new(stdout, budget.clone()), released.clone());
+    let stderr = Terminal::new(std::io::stderr(), err_tty);
+    let stderr = Redact::new(Counted::new(stderr, budget), released);
+    (Output::new(stdout, out_tty), Output::new(stderr, err_tty))
 }
 
 /// Ends an output stream at the end of a run.
@@ -296,7 +297,9 @@ trait Finish {
 impl<W: std::io::Write + Send + 'static> Finish for TaskOutput<W> {
     fn finish(&self) {
         // Output that cannot be written is lost as it would be on a closed pipe.
-        let _ = self.lock().finish();
+        let mut stack = self.lock();
+        let _ = stack.finish();
+        let _ = stack.inner_mut().inner_mut().finish();
     }
 }
 

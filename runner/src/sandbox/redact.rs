@@ -39,6 +39,11 @@ impl<W: Write> Redact<W> {
         }
     }
 
+    /// The layer below this one.
+    pub fn inner_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Writes out what is held back; call once the task has ended.
     pub fn finish(&mut self) -> io::Result<()> {
         let held = std::mem::take(&mut self.held);

@@ -264,9 +264,10 @@ fn blank_line_and_empty_file() {
     let mut l = lines();
     l.insert(2, String::new());
     assert!(matches!(problem_of(&l).kind, ProblemKind::Malformed(_)));
+    // Without a checkpoint an empty log is what a crash inside `runner init`
+    // leaves; with one it is reported as cut to nothing (vector
+    // fail_all_removed).
     let p = problem_of(&[]);
-    // The whole log one empty file: what an `init` killed between creating
-    // the log and writing `log.init` leaves; not tampering.
     assert_eq!((p.line, &p.kind), (1, &ProblemKind::InitInterrupted));
     assert!(!p.kind.is_tampering());
 }

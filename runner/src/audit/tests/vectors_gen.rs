@@ -267,7 +267,7 @@ pub(super) fn vectors() -> Vec<Vector<'static>> {
         Some(Vec::new()),
         with_cp.clone(),
         None,
-        "verdict: invalid\nproblem: init-interrupted seq=- line=1\nlocal: truncated\n",
+        "verdict: invalid\nproblem: empty seq=- line=1\nlocal: truncated\n",
     );
     add(
         "fail_file_deleted",

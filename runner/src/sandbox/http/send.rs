@@ -1,66 +1,102 @@
 //! The part of the egress gate that runs after the guest hands over a
-//! request: read and scan the body, then send, then record the status.
+//! request: read and scan the body, record, send, then mask and record the
+//! answer.
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-use super::{Attempt, Denied, Gate, Sent, check_carried, report};
-use crate::audit::AuditLog;
-use crate::broker::{Released, RunIdentity};
+use super::budget::{HostBytes, Reserved};
+use super::place::Spot;
+use super::record::Recorder;
+use super::scrub::{self, Unmasked};
+use super::{Attempt, Denied, Sent, check_carried, misplaced};
 
 /// Largest request body a task may send. Bodies are read in full before
 /// sending so a refused request sends nothing; this bounds the memory that
 /// costs.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// Reads the body, refuses it if it carries an unbound value, else sends.
+/// Reads the body, refuses it if it carries an unbound value or a
+/// placeholder, records the request, then sends it.
 pub(super) async fn checked(
     request: Request<WasiBody>,
     options: Option<RequestOptions>,
-    released: Released,
-    log: (AuditLog, RunIdentity),
+    recorder: Recorder,
     attempt: Attempt,
-    agent: String,
+    bytes: HostBytes,
 ) -> Result<Sent, Error> {
     let (parts, body) = request.into_parts();
     let denied = |denied: Denied| {
-        report(&agent, &attempt, &denied);
-        Gate::record(&log, &attempt, Err(&denied));
+        recorder.denied(&attempt, &denied);
         Err(Error::HttpRequestDenied)
     };
-    let body = match read_body(body).await {
+    // Held until the request has been sent.
+    let mut reserved = bytes.reserve();
+    let body = match read_body(body, &mut reserved).await {
         Ok(body) => body,
         Err(Some(refusal)) => return denied(refusal),
         Err(None) => return Err(Error::HttpRequestBodySize(Some(MAX_BODY_BYTES as u64))),
     };
     // Scanned now, not when `handle` was called: the task may have resolved
     // a value while it was still writing the body.
-    if let Err(refusal) = check_carried(&released, &body, &attempt.to) {
+    if let Err(refusal) = check_carried(&recorder.released, &body, &attempt.to) {
         return denied(refusal);
     }
-    let body = Full::new(body).map_err(|never| match never {});
-    let request = Request::from_parts(parts, body);
+    let text = String::from_utf8_lossy(&body);
+    if let Some((_, secret)) = recorder.released.placeholders_in(&text).into_iter().next() {
+        return denied(misplaced(&secret, &Spot::Body));
+    }
+    if recorder.sending(&attempt).is_err() {
+        return Err(Error::HttpRequestDenied);
+    }
+    let request = Request::from_parts(parts, Full::new(body).map_err(|never| match never {}));
     match wasmtime_wasi_http::default_send_request(request, options).await {
         Ok((response, io)) => {
-            Gate::record(&log, &attempt, Ok(response.status().as_u16()));
-            let mut response = response.map(BodyExt::boxed_unsync);
             // `io` drives the connection, body included: it must run while
             // the body is read below, not only once it is handed back.
             let io = wasmtime_wasi::runtime::spawn(io);
-            if !attempt.injected.is_empty() {
-                let injected: Vec<_> = released
-                    .values()
-                    .into_iter()
-                    .filter(|(name, _)| attempt.injected.contains(name))
-                    .collect();
-                response = super::scrub::response(response, &injected).await?;
+            let status = response.status().as_u16();
+            let mut response = response.map(BodyExt::boxed_unsync);
+            // Decided now: a value injected meanwhile covers this answer too.
+            if recorder.released.masks(&attempt.to) {
+                response = masked(response, &recorder, &attempt, &bytes).await?;
             }
+            recorder.answered(&attempt, "allowed", "sent", status);
             Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
         }
         Err(error) => {
-            Gate::record(&log, &attempt, Ok(0));
+            recorder.answered(&attempt, "allowed", "no-response", 0);
+            Err(error)
+        }
+    }
+}
+
+/// The response with every released value masked; an encoded one is
+/// refused (and recorded as such).
+async fn masked(
+    response: http::Response<WasiBody>,
+    recorder: &Recorder,
+    attempt: &Attempt,
+    bytes: &HostBytes,
+) -> Result<http::Response<WasiBody>, Error> {
+    let status = response.status().as_u16();
+    match scrub::response(response, &recorder.released, bytes.reserve()).await {
+        Ok(response) => Ok(response),
+        Err(Unmasked::Encoded(coding)) => {
+            let line = recorder.released.scrub(&attempt.line());
+            eprintln!(
+                "scopehold: HTTP response refused to agent {}: {}: it is {coding}-encoded, and \
+                 responses from a host a key was injected towards must come unencoded",
+                recorder.who.agent,
+                super::caps::cut(&line, 2048)
+            );
+            recorder.answered(attempt, "denied", "encoded-response", status);
+            Err(Error::HttpResponseContentCoding(Some(coding)))
+        }
+        Err(Unmasked::Failed(error)) => {
+            recorder.answered(attempt, "allowed", "no-response", status);
             Err(error)
         }
     }
@@ -68,7 +104,7 @@ pub(super) async fn checked(
 
 /// The whole body; `Err(None)` if it is too large, `Err(Some(_))` if it
 /// cannot be read or has trailers (which would escape the scan).
-async fn read_body(mut body: WasiBody) -> Result<Bytes, Option<Denied>> {
+async fn read_body(mut body: WasiBody, reserved: &mut Reserved) -> Result<Bytes, Option<Denied>> {
     let mut data = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| {
@@ -80,6 +116,14 @@ async fn read_body(mut body: WasiBody) -> Result<Bytes, Option<Denied>> {
         })?;
         match frame.into_data() {
             Ok(chunk) if data.len() + chunk.len() <= MAX_BODY_BYTES => {
+                reserved.grow(chunk.len()).map_err(|()| {
+                    Some(Denied {
+                        reason: "host-memory",
+                        detail: "the bodies of its requests in flight passed its memory limit"
+                            .into(),
+                        hint: None,
+                    })
+                })?;
                 data.extend_from_slice(&chunk)
             }
             Ok(_) => return Err(None),

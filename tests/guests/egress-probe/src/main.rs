@@ -7,7 +7,10 @@
 //!   resolve the value and try to send it (exfiltration attempts);
 //! - `print:SECRET`, `print-bytes:SECRET`, `eprint-bytes:SECRET`: print the
 //!   value whole, or one byte per write;
-//! - `dns:HOST`, `connect:ADDR`: try the network without wasi:http.
+//! - `dns:HOST`, `connect:ADDR`: try the network without wasi:http;
+//! - hostile steps with `|`-separated arguments: see `hostile.rs`.
+
+mod hostile;
 
 use std::io::Write;
 use std::net::ToSocketAddrs;
@@ -17,6 +20,10 @@ use scopehold::{get_secret, placeholder};
 
 fn main() {
     for step in std::env::args().skip(1) {
+        if step.contains('|') {
+            hostile::step(&step);
+            continue;
+        }
         let (verb, rest) = step.split_once(':').unwrap_or((step.as_str(), ""));
         match verb {
             "fetch" => show("fetch", Request::get(rest).send()),
