@@ -19,6 +19,7 @@ mod egress_bounds;
 mod exec_secrets;
 mod explain;
 mod faults;
+mod faults_exec;
 mod faults_init;
 mod faults_race;
 mod faults_rekey;
