@@ -23,7 +23,7 @@ use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
 use crate::exit_code;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
-use crate::sandbox::{CacheKey, CodeCache, Grants, Outcome, Task};
+use crate::sandbox::{CacheKey, CodeCache, Grants, Interrupts, Outcome, Task};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -79,11 +79,20 @@ impl Exec {
         if opens_store_first(policy, &agent, &dir) {
             broker.open_store_now()?;
         }
+        // From the start record on, SIGINT and SIGTERM stop the task and
+        // the run records its end (not earlier: a passphrase prompt stays
+        // interruptible the usual way).
+        let interrupts = Interrupts::watch()
+            .inspect_err(|error| {
+                eprintln!("scopehold: warning: cannot handle SIGINT/SIGTERM: {error}")
+            })
+            .ok();
         broker
             .record(start)
             .context("cannot record the start of the run; the task was not started")?;
         let argv = argv(&self.task, &self.args);
-        let (outcome, broker, elapsed) = run_task(&task, &argv, &confinement, broker)?;
+        let (outcome, broker, elapsed) =
+            run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
         finish(&broker, &outcome, elapsed)
     }
 }
@@ -197,12 +206,13 @@ fn run_task(
     argv: &[String],
     confinement: &Confinement,
     broker: Broker,
+    interrupts: Option<&Interrupts>,
 ) -> anyhow::Result<(Outcome, Broker, std::time::Duration)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(task.run(argv, confinement, broker)))
+    Ok(runtime.block_on(task.run(argv, confinement, broker, interrupts)))
 }
 
 /// Records how the run ended and picks the process exit code.
@@ -227,6 +237,13 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
                 "scopehold: hint: raise `{limit}` in [agents.{agent}.limits] in tasks.toml if the task needs more"
             );
             i32::from(exit_code::for_limit(*limit))
+        }
+        Outcome::Interrupted(signal) => {
+            eprintln!(
+                "scopehold: task (agent {agent}) stopped: the runner received {}",
+                signal.name()
+            );
+            i32::from(signal.exit_code())
         }
         Outcome::StoreUnusable(failure) => {
             eprintln!("error: the task (agent {agent}) was stopped: {failure}");
