@@ -28,6 +28,7 @@ mod faults_init;
 mod faults_race;
 mod faults_rekey;
 mod faults_writes;
+mod first_steps_errors;
 mod fuzz;
 mod fuzz_targets;
 mod hostile;

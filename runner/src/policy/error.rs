@@ -157,12 +157,16 @@ impl Problem {
         match self {
             Problem::NotUtf8 => "save the file as UTF-8".to_owned(),
             Problem::Syntax { .. } => {
-                "fix the TOML here; docs/tasks-toml.md describes the file".to_owned()
+                "fix the TOML the message names at the line and column shown (e.g. close the \
+                 quote or bracket); docs/tasks-toml.md describes the file"
+                    .to_owned()
             }
             Problem::UnknownKey { allowed, .. } => allowed_keys(allowed),
             Problem::MissingKey { key } => missing_key(key),
             Problem::WrongType { .. } => {
-                "use the type shown; docs/tasks-toml.md lists the type of every key".to_owned()
+                "use the type shown, e.g. `timeout = \"30s\"`, `allowed_hosts = [\"https://...\"]`; \
+                 docs/tasks-toml.md lists the type of every key"
+                    .to_owned()
             }
             Problem::BadName(error) => {
                 let (what, example) = name_example(error);

@@ -110,8 +110,9 @@ impl LoadError {
             LoadError::Unlinkable(_) => "a task must be a WASI 0.2 command component (`fn main`) \
                  importing only WASI and scopehold:task/secrets"
                 .into(),
-            LoadError::TooCostly(_) => "the caps on size, nesting and compile time are in \
-                 docs/tasks-toml.md (\"Size limits\"); is this the component you meant?"
+            LoadError::TooCostly(_) => "the caps on size, nesting and compile time are fixed: \
+                 check that this is the component you meant, built with `--release` \
+                 (docs/tasks-toml.md, \"Size limits\")"
                 .into(),
         })
     }
