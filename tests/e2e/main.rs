@@ -18,6 +18,7 @@ mod cli_errors;
 mod egress;
 mod egress_attacks;
 mod egress_bounds;
+mod env_keys;
 mod exec_interrupt;
 mod exec_refused;
 mod exec_secrets;

@@ -17,6 +17,7 @@
 
 mod confinement;
 mod egress;
+mod env_keys;
 mod error;
 mod grant;
 mod hygiene;
@@ -37,6 +38,7 @@ use time::OffsetDateTime;
 
 pub use confinement::{ComponentDigest, Confinement, DirGrant, DirMode};
 pub use egress::{Destination, HostPattern, Scheme, allows};
+pub use env_keys::masked as masked_env;
 pub use error::{InvalidPolicy, PolicyError, Problem};
 pub use grant::{DenyReason, GrantCheck};
 pub use hygiene::{UnsafePolicyFile, check_file_safety, open_trusted};
