@@ -137,8 +137,7 @@ pub enum Problem {
     BadDir { agent: AgentName, reason: String },
     #[error("agent \"{agent}\", env: {reason}")]
     BadEnv { agent: AgentName, reason: String },
-    /// An env value that looks like a credential (`env_keys.rs`); the
-    /// error never shows it.
+    /// An env value that looks like a credential; never shown (`env_keys.rs`).
     #[error(
         "agent \"{agent}\", env {name}: the value looks like a credential ({why}); keys do \
          not belong in tasks.toml"
