@@ -47,6 +47,10 @@ fn every_line_for_this_log_is_checked_and_others_set_aside() {
         "{shown}"
     );
     assert!(shown.contains("result: INTACT (anchored)"), "{shown}");
+    let out = world.run(&["audit", "verify", "--json", "--anchor", &file]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["other_log_anchors"], 1, "{value}");
+    assert_eq!(value["checkpoints"].as_array().unwrap().len(), 3, "{value}");
     // Cutting the last run off is caught by the later line, even though the
     // earlier one still matches a prefix of the log.
     let text = std::fs::read_to_string(world.audit_path()).unwrap();
