@@ -187,7 +187,7 @@ fn rotated_secret_resolves_its_new_version() {
 #[test]
 fn removed_secret_is_denied() {
     let (world, _canary) = stocked();
-    world.ok(&["secret", "rm", "posthog-read"]);
+    world.ok(&["secret", "rm", "posthog-read", "--force"]);
     let out = world.exec("probe", "support-analysis", &["get:posthog-read"]);
     assert!(
         stdout(&out).contains("get posthog-read: Denied"),

@@ -62,7 +62,7 @@ fn secret_rotate_under_faults_tells_the_truth() {
 
 #[test]
 fn secret_rm_under_faults_tells_the_truth() {
-    let args = ["secret", "rm", "beta"];
+    let args = ["secret", "rm", "beta", "--force"];
     write_under_faults("rm faults", &args, b"", |world, changed, c| {
         assert_eq!(!listed(world, c).contains("beta"), changed, "{c}");
     });

@@ -40,6 +40,7 @@ mod lazy_start;
 mod limits;
 mod polyglot;
 mod sandbox_isolation;
+mod secret_inputs;
 mod store_custody;
 mod store_lifecycle;
 mod terminal_input;

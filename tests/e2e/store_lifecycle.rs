@@ -134,7 +134,7 @@ fn rotate_rm_and_rekey_keep_custody() {
 
     outputs.push(run_env(
         &world,
-        &["secret", "rm", "posthog-read"],
+        &["secret", "rm", "posthog-read", "--force"],
         &[("SCOPEHOLD_PASSPHRASE", PASS)],
     ));
     assert!(outputs.last().unwrap().status.success());
@@ -161,7 +161,14 @@ fn binary_value_is_kept_intact_and_unavailable_to_get_secret() {
     let binary: Vec<u8> = vec![0xff, 0xfe, 0x00, 0x80, 0xc3, b'x'];
     let out = run_with_input(
         &world,
-        &["secret", "set", "posthog-read", "--project", "analytics"],
+        &[
+            "secret",
+            "set",
+            "posthog-read",
+            "--project",
+            "analytics",
+            "--binary",
+        ],
         &binary,
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -174,7 +181,11 @@ fn binary_value_is_kept_intact_and_unavailable_to_get_secret() {
     let deny = &world.records_of("secret.deny")[0];
     assert_eq!(deny["reason"], "not-text");
     let rotated: Vec<u8> = (0..=255u8).rev().collect();
-    let out = run_with_input(&world, &["secret", "rotate", "posthog-read"], &rotated);
+    let out = run_with_input(
+        &world,
+        &["secret", "rotate", "posthog-read", "--binary"],
+        &rotated,
+    );
     assert!(out.status.success(), "{}", text(&out));
     check_value(&world.home(), &rotated);
 }

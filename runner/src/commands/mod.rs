@@ -14,6 +14,7 @@ mod exec_refused;
 pub mod explain;
 pub mod init;
 pub mod rekey;
+mod secret_checks;
 pub mod secret_list;
 pub mod secret_rm;
 pub mod secret_rotate;

@@ -4,6 +4,7 @@ use clap::Args;
 
 use crate::audit::Event;
 use crate::cli::Global;
+use crate::commands::secret_checks;
 use crate::commands::secret_rotate::pick_project;
 use crate::commands::secret_set::{applied, finish, open_for_change, record_write};
 use crate::names::{ProjectName, SecretName};
@@ -15,6 +16,9 @@ pub struct SecretRm {
     /// Project of the secret (needed only when several projects hold the name)
     #[arg(long, short)]
     pub project: Option<ProjectName>,
+    /// Remove it even though agents in tasks.toml are still granted it
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl SecretRm {
@@ -22,6 +26,7 @@ impl SecretRm {
         let dir = global.open_home()?;
         let mut store = open_for_change(&dir)?;
         let project = pick_project(&store, &self.name, self.project.as_ref())?;
+        secret_checks::require_ungranted(global, &project, &self.name, self.force)?;
         let before = store.find(&project, &self.name).cloned();
         let outcome = store.remove(&project, &self.name);
         let (entry, unfinished) = applied(outcome, before.as_ref())?;

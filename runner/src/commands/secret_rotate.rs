@@ -1,9 +1,11 @@
 //! `runner secret rotate NAME [--project P]`: store a new version read from stdin.
 
 use clap::Args;
+use secrecy::ExposeSecret;
 
 use crate::audit::Event;
 use crate::cli::Global;
+use crate::commands::secret_checks;
 use crate::commands::secret_set::{
     applied, finish, open_for_change, read_stdin_value, record_write,
 };
@@ -17,6 +19,9 @@ pub struct SecretRotate {
     /// Project of the secret (needed only when several projects hold the name)
     #[arg(long, short)]
     pub project: Option<ProjectName>,
+    /// Accept a value that is not UTF-8 text (tasks read secrets as text)
+    #[arg(long)]
+    pub binary: bool,
 }
 
 impl SecretRotate {
@@ -25,6 +30,7 @@ impl SecretRotate {
         let mut store = open_for_change(&dir)?;
         let project = pick_project(&store, &self.name, self.project.as_ref())?;
         let value = read_stdin_value()?;
+        secret_checks::require_text(value.expose_secret(), self.binary)?;
         let outcome = store.rotate(&project, &self.name, &value);
         let (entry, unfinished) = applied(outcome, store.find(&project, &self.name))?;
         let event = Event::SecretRotate {

@@ -4,9 +4,11 @@ use std::path::Path;
 
 use anyhow::Context;
 use clap::Args;
+use secrecy::ExposeSecret;
 
 use crate::audit::{AuditLog, Event};
 use crate::cli::Global;
+use crate::commands::secret_checks;
 use crate::names::{ProjectName, SecretName};
 use crate::report::Refused;
 use crate::store::{self, EntryInfo, Store, StoreError};
@@ -20,6 +22,12 @@ pub struct SecretSet {
     /// Project the secret belongs to
     #[arg(long, short)]
     pub project: Option<ProjectName>,
+    /// Store into a project tasks.toml does not declare
+    #[arg(long)]
+    pub force: bool,
+    /// Accept a value that is not UTF-8 text (tasks read secrets as text)
+    #[arg(long)]
+    pub binary: bool,
     /// Anything else on the command line: refused, never read as a value.
     #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub stray: Vec<String>,
@@ -30,6 +38,8 @@ impl std::fmt::Debug for SecretSet {
         f.debug_struct("SecretSet")
             .field("name", &self.name)
             .field("project", &self.project)
+            .field("force", &self.force)
+            .field("binary", &self.binary)
             .field(
                 "stray",
                 &format_args!("<{} refused argument(s)>", self.stray.len()),
@@ -42,7 +52,9 @@ impl SecretSet {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let project = value_from_stdin_only(&self.stray, &self.name, self.project.as_ref())?;
         let dir = global.open_home()?;
+        secret_checks::require_declared(global, project, self.force)?;
         let value = read_stdin_value()?;
+        secret_checks::require_text(value.expose_secret(), self.binary)?;
         let mut store = open_for_change(&dir)?;
         let outcome = store.set(project, &self.name, &value);
         let (entry, unfinished) = applied(outcome, store.find(project, &self.name))?;
