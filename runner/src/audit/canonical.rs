@@ -54,8 +54,14 @@ impl Scanner<'_> {
         }
     }
 
-    /// A string or an integer (already validated by the parser).
+    /// A string, an integer or a boolean (already validated by the parser).
     fn value(&mut self) -> Result<(), String> {
+        for word in [&b"true"[..], b"false"] {
+            if self.line[self.at..].starts_with(word) {
+                self.at += word.len();
+                return Ok(());
+            }
+        }
         if self.line.get(self.at) == Some(&b'"') {
             self.at += 1;
             return self.string_rest();

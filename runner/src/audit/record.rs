@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use super::canonical;
 use super::encode::{self, FORMAT_VERSION, Header};
 use super::ids::{Hash, LogId, RunId, Token};
+use super::policy_events;
 use super::timestamp;
 use super::wire::WireLine;
 use crate::names::{AgentName, ProjectName, SecretName};
@@ -152,6 +153,74 @@ pub enum Event {
         store: String,
         generation: u64,
     },
+    /// Policy changes (`policy_events.rs`): each names its operator
+    /// (`user`, `uid`, `hostname`) and the `command` line, and is written before the
+    /// change takes effect.
+    #[serde(rename = "project.add")]
+    ProjectAdd {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        project: ProjectName,
+        description: String,
+    },
+    #[serde(rename = "agent.add")]
+    AgentAdd {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        agent: AgentName,
+        project: ProjectName,
+        description: String,
+    },
+    #[serde(rename = "agent.rm")]
+    AgentRemove {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        agent: AgentName,
+        project: ProjectName,
+    },
+    #[serde(rename = "grant.add")]
+    GrantAdd {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        agent: AgentName,
+        project: ProjectName,
+        secret: SecretName,
+        /// RFC 3339, or `never`.
+        expires: String,
+        /// Comma-separated host patterns; empty: none.
+        hosts: String,
+        approve: bool,
+    },
+    #[serde(rename = "grant.revoke")]
+    GrantRevoke {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        agent: AgentName,
+        project: ProjectName,
+        secret: SecretName,
+    },
+    /// The loaded tasks.toml's agents or grants differ from the last
+    /// recorded state (a hand edit): `changes` says how, `by` is the file's
+    /// owner and `command` is `file edit`.
+    #[serde(rename = "policy.change")]
+    PolicyChange {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        policy: Hash,
+        changes: String,
+    },
 }
 
 impl Event {
@@ -172,6 +241,12 @@ impl Event {
             Event::StoreRestore { .. } => "store.restore",
             Event::SegmentClose { .. } => "segment.close",
             Event::SegmentOpen { .. } => "segment.open",
+            Event::ProjectAdd { .. } => "project.add",
+            Event::AgentAdd { .. } => "agent.add",
+            Event::AgentRemove { .. } => "agent.rm",
+            Event::GrantAdd { .. } => "grant.add",
+            Event::GrantRevoke { .. } => "grant.revoke",
+            Event::PolicyChange { .. } => "policy.change",
         }
     }
 
@@ -206,6 +281,7 @@ impl Event {
             Event::StoreRestore { .. } => &["store", "generation", "replaces"],
             Event::SegmentClose { .. } => &["segment", "records"],
             Event::SegmentOpen { .. } => &["segment", "store", "generation"],
+            policy => policy_events::field_names(policy),
         }
     }
 }

@@ -41,18 +41,18 @@ pub(crate) struct WireLine<'a> {
     #[serde(default, deserialize_with = "present")]
     run: Option<RunId>,
     #[serde(default, deserialize_with = "present")]
-    agent: Option<AgentName>,
+    pub(super) agent: Option<AgentName>,
     #[serde(default, deserialize_with = "present")]
-    project: Option<ProjectName>,
+    pub(super) project: Option<ProjectName>,
     #[serde(default, deserialize_with = "present")]
     component: Option<Hash>,
     #[serde(default, deserialize_with = "present")]
-    policy: Option<Hash>,
+    pub(super) policy: Option<Hash>,
     #[serde(default, deserialize_with = "present")]
     policy_path: Option<String>,
     /// A [`SecretName`] except in `secret.deny`.
     #[serde(default, deserialize_with = "present")]
-    secret: Option<String>,
+    pub(super) secret: Option<String>,
     #[serde(default, deserialize_with = "present")]
     version: Option<u32>,
     #[serde(default, deserialize_with = "present")]
@@ -87,6 +87,25 @@ pub(crate) struct WireLine<'a> {
     records: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     replaces: Option<u64>,
+    // The policy-change kinds (`policy_events.rs`).
+    #[serde(default, deserialize_with = "present")]
+    pub(super) user: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) uid: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) hostname: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) command: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) expires: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) hosts: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) approve: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) changes: Option<String>,
     pub prev: Hash,
     pub hash: Hash,
     /// Present when the writer held the store key (`mac.rs`).
@@ -178,7 +197,10 @@ impl WireLine<'_> {
                 store: take!(w.store),
                 generation: take!(w.generation),
             },
-            other => return Err(format!("unknown record kind {other:?}")),
+            other => match super::policy_events::kind(other) {
+                Some(kind) => super::policy_events::from_wire(kind, w)?,
+                None => return Err(format!("unknown record kind {other:?}")),
+            },
         };
         match w.leftover() {
             Some(field) => Err(format!("unknown field `{field}` for kind `{}`", w.kind)),
@@ -242,6 +264,15 @@ impl WireLine<'_> {
             ("segment", self.segment.is_some()),
             ("records", self.records.is_some()),
             ("replaces", self.replaces.is_some()),
+            ("user", self.user.is_some()),
+            ("uid", self.uid.is_some()),
+            ("hostname", self.hostname.is_some()),
+            ("command", self.command.is_some()),
+            ("description", self.description.is_some()),
+            ("expires", self.expires.is_some()),
+            ("hosts", self.hosts.is_some()),
+            ("approve", self.approve.is_some()),
+            ("changes", self.changes.is_some()),
         ];
         present
             .into_iter()
@@ -250,6 +281,6 @@ impl WireLine<'_> {
     }
 }
 
-fn secret_name(name: String) -> Result<SecretName, String> {
+pub(super) fn secret_name(name: String) -> Result<SecretName, String> {
     SecretName::new(name).map_err(|e| e.to_string())
 }

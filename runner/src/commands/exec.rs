@@ -52,6 +52,8 @@ impl Exec {
         Grants(&confinement).check()?;
         let dir = home?;
         let audit = AuditLog::open(&dir)?;
+        crate::policy_history::note_hand_edits(&dir, &policy, &audit)
+            .context("the task was not started")?;
         let identity = RunIdentity {
             run: audit::new_run_id()?,
             agent: agent.name.clone(),

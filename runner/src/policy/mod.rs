@@ -16,14 +16,17 @@
 //! The file format is specified in `docs/tasks-toml.md`.
 
 mod confinement;
+mod edit;
 mod egress;
 mod error;
+mod file;
 mod grant;
 mod hygiene;
 mod inject;
 mod limits;
 mod location;
 mod schema;
+mod snapshot;
 
 #[cfg(test)]
 mod golden_tests;
@@ -36,13 +39,16 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 pub use confinement::{ComponentDigest, Confinement, DirGrant, DirMode};
+pub use edit::{Edit, EditError, Expiry, apply as apply_edit};
 pub use egress::{Destination, HostPattern, Scheme, allows};
 pub use error::{InvalidPolicy, PolicyError, Problem};
+pub use file::{FileError, LockedPolicy};
 pub use grant::{DenyReason, GrantCheck};
 pub use hygiene::{UnsafePolicyFile, check_file_safety};
 pub use inject::InjectAt;
 pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
+pub use snapshot::Snapshot;
 
 use crate::names::{AgentName, ProjectName, SecretName};
 
@@ -109,6 +115,8 @@ pub struct Grant {
     /// Where in a request the egress gate may inject the value
     /// (`Authorization: Bearer` unless the grant says otherwise).
     pub inject: InjectAt,
+    /// `approve = true`: a person allows the first resolution in a run.
+    pub approve: bool,
 }
 
 impl Policy {

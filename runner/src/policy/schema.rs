@@ -96,6 +96,9 @@ struct RawGrant {
     #[serde(default)]
     hosts: Vec<Spanned<String>>,
     inject: Option<Spanned<String>>,
+    /// Approval at the runner's terminal before the first resolution in a run.
+    #[serde(default)]
+    approve: bool,
 }
 
 pub(super) type Projects = BTreeMap<ProjectName, Project>;
@@ -327,6 +330,7 @@ impl Context<'_> {
                 expires,
                 hosts,
                 inject,
+                approve: grant.approve,
             });
         }
         Ok(grants)

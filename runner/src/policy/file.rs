@@ -1,0 +1,175 @@
+//! tasks.toml read and replaced under a lock, for the editing commands.
+//!
+//! Guarantees:
+//! - One editor at a time: an exclusive lock on `.NAME.lock` next to the
+//!   file is held from the read to the replace, so two `runner grant` at
+//!   once serialise and neither loses the other's change.
+//! - The replace is atomic: a temp file in the same directory, written and
+//!   fsynced, given the original's mode and owner, renamed over the file,
+//!   then the directory fsynced. Readers (a running `exec`) see the old or
+//!   the new file, never a mix.
+//! - A file changed since it was read (a hand edit, which takes no lock) is
+//!   not overwritten: its content hash is compared under the lock just
+//!   before the rename.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::{Policy, PolicyError};
+
+/// Why the file could not be read or replaced.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} changed while this command ran; nothing was written", path.display())]
+    Changed { path: PathBuf },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+impl FileError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            FileError::Io { .. } => Some("check the file's permissions and the disk".into()),
+            FileError::Changed { .. } => Some("run the command again".into()),
+            FileError::Policy(e) => e.hint(),
+        }
+    }
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FileError {
+    let path = path.to_owned();
+    move |source| FileError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The policy file as read under its lock; dropping it releases the lock.
+pub struct LockedPolicy {
+    path: PathBuf,
+    text: String,
+    policy: Policy,
+    _lock: File,
+}
+
+impl LockedPolicy {
+    /// Takes the lock (waiting for another editor), then reads and loads
+    /// the file strictly.
+    pub fn open(path: &Path) -> Result<LockedPolicy, FileError> {
+        let lock_path = lock_path(path);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io("open the lock file", &lock_path))?;
+        lock.lock().map_err(io("lock", &lock_path))?;
+        let bytes = fs::read(path).map_err(io("read", path))?;
+        let policy = Policy::from_bytes(&bytes, path)?;
+        let text = String::from_utf8(bytes).unwrap_or_default();
+        Ok(LockedPolicy {
+            path: path.to_owned(),
+            text,
+            policy,
+            _lock: lock,
+        })
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Refuses when the file no longer holds what was read.
+    pub fn check_unchanged(&self) -> Result<(), FileError> {
+        let now = fs::read(&self.path).map_err(io("read", &self.path))?;
+        match blake3::hash(&now) == blake3::hash(self.text.as_bytes()) {
+            true => Ok(()),
+            false => Err(FileError::Changed {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// Atomically replaces the file with `text` (which the caller has
+    /// checked loads), keeping its mode and owner.
+    pub fn replace(&self, text: &str) -> Result<(), FileError> {
+        let meta = fs::metadata(&self.path).map_err(io("stat", &self.path))?;
+        let dir = parent(&self.path);
+        let temp = temp_path(&self.path);
+        let written = write_temp(&temp, text, &meta);
+        let renamed = written.and_then(|()| {
+            self.check_unchanged()?;
+            fs::rename(&temp, &self.path).map_err(io("replace", &self.path))
+        });
+        if let Err(error) = renamed {
+            let _ = fs::remove_file(&temp);
+            return Err(error);
+        }
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync the directory", &dir))
+    }
+}
+
+fn write_temp(temp: &Path, text: &str, meta: &fs::Metadata) -> Result<(), FileError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp)
+        .map_err(io("create", temp))?;
+    // The owner first (a chown may clear set-id bits), then the mode.
+    let owner = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+    // Only root may give a file away; a file we own already has our uid.
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        owner.map_err(io("keep the owner of", temp))?;
+    }
+    file.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(io("keep the mode of", temp))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io("write", temp))
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tasks.toml".to_owned())
+}
+
+/// `.tasks.toml.lock` next to the file.
+pub fn lock_path(path: &Path) -> PathBuf {
+    parent(path).join(format!(".{}.lock", file_name(path)))
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let suffix = blake3::hash(format!("{:?}", std::time::SystemTime::now()).as_bytes());
+    let suffix = &suffix.to_hex()[..16];
+    parent(path).join(format!(
+        ".{}.{}.{suffix}.tmp",
+        file_name(path),
+        std::process::id()
+    ))
+}
