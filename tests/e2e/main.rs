@@ -21,6 +21,7 @@ mod faults;
 mod faults_init;
 mod faults_race;
 mod faults_writes;
+mod grants_cli;
 mod hostile;
 mod lazy_start;
 mod limits;

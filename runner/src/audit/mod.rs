@@ -74,7 +74,7 @@ pub use checkpoint::{
     CHECKPOINT_CONTEXT, CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointKey,
 };
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
-pub use grants::{GrantFlag, GrantUse, PolicyGrant, Reader, review as review_grants};
+pub use grants::{GrantFlag, GrantUse, GrantedBy, PolicyGrant, Reader, review as review_grants};
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
 pub use mac::{RECORD_MAC_CONTEXT, always_keyed};
 pub use policy_events::describe as describe_policy;
