@@ -126,10 +126,10 @@ mod tests {
     fn accepts_serde_json_spelling() {
         let value = "a\"b\\c\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f}é🙂/";
         let line = format!(
-            "{{\"k\":{},\"n\":-12,\"m\":0}}",
+            "{{\"k\":{},\"n\":-12,\"m\":0,\"t\":true,\"f\":false}}",
             serde_json::to_string(value).unwrap()
         );
-        check(line.as_bytes(), &[&["k"], &["n", "m"]]).unwrap();
+        check(line.as_bytes(), &[&["k"], &["n", "m", "t", "f"]]).unwrap();
     }
 
     #[test]
@@ -149,7 +149,8 @@ mod tests {
             r#"{"k":"\u007f","n":1}"#,
             r#"{"k":"\u00","n":1}"#,
             r#"{"k":"a,"n":1}"#,
-            r#"{"k":true,"n":1}"#,
+            r#"{"k":True,"n":1}"#,
+            r#"{"k":tru,"n":1}"#,
         ] {
             assert!(check(bad.as_bytes(), &keys).is_err(), "{bad}");
         }
