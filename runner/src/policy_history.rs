@@ -121,9 +121,16 @@ pub fn command_line() -> String {
     words.join(" ")
 }
 
+/// The policy's absolute path (its directory resolved, so that the key is
+/// the same before and after the first `project add` creates the file).
 fn key(path: &Path) -> String {
-    let full = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    full.display().to_string()
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    let name = path.file_name().unwrap_or_default();
+    dir.join(name).display().to_string()
 }
 
 /// The state, or an empty one when missing or unreadable (everything is

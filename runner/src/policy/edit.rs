@@ -138,7 +138,11 @@ pub fn apply(source: &str, policy: &Policy, edit: &Edit) -> Result<String, EditE
         }
         Edit::Revoke { agent, secret } => revoke(&mut doc, agent, secret),
     }?;
-    let text = doc.to_string();
+    let mut text = doc.to_string();
+    if source.trim().is_empty() {
+        // A file the CLI creates starts with its first table, not a blank line.
+        text = text.trim_start_matches('\n').to_owned();
+    }
     Policy::parse(&text, policy.path()).map_err(|e| EditError::Invalid(Box::new(e)))?;
     Ok(text)
 }

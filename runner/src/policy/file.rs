@@ -75,7 +75,7 @@ impl LockedPolicy {
             .open(&lock_path)
             .map_err(io("open the lock file", &lock_path))?;
         lock.lock().map_err(io("lock", &lock_path))?;
-        let bytes = fs::read(path).map_err(io("read", path))?;
+        let bytes = read_or_empty(path)?;
         let policy = Policy::from_bytes(&bytes, path)?;
         let text = String::from_utf8(bytes).unwrap_or_default();
         Ok(LockedPolicy {
@@ -96,7 +96,7 @@ impl LockedPolicy {
 
     /// Refuses when the file no longer holds what was read.
     pub fn check_unchanged(&self) -> Result<(), FileError> {
-        let now = fs::read(&self.path).map_err(io("read", &self.path))?;
+        let now = read_or_empty(&self.path)?;
         match blake3::hash(&now) == blake3::hash(self.text.as_bytes()) {
             true => Ok(()),
             false => Err(FileError::Changed {
@@ -108,10 +108,14 @@ impl LockedPolicy {
     /// Atomically replaces the file with `text` (which the caller has
     /// checked loads), keeping its mode and owner.
     pub fn replace(&self, text: &str) -> Result<(), FileError> {
-        let meta = fs::metadata(&self.path).map_err(io("stat", &self.path))?;
+        let meta = match fs::metadata(&self.path) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io("stat", &self.path)(e)),
+        };
         let dir = parent(&self.path);
         let temp = temp_path(&self.path);
-        let written = write_temp(&temp, text, &meta);
+        let written = write_temp(&temp, text, meta.as_ref());
         let renamed = written.and_then(|()| {
             self.check_unchanged()?;
             fs::rename(&temp, &self.path).map_err(io("replace", &self.path))
@@ -126,24 +130,44 @@ impl LockedPolicy {
     }
 }
 
-fn write_temp(temp: &Path, text: &str, meta: &fs::Metadata) -> Result<(), FileError> {
+/// The file's bytes; a missing file reads as empty (the first `project
+/// add` creates it).
+fn read_or_empty(path: &Path) -> Result<Vec<u8>, FileError> {
+    match fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        other => other.map_err(io("read", path)),
+    }
+}
+
+/// Writes the temp file with the original's owner and mode (a new file:
+/// ours, 0644 as an editor would make it).
+fn write_temp(temp: &Path, text: &str, meta: Option<&fs::Metadata>) -> Result<(), FileError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(temp)
         .map_err(io("create", temp))?;
+    match meta {
+        Some(meta) => keep_owner_and_mode(&file, temp, meta)?,
+        None => file
+            .set_permissions(Permissions::from_mode(0o644))
+            .map_err(io("set the mode of", temp))?,
+    }
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io("write", temp))
+}
+
+fn keep_owner_and_mode(file: &File, temp: &Path, meta: &fs::Metadata) -> Result<(), FileError> {
     // The owner first (a chown may clear set-id bits), then the mode.
-    let owner = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+    let owner = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
     // Only root may give a file away; a file we own already has our uid.
     if meta.uid() != rustix::process::geteuid().as_raw() {
         owner.map_err(io("keep the owner of", temp))?;
     }
     file.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(io("keep the mode of", temp))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(io("write", temp))
+        .map_err(io("keep the mode of", temp))
 }
 
 fn parent(path: &Path) -> PathBuf {
