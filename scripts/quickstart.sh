@@ -55,7 +55,11 @@ runner audit log
 
 step "runner revoke posthog-read --agent support-bot  (the next run is denied)"
 runner revoke posthog-read --agent support-bot
-runner exec "$tasks/support-analysis.wasm" --agent support-bot
+if runner exec "$tasks/support-analysis.wasm" --agent support-bot; then
+  echo "the revoked grant still worked" >&2
+  exit 1
+fi
+echo "(the task failed: posthog-read was denied, as expected)"
 runner audit log --kind grant.revoke
 
 step "runner exec posthog-query.wasm --agent posthog-query  (key injected host-side)"
