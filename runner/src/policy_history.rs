@@ -7,7 +7,9 @@
 //! - A hand edit is caught ([`note_hand_edits`]): when a loaded tasks.toml's
 //!   agents or grants differ from the last state recorded for that path, a
 //!   `policy.change` record with the difference, attributed to the file's
-//!   owner, is appended first (before the run's `exec.start`).
+//!   owner, is appended first (before the run's `exec.start`). The first
+//!   load of a path sets the baseline without a record (the policy as it
+//!   was is bound to the run by `exec.start`'s digest).
 //! - The warm path stays cheap: `policy.state` in the state dir keeps, per
 //!   policy path, the digest of the last recorded file and its agents and
 //!   grants; a file with that digest costs one small read.
@@ -53,8 +55,12 @@ pub fn note_hand_edits(home: &Path, policy: &Policy, log: &AuditLog) -> anyhow::
         return Ok(());
     }
     let now = Snapshot::of(policy);
-    let old = state.policies.get(&key).map(|r| &r.snapshot);
-    let changes = old.cloned().unwrap_or_default().diff(&now);
+    // First sight of this path: the baseline (bound to the run by
+    // `exec.start`'s policy digest); differences are recorded from here on.
+    let changes = match state.policies.get(&key) {
+        Some(old) => old.snapshot.diff(&now),
+        None => String::new(),
+    };
     if !changes.is_empty() {
         let owner = std::fs::metadata(policy.path()).map_or(u32::MAX, |m| m.uid());
         let by = Operator::owner(owner);
@@ -133,8 +139,8 @@ fn key(path: &Path) -> String {
     dir.join(name).display().to_string()
 }
 
-/// The state, or an empty one when missing or unreadable (everything is
-/// then recorded again: a spurious record, never a missing one).
+/// The state, or an empty one when missing or unreadable (the next load is
+/// then a first sight: a new baseline).
 fn read(home: &Path) -> State {
     std::fs::read(home.join(STATE_FILE))
         .ok()
