@@ -25,6 +25,7 @@ mod faults_writes;
 mod fuzz;
 mod fuzz_targets;
 mod grants_cli;
+mod grants_race;
 mod hostile;
 mod hostile_input;
 mod hostile_output;

@@ -16,12 +16,11 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::canonical;
 use super::encode::{self, FORMAT_VERSION, Header};
 use super::ids::{Hash, LogId, RunId, Token};
 use super::policy_events;
 use super::timestamp;
-use super::wire::WireLine;
+pub(crate) use super::wire::{Parsed, Scratch};
 use crate::names::{AgentName, ProjectName, SecretName};
 
 /// Longest accepted record line in bytes, not counting its `\n`.
@@ -153,9 +152,7 @@ pub enum Event {
         store: String,
         generation: u64,
     },
-    /// Policy changes (`policy_events.rs`): each names its operator
-    /// (`user`, `uid`, `hostname`) and the `command` line, and is written before the
-    /// change takes effect.
+    /// Policy changes (`policy_events.rs`), each naming its operator and command.
     #[serde(rename = "project.add")]
     ProjectAdd {
         user: String,
@@ -193,9 +190,8 @@ pub enum Event {
         agent: AgentName,
         project: ProjectName,
         secret: SecretName,
-        /// RFC 3339, or `never`.
+        /// RFC 3339 or `never`; `hosts`: comma-separated, empty for none.
         expires: String,
-        /// Comma-separated host patterns; empty: none.
         hosts: String,
         approve: bool,
     },
@@ -209,9 +205,7 @@ pub enum Event {
         project: ProjectName,
         secret: SecretName,
     },
-    /// The loaded tasks.toml's agents or grants differ from the last
-    /// recorded state (a hand edit): `changes` says how, `by` is the file's
-    /// owner and `command` is `file edit`.
+    /// A hand edit of tasks.toml (`command` is `file edit`, the operator the file's owner).
     #[serde(rename = "policy.change")]
     PolicyChange {
         user: String,
@@ -287,10 +281,10 @@ impl Event {
 }
 
 /// Fields before and after the kind's own, in line and hashing order.
-const HEAD_FIELDS: &[&str] = &["v", "log", "seq", "ts", "kind"];
-const TAIL_FIELDS: &[&str] = &["prev", "hash"];
+pub(super) const HEAD_FIELDS: &[&str] = &["v", "log", "seq", "ts", "kind"];
+pub(super) const TAIL_FIELDS: &[&str] = &["prev", "hash"];
 /// The tail of a record written with the store key.
-const TAIL_FIELDS_MAC: &[&str] = &["prev", "hash", "mac"];
+pub(super) const TAIL_FIELDS_MAC: &[&str] = &["prev", "hash", "mac"];
 
 /// A record as stored: an event sealed into the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,67 +399,4 @@ fn write_line(record: &Record, ts: &str, out: &mut Vec<u8>) {
         mac: record.mac,
     };
     serde_json::to_writer(out, &line).expect("records serialise to JSON");
-}
-
-/// Buffers reused across lines so that verify does not allocate per record.
-#[derive(Default)]
-pub(crate) struct Scratch {
-    encoding: Vec<u8>,
-}
-
-/// A parsed line plus the hash its fields recompute to.
-pub(crate) struct Parsed {
-    pub record: Record,
-    pub computed: Hash,
-}
-
-impl Parsed {
-    /// Parses one line strictly and recomputes its hash.
-    pub fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
-        let mut wire = parse_wire(line)?;
-        let ts = timestamp::parse(&wire.ts)?;
-        let event = wire.take_event()?;
-        let tail = match wire.mac {
-            Some(_) => TAIL_FIELDS_MAC,
-            None => TAIL_FIELDS,
-        };
-        canonical::check(line, &[HEAD_FIELDS, event.field_names(), tail])?;
-        let header = Header {
-            log: &wire.log,
-            seq: wire.seq,
-            ts: &wire.ts,
-        };
-        let computed = encode::record_hash(&header, &event, &wire.prev, &mut scratch.encoding);
-        let (seq, log, prev, hash) = (wire.seq, wire.log, wire.prev, wire.hash);
-        let record = Record {
-            seq,
-            ts,
-            log,
-            prev,
-            hash,
-            event,
-            mac: wire.mac,
-        };
-        Ok(Parsed { record, computed })
-    }
-}
-
-/// The line-level checks and the typed JSON parse.
-fn parse_wire(line: &[u8]) -> Result<WireLine<'_>, String> {
-    if line.len() > MAX_LINE_BYTES {
-        return Err(format!("line is longer than {MAX_LINE_BYTES} bytes"));
-    }
-    if line.contains(&b'\r') {
-        return Err("line contains a carriage return (\\r)".to_owned());
-    }
-    // One UTF-8 check for the whole line is cheaper than serde_json's per string.
-    let text = std::str::from_utf8(line).map_err(|e| format!("line is not UTF-8: {e}"))?;
-    let wire: WireLine<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    if wire.v != FORMAT_VERSION {
-        let v = wire.v;
-        return Err(format!(
-            "format version {v}: this runner reads version {FORMAT_VERSION}"
-        ));
-    }
-    Ok(wire)
 }

@@ -17,6 +17,7 @@
 
 mod confinement;
 mod edit;
+mod edit_grants;
 mod egress;
 mod error;
 mod file;
