@@ -72,9 +72,10 @@ fn host_name() -> String {
     }
 }
 
-/// A name safe to print and record: short, no control characters.
+/// A name safe to print and record: short, nothing that drives a terminal.
 fn printable(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 255 && !text.chars().any(char::is_control)
+    let unsafe_char = text.chars().any(crate::report::is_terminal_unsafe);
+    !text.is_empty() && text.len() <= 255 && !unsafe_char
 }
 
 #[cfg(test)]

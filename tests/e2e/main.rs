@@ -27,6 +27,7 @@ mod faults_writes;
 mod fuzz;
 mod fuzz_targets;
 mod grants_cli;
+mod grants_hostile;
 mod grants_race;
 mod hostile;
 mod hostile_input;

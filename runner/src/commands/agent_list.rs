@@ -34,7 +34,8 @@ impl AgentList {
             .agents()
             .map(|agent| {
                 let grants: Vec<&str> = agent.grants.iter().map(|g| g.secret.as_str()).collect();
-                let description = agent.description.clone().unwrap_or_default();
+                let description = agent.description.as_deref().unwrap_or_default();
+                let description = crate::report::escape_for_terminal(description).into_owned();
                 [
                     agent.name.to_string(),
                     agent.project.to_string(),

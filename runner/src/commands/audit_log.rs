@@ -290,7 +290,11 @@ fn describe(record: &Record) -> String {
             generation,
             ..
         } => format!("segment.open   segment {segment}, store generation {generation}"),
-        policy => audit::describe_policy(policy).unwrap_or_default(),
+        // Names from /etc/passwd and hand-edited text: escaped for the terminal.
+        policy => {
+            let text = audit::describe_policy(policy).unwrap_or_default();
+            crate::report::escape_for_terminal(&text).into_owned()
+        }
     };
     format!("{:>6}  {ts}  {what}", record.seq)
 }

@@ -22,17 +22,18 @@ impl ProjectList {
             .projects()
             .map(|p| {
                 let agents = policy.agents().filter(|a| a.project == p.name).count();
-                let description = p.description.clone().unwrap_or_default();
+                let description = p.description.as_deref().unwrap_or_default();
+                let description = crate::report::escape_for_terminal(description).into_owned();
                 [p.name.to_string(), agents.to_string(), description]
             })
             .collect();
         if self.json {
-            for [name, agents, description] in &rows {
-                let agents: usize = agents.parse().unwrap_or_default();
-                println!(
-                    "{}",
-                    json!({"name": name, "agents": agents, "description": description})
-                );
+            for p in policy.projects() {
+                let agents = policy.agents().filter(|a| a.project == p.name).count();
+                let description = p.description.as_deref().unwrap_or_default();
+                let line =
+                    json!({"name": p.name.as_str(), "agents": agents, "description": description});
+                println!("{line}");
             }
         } else if rows.is_empty() {
             println!("no projects; add one with `runner project add NAME`");

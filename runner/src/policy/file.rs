@@ -197,3 +197,56 @@ fn temp_path(path: &Path) -> PathBuf {
         std::process::id()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "[projects.a] # mine\n";
+
+    fn file_with(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.toml");
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, Permissions::from_mode(mode)).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_file_changed_since_it_was_read_is_not_overwritten() {
+        let (_dir, path) = file_with(POLICY, 0o644);
+        let locked = LockedPolicy::open(&path).unwrap();
+        let hand = "[projects.a] # mine\n[projects.b]\n";
+        fs::write(&path, hand).unwrap();
+        let err = locked.replace("[projects.c]\n").unwrap_err();
+        assert!(matches!(err, FileError::Changed { .. }), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), hand);
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn the_replacement_keeps_the_mode_and_is_complete() {
+        let (_dir, path) = file_with(POLICY, 0o640);
+        let locked = LockedPolicy::open(&path).unwrap();
+        assert_eq!(locked.text(), POLICY);
+        locked.replace("[projects.b]\n").unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o640);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "[projects.b]\n");
+        assert!(lock_path(&path).ends_with(".tasks.toml.lock"));
+    }
+
+    #[test]
+    fn a_file_that_does_not_load_is_refused_before_any_edit() {
+        let (_dir, path) = file_with("[projects.a]\nbogus = 1\n", 0o644);
+        assert!(matches!(
+            LockedPolicy::open(&path),
+            Err(FileError::Policy(_))
+        ));
+    }
+}
