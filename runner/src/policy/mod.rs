@@ -117,7 +117,8 @@ pub struct Grant {
     /// Where in a request the egress gate may inject the value
     /// (`Authorization: Bearer` unless the grant says otherwise).
     pub inject: InjectAt,
-    /// `approve = true`: a person allows the first resolution in a run.
+    /// The first resolution in a run waits for a person to allow it
+    /// (`approve = true`; see `crate::broker::Approver`).
     pub approve: bool,
 }
 

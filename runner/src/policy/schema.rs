@@ -96,7 +96,6 @@ struct RawGrant {
     #[serde(default)]
     hosts: Vec<Spanned<String>>,
     inject: Option<Spanned<String>>,
-    /// Approval at the runner's terminal before the first resolution in a run.
     #[serde(default)]
     approve: bool,
 }
