@@ -14,6 +14,10 @@
 //!   policy path, the digest of the last recorded file and its agents and
 //!   grants; a file with that digest costs one small read.
 //!
+//! A crash between a CLI change's rename and the state update makes the next
+//! load record that change once more, as a `policy.change` (an extra record,
+//! never a missing one).
+//!
 //! `policy.state` is not authenticated: a writer of the state dir can make
 //! a later hand edit go unrecorded (but not alter the records already
 //! written). See `docs/audit-format.md`.
