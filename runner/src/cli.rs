@@ -8,7 +8,13 @@ use crate::commands;
 
 /// ScopeHold: give the agent access, not the raw key.
 #[derive(Debug, Parser)]
-#[command(name = "runner", version, about, max_term_width = 100)]
+#[command(
+    name = "runner",
+    version,
+    long_version = commands::completions::long_version(),
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// State dir (default: $SCOPEHOLD_HOME, else $XDG_DATA_HOME/scopehold)
     #[arg(long, global = true, value_name = "DIR")]
@@ -80,6 +86,11 @@ pub enum Command {
     Rekey(commands::rekey::Rekey),
     /// Accept an older store file restored on purpose from a backup (audited)
     AcceptRestore(commands::accept_restore::AcceptRestore),
+    /// Print shell completions: `runner completions bash > /etc/bash_completion.d/runner`
+    Completions(commands::completions::Completions),
+    /// Print the man page (roff): `runner man > ~/.local/share/man/man1/runner.1`
+    #[command(hide = true)]
+    Man(commands::completions::Man),
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +178,8 @@ impl Cli {
             Command::Cache(CacheCommand::Clear(cmd)) => cmd.execute(&global),
             Command::Rekey(cmd) => cmd.execute(&global),
             Command::AcceptRestore(cmd) => cmd.execute(&global),
+            Command::Completions(cmd) => cmd.execute(&global),
+            Command::Man(cmd) => cmd.execute(&global),
         }
     }
 }

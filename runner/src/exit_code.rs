@@ -33,8 +33,13 @@ pub const LIMIT_OUTPUT: u8 = 123;
 pub const TIMEOUT: u8 = 124;
 /// The runner itself failed: unreadable policy, store or audit log, I/O error.
 pub const RUNNER_ERROR: u8 = 125;
-/// The task was refused before it started: unknown agent, invalid component.
+/// The task was refused before it started: unknown agent, invalid component
+/// (recorded as `exec.refused`).
 pub const REFUSED: u8 = 126;
+/// `exec`: SIGINT stopped the run (128 + 2, as a shell reports it).
+pub const INTERRUPTED: u8 = 130;
+/// `exec`: SIGTERM stopped the run (128 + 15).
+pub const TERMINATED: u8 = 143;
 /// The task trapped (a panic, `unreachable`, an out-of-bounds access).
 pub const TRAPPED: u8 = 134;
 

@@ -32,6 +32,9 @@ pub enum HomeError {
     NotADirectory(PathBuf),
     #[error("state dir {} is already initialised", .0.display())]
     AlreadyInitialised(PathBuf),
+    /// `init` into a directory holding other files (no ScopeHold state).
+    #[error("{} is not empty and holds no ScopeHold state: not a state dir to initialise", .0.display())]
+    NotAStateDir(PathBuf),
     #[error("state dir {} is accessible to other users (mode {mode:o})", .path.display())]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("{} is owned by uid {owner}, not by this user (uid {me})", .path.display())]
@@ -58,7 +61,17 @@ impl HomeError {
                 "use a state dir of your own, or, if it is yours, `chown -R $(id -u) {}`",
                 path.display()
             )),
-            HomeError::NotADirectory(_) | HomeError::Io { .. } => None,
+            HomeError::NotADirectory(path) => Some(format!(
+                "--home names the state dir, a directory (created if missing), and this is a \
+                 file: pass another path, e.g. `runner --home {}.d init`",
+                path.display()
+            )),
+            HomeError::NotAStateDir(path) => Some(format!(
+                "nothing was changed; `init` creates a state dir in a new or empty directory, \
+                 e.g. `runner --home {} init`",
+                path.join("scopehold").display()
+            )),
+            HomeError::Io { .. } => None,
         }
     }
 }
@@ -92,12 +105,16 @@ pub fn locate_config(flag: Option<&Path>) -> PathBuf {
 
 /// Creates the state dir with mode 0700. An existing empty dir is accepted if
 /// it is private; one that already holds files is refused, so `init` can never
-/// overwrite a key or a store.
+/// overwrite a key or a store (and one holding other files is called what it
+/// is, not an initialised state dir).
 pub fn create(dir: &Path) -> Result<(), HomeError> {
     let io = |source| HomeError::Io {
         path: dir.to_path_buf(),
         source,
     };
+    if fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+        return Err(HomeError::NotADirectory(dir.to_path_buf()));
+    }
     match fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -106,11 +123,28 @@ pub fn create(dir: &Path) -> Result<(), HomeError> {
         Ok(()) => {}
         Err(source) => return Err(io(source)),
     }
-    check_private(dir)?;
-    if fs::read_dir(dir).map_err(io)?.next().is_some() {
-        return Err(HomeError::AlreadyInitialised(dir.to_path_buf()));
+    let names: Vec<_> = fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|entry| entry.ok().map(|e| e.file_name()))
+        .collect();
+    if !names.is_empty() && !names.iter().any(|name| is_state_file(name)) {
+        return Err(HomeError::NotAStateDir(dir.to_path_buf()));
     }
-    Ok(())
+    check_private(dir)?;
+    match names.is_empty() {
+        true => Ok(()),
+        false => Err(HomeError::AlreadyInitialised(dir.to_path_buf())),
+    }
+}
+
+/// A file only ScopeHold puts in a state dir.
+fn is_state_file(name: &std::ffi::OsStr) -> bool {
+    use crate::audit::{AUDIT_FILE, CHECKPOINT_FILE};
+    use crate::store::{KEY_FILE, LOCK_FILE, STORE_FILE};
+    let name = name.to_string_lossy();
+    [STORE_FILE, KEY_FILE, LOCK_FILE, AUDIT_FILE, CHECKPOINT_FILE].contains(&name.as_ref())
+        || name.starts_with("audit.") // sealed segments, temp checkpoints
+        || name.starts_with(&format!(".{STORE_FILE}."))
 }
 
 /// Checks that an existing state dir is a private directory.

@@ -49,8 +49,8 @@ impl InputError {
                 Some("name a regular file (pipes, devices and directories are refused)".into())
             }
             InputError::TooLarge { max, .. } => Some(format!(
-                "the limit is {max} bytes (see docs/tasks-toml.md, \"Size limits\"); \
-                 is this the file you meant?"
+                "the limit is a fixed {max} bytes: check that this is the file you meant \
+                 (docs/tasks-toml.md, \"Size limits\")"
             )),
             InputError::Open { .. } | InputError::Read { .. } => None,
         }

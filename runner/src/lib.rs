@@ -20,3 +20,4 @@ pub mod policy_history;
 pub mod report;
 pub mod sandbox;
 pub mod store;
+pub mod task_file;

@@ -193,6 +193,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::sandbox::CacheError>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<crate::task_file::TaskFileError>() {
+            return e.hint();
+        }
         if let Some(e) = cause.downcast_ref::<crate::sandbox::DirError>() {
             return e.hint();
         }
@@ -211,6 +214,7 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
     let refused = error.chain().any(|cause| {
         cause.is::<Refused>()
             || cause.is::<crate::sandbox::LoadError>()
+            || cause.is::<crate::task_file::TaskFileError>()
             || cause.is::<crate::sandbox::DirError>()
             || cause.is::<crate::policy::UnsafePolicyFile>()
             || matches!(

@@ -99,7 +99,8 @@ fn a_log_rebuilt_from_another_init_is_rewritten() {
     }
     let (code, shown) = verify(&world, &["--anchor", &anchor]);
     assert_eq!(code, Some(1), "{shown}");
-    assert!(shown.contains("REWRITTEN"), "{shown}");
+    assert!(shown.contains("OTHER LOG: anchor is for log"), "{shown}");
+    assert!(shown.contains("result: INVALID: OTHER LOG"), "{shown}");
 }
 
 #[test]

@@ -236,3 +236,17 @@ pub fn contains(haystack: &[u8], needle: &str) -> bool {
         .windows(needle.len())
         .any(|window| window == needle.as_bytes())
 }
+
+/// Compares `actual` with tests/e2e/golden/NAME.txt; UPDATE_GOLDEN=1 rewrites it.
+pub fn golden(name: &str, actual: &str) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/e2e/golden/{name}.txt"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, expected,
+        "{name}: run with UPDATE_GOLDEN=1 and review the diff"
+    );
+}

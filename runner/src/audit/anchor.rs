@@ -121,6 +121,10 @@ pub struct Anchored {
     /// trusted checkpoint covers: chained, but anyone who can write the
     /// file could have appended them, and cutting them off is undetectable.
     pub unauthenticated: u64,
+    /// Exported anchors for other logs, set aside because at least one
+    /// exported anchor is for this log (an anchor file collects the heads of
+    /// every log its owner kept, e.g. before a fresh `init`).
+    pub other_logs: Vec<Checkpoint>,
 }
 
 /// Records after the last one a valid MAC or a trusted checkpoint vouches for.
@@ -167,6 +171,7 @@ pub fn verify_anchored(
     {
         problem.kind = ProblemKind::Empty;
     }
+    let (checkpoints, other_logs) = applicable(checkpoints, report.log);
     let checks: Vec<AnchorCheck> = checkpoints
         .into_iter()
         .map(|(source, checkpoint)| check(&report, source, checkpoint, key))
@@ -179,7 +184,28 @@ pub fn verify_anchored(
         checks,
         verdict,
         unauthenticated,
+        other_logs,
     })
+}
+
+/// Splits off exported anchors for other logs when some exported anchor is
+/// for this one. When none is, they all stay and each fails as
+/// [`AnchorOutcome::OtherLog`]: the log was replaced (or the anchor file is
+/// another state dir's), which must never pass as intact.
+fn applicable(
+    checkpoints: Vec<(AnchorSource, Checkpoint)>,
+    log: Option<LogId>,
+) -> (Vec<(AnchorSource, Checkpoint)>, Vec<Checkpoint>) {
+    let ours = |(source, cp): &(AnchorSource, Checkpoint)| {
+        *source == AnchorSource::Exported && Some(cp.log) == log
+    };
+    if !checkpoints.iter().any(ours) {
+        return (checkpoints, Vec::new());
+    }
+    let (keep, other): (Vec<_>, Vec<_>) = checkpoints
+        .into_iter()
+        .partition(|entry| entry.0 == AnchorSource::Local || ours(entry));
+    (keep, other.into_iter().map(|(_, cp)| cp).collect())
 }
 
 fn missing_report() -> VerifyReport {
@@ -209,8 +235,16 @@ fn check(
     checkpoint: Checkpoint,
     key: Option<&CheckpointKey>,
 ) -> AnchorCheck {
-    let authentic = key.map(|key| checkpoint.is_authentic(key));
-    let outcome = if authentic == Some(false) {
+    // An exported anchor of another log was sealed with another store's
+    // key: its MAC cannot check here, and "forged" would mislead.
+    let other_log =
+        source == AnchorSource::Exported && report.log.is_some_and(|log| log != checkpoint.log);
+    let authentic = key
+        .filter(|_| !other_log)
+        .map(|key| checkpoint.is_authentic(key));
+    let outcome = if other_log {
+        AnchorOutcome::OtherLog { found: report.log }
+    } else if authentic == Some(false) {
         AnchorOutcome::Forged
     } else {
         compare(report, &checkpoint)

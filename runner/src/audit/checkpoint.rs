@@ -33,7 +33,7 @@ pub const CHECKPOINT_FILE: &str = "audit.checkpoint";
 pub const CHECKPOINT_CONTEXT: &str = "scopehold audit checkpoint v1";
 /// First word of the text form; names the format and its version.
 const MAGIC: &str = "scopehold-audit-checkpoint";
-const VERSION: &str = "v1";
+pub const VERSION: &str = "v1";
 
 /// The audit keys of one store: the checkpoint MAC key, the record MAC key
 /// and the store's id (what the log must be bound to). Never printed.

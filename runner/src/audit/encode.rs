@@ -151,6 +151,19 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .str("outcome", outcome.as_str())
                 .put("repeats", &repeats.to_le_bytes());
         }
+        Event::ExecRefused {
+            as_agent,
+            path,
+            component,
+            reason,
+            detail,
+        } => {
+            f.str("as_agent", as_agent)
+                .str("path", path)
+                .put("component", component.as_bytes())
+                .str("reason", reason.as_str())
+                .str("detail", detail);
+        }
         Event::HttpRequest {
             run,
             agent,

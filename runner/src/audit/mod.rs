@@ -72,6 +72,7 @@ pub use anchor::{AnchorCheck, AnchorOutcome, AnchorSource, Anchored, Verdict, ve
 pub use carry::{Unreadable, recorded_generation};
 pub use checkpoint::{
     CHECKPOINT_CONTEXT, CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointKey,
+    VERSION as CHECKPOINT_VERSION,
 };
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
 pub use grants::{GrantFlag, GrantUse, GrantedBy, PolicyGrant, Reader, review as review_grants};

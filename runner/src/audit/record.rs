@@ -83,6 +83,22 @@ pub enum Event {
         /// earlier in the run: counted here instead of recorded again.
         repeats: u64,
     },
+    /// A run refused before its task started (unknown agent, unpinned
+    /// component, a file that is not a component, an unsupported import,
+    /// a missing host directory): no `exec.start` follows.
+    #[serde(rename = "exec.refused")]
+    ExecRefused {
+        /// The agent name the run asked for, as given: not necessarily a
+        /// valid or known agent name.
+        as_agent: String,
+        /// The task file as given on the command line.
+        path: String,
+        /// blake3 of the file's bytes; all zeros when it could not be read.
+        component: Hash,
+        /// Why, as a short code (`unknown-agent`, `unpinned`, ...).
+        reason: Token,
+        detail: String,
+    },
     /// One outgoing HTTP request attempt of a task, allowed or denied.
     /// Never holds header values or bodies; `path` has secret values and
     /// placeholders replaced by `[REDACTED:name]` / `[PLACEHOLDER:name]`.
@@ -227,6 +243,7 @@ impl Event {
             Event::SecretResolve { .. } => "secret.resolve",
             Event::SecretDeny { .. } => "secret.deny",
             Event::ExecEnd { .. } => "exec.end",
+            Event::ExecRefused { .. } => "exec.refused",
             Event::HttpRequest { .. } => "http.request",
             Event::SecretSet { .. } => "secret.set",
             Event::SecretRotate { .. } => "secret.rotate",
@@ -264,6 +281,7 @@ impl Event {
                 "outcome",
                 "repeats",
             ],
+            Event::ExecRefused { .. } => &["as_agent", "path", "component", "reason", "detail"],
             Event::HttpRequest { .. } => &[
                 WHO[0], WHO[1], WHO[2], "method", "target", "path", "decision", "reason",
                 "injected", "status",

@@ -72,6 +72,8 @@ pub(crate) struct WireLine<'a> {
     #[serde(default, deserialize_with = "present")]
     repeats: Option<u64>,
     #[serde(default, deserialize_with = "present")]
+    as_agent: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     method: Option<String>,
     #[serde(default, deserialize_with = "present")]
     target: Option<String>,
@@ -170,6 +172,13 @@ impl WireLine<'_> {
                 outcome: take!(w.outcome),
                 repeats: take!(w.repeats),
             },
+            "exec.refused" => Event::ExecRefused {
+                as_agent: take!(w.as_agent),
+                path: take!(w.path),
+                component: take!(w.component),
+                reason: take!(w.reason),
+                detail: take!(w.detail),
+            },
             "http.request" => Event::HttpRequest {
                 run: take!(w.run),
                 agent: take!(w.agent),
@@ -259,6 +268,7 @@ impl WireLine<'_> {
             ("duration_ms", self.duration_ms.is_some()),
             ("outcome", self.outcome.is_some()),
             ("repeats", self.repeats.is_some()),
+            ("as_agent", self.as_agent.is_some()),
             ("method", self.method.is_some()),
             ("target", self.target.is_some()),
             ("path", self.path.is_some()),

@@ -6,7 +6,12 @@
 //! ([`crate::report::escape_for_terminal`]), so a record can neither drive the
 //! terminal nor hide what it says. `--json` prints the stored lines, whose
 //! JSON escapes already keep control characters out.
+//!
+//! A run with an `exec.start` and no `exec.end` (killed, crashed, or still
+//! running) is marked `unfinished` in the readable view: a first pass over
+//! the log collects the runs that ended.
 
+use std::collections::HashSet;
 use std::io::Write;
 
 use clap::Args;
@@ -50,6 +55,10 @@ impl AuditLogCmd {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // The first write that fails (a closed pipe, a full disk) ends the output.
         let mut failed = None;
+        let ended = match self.json {
+            true => HashSet::new(),
+            false => ended_runs(&path)?,
+        };
         // Streamed: a rotated log may be far larger than memory.
         audit::for_each_record(&path, |record| {
             if failed.is_some() || !self.matches(&record) {
@@ -57,7 +66,7 @@ impl AuditLogCmd {
             }
             let line = match self.json {
                 true => record.to_line().unwrap_or_default(),
-                false => escape_for_terminal(&describe(&record)).into_owned(),
+                false => escape_for_terminal(&describe(&record, &ended)).into_owned(),
             };
             failed = writeln!(out, "{line}").err();
         })?;
@@ -90,6 +99,17 @@ impl AuditLogCmd {
                 .as_ref()
                 .is_none_or(|want| facts.secrets.iter().any(|s| s == want))
     }
+}
+
+/// The runs that have an `exec.end` (16 bytes a run, whatever the log's size).
+fn ended_runs(path: &std::path::Path) -> anyhow::Result<HashSet<audit::RunId>> {
+    let mut ended = HashSet::new();
+    audit::for_each_record(path, |record| {
+        if let Event::ExecEnd { run, .. } = record.event {
+            ended.insert(run);
+        }
+    })?;
+    Ok(ended)
 }
 
 /// The filterable facts of one event.
@@ -128,6 +148,10 @@ impl<'a> Facts<'a> {
             } => {
                 f.who(run, agent.as_str());
                 f.outcome = Some(outcome.as_str());
+            }
+            Event::ExecRefused { as_agent, .. } => {
+                f.agent = Some(as_agent);
+                f.outcome = Some("refused");
             }
             Event::HttpRequest {
                 run,
@@ -186,7 +210,7 @@ fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.
-fn describe(record: &Record) -> String {
+fn describe(record: &Record, ended: &HashSet<audit::RunId>) -> String {
     let ts = audit::format_timestamp(record.ts).unwrap_or_default();
     let what = match &record.event {
         Event::LogInit { store } => format!("log.init       store {store}"),
@@ -200,9 +224,13 @@ fn describe(record: &Record) -> String {
             component,
             ..
         } => format!(
-            "exec.start     run {} agent {agent} ({project}) component {}",
+            "exec.start     run {} agent {agent} ({project}) component {}{}",
             short(&run.to_string()),
-            short(&component.to_string())
+            short(&component.to_string()),
+            match ended.contains(run) {
+                true => "",
+                false => "  unfinished (no exec.end: killed, crashed or still running)",
+            }
         ),
         Event::SecretResolve {
             run,
@@ -236,6 +264,13 @@ fn describe(record: &Record) -> String {
             "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms",
             short(&run.to_string())
         ),
+        Event::ExecRefused {
+            as_agent,
+            path,
+            reason,
+            detail,
+            ..
+        } => format!("exec.refused   agent {as_agent} task {path} {reason}: {detail}"),
         Event::HttpRequest {
             run,
             agent,

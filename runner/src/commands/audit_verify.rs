@@ -25,7 +25,8 @@ use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct AuditVerify {
-    /// An exported checkpoint (from `runner audit head`): a file, or the line itself
+    /// Exported checkpoints (from `runner audit head`): a file of such lines
+    /// (each one for this log is checked), or one line itself
     #[arg(long, value_name = "FILE-or-STRING")]
     pub anchor: Option<String>,
     /// Print one JSON object for machines
@@ -52,7 +53,7 @@ impl AuditVerify {
         if let Some(local) = Checkpoint::load(&dir.join(audit::CHECKPOINT_FILE))? {
             checkpoints.push((AnchorSource::Local, local));
         }
-        if let Some(anchor) = exported {
+        for anchor in exported.into_iter().flatten() {
             checkpoints.push((AnchorSource::Exported, anchor));
         }
         let path = dir.join(audit::AUDIT_FILE);
@@ -66,15 +67,49 @@ impl AuditVerify {
     }
 }
 
-/// `--anchor` is the checkpoint line itself or a file holding it.
-pub(crate) fn parse_anchor(arg: &str) -> anyhow::Result<Checkpoint> {
+const ANCHOR_HINT: &str = "an anchor is a line printed by `runner audit head` \
+    (`scopehold-audit-checkpoint v1 log=.. size=.. head=.. time=.. mac=..`), or a file of such \
+    lines: `runner audit head >> anchors.txt` appends one";
+
+/// `--anchor` is one checkpoint line itself or a file of them (one per line;
+/// blank lines and `#` comments are skipped).
+pub(crate) fn parse_anchor(arg: &str) -> anyhow::Result<Vec<Checkpoint>> {
     if arg.trim_start().starts_with("scopehold-audit-checkpoint ") {
-        return Checkpoint::parse(arg).map_err(|reason| anyhow::anyhow!("--anchor: {reason}"));
+        let anchor =
+            Checkpoint::parse(arg).map_err(|reason| refused(format!("--anchor: {reason}")))?;
+        return Ok(vec![anchor]);
     }
-    let bytes = crate::input::read_regular(Path::new(arg), crate::input::MAX_ANCHOR_BYTES)
+    let path = Path::new(arg);
+    if !path.exists() {
+        return Err(refused(format!(
+            "--anchor {arg:?} is neither an anchor line nor an existing file"
+        )));
+    }
+    let bytes = crate::input::read_regular(path, crate::input::MAX_ANCHOR_BYTES)
         .with_context(|| format!("cannot read anchor {arg}"))?;
     let text = String::from_utf8_lossy(&bytes);
-    Checkpoint::parse(&text).map_err(|reason| anyhow::anyhow!("anchor file {arg}: {reason}"))
+    let lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'));
+    let anchors = lines
+        .map(|(n, line)| {
+            Checkpoint::parse(line)
+                .map_err(|reason| refused(format!("anchor file {arg}, line {}: {reason}", n + 1)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match anchors.is_empty() {
+        true => Err(refused(format!("anchor file {arg} holds no anchor line"))),
+        false => Ok(anchors),
+    }
+}
+
+fn refused(message: String) -> anyhow::Error {
+    crate::report::Refused {
+        message,
+        hint: Some(ANCHOR_HINT.into()),
+    }
+    .into()
 }
 
 /// The MAC keys from the store; without them the chain is still checked.
@@ -143,6 +178,13 @@ fn print_human(path: &Path, result: &Anchored, key_note: Option<&str>) {
     for check in &result.checks {
         println!("{}", describe_check(check));
     }
+    if !result.other_logs.is_empty() {
+        println!(
+            "{} anchor(s) in the file are for other logs, not checked (the file also holds \
+             anchors for this log)",
+            result.other_logs.len()
+        );
+    }
     if let Some(note) = key_note {
         println!("note: {note}");
     }
@@ -204,6 +246,11 @@ fn summary(result: &Anchored) -> String {
             let failed = result.checks.iter().find(|c| c.outcome.is_failure());
             match failed.map(|c| &c.outcome) {
                 Some(AnchorOutcome::Truncated { .. }) => "INVALID: TRUNCATED".into(),
+                Some(AnchorOutcome::OtherLog { .. })
+                    if failed.is_some_and(|c| c.source == AnchorSource::Exported) =>
+                {
+                    "INVALID: OTHER LOG (no anchor given is for this log)".into()
+                }
                 Some(AnchorOutcome::Rewritten | AnchorOutcome::OtherLog { .. }) => {
                     "INVALID: REWRITTEN".into()
                 }
@@ -254,10 +301,17 @@ fn describe_check(check: &AnchorCheck) -> String {
             "REWRITTEN: record seq {} does not hash to the checkpoint's head",
             cp.size - 1
         ),
-        AnchorOutcome::OtherLog { .. } => format!(
-            "REWRITTEN: the checkpoint is for log {}; the file is another log",
-            cp.log
-        ),
+        AnchorOutcome::OtherLog { found } => match (check.source, found) {
+            (AnchorSource::Exported, Some(found)) => format!(
+                "OTHER LOG: anchor is for log {}, this is log {found} (an anchor of another \
+                 state dir, or this log was replaced by another one)",
+                cp.log
+            ),
+            _ => format!(
+                "REWRITTEN: the checkpoint is for log {}; the file is another log",
+                cp.log
+            ),
+        },
         AnchorOutcome::Forged => "FORGED: its MAC does not verify with this store's key".into(),
         AnchorOutcome::Unchecked => "not compared: the chain breaks before its size".into(),
     };
@@ -294,6 +348,7 @@ fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json
         "segments": report.segments,
         "head": report.head.map(|h| h.to_string()),
         "checkpoints": checks,
+        "other_log_anchors": result.other_logs.len(),
         "first_problem": problem,
         "authenticated_through": report.authenticated,
         "unauthenticated": result.unauthenticated,

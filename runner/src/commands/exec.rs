@@ -22,9 +22,8 @@ use crate::audit::{self, AuditLog, Event, Hash, Token};
 use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
 use crate::exit_code;
-use crate::input::MAX_COMPONENT_BYTES;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
-use crate::sandbox::{CacheKey, CodeCache, Grants, Outcome, Task};
+use crate::sandbox::{CacheKey, CodeCache, Grants, Interrupts, Outcome, Task};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -42,31 +41,58 @@ pub struct Exec {
 impl Exec {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let policy = Policy::load_trusted(&global.config())?;
+        let mut wasm = None;
+        let result = self.run(global, &policy, &mut wasm);
+        if let Err(error) = &result
+            && crate::report::exec_exit_code(error) == exit_code::REFUSED
+        {
+            super::exec_refused::record(global, self, wasm.as_deref(), error);
+        }
+        result
+    }
+
+    /// The run; `wasm` is filled in as soon as the task file is read, so a
+    /// refusal can record its digest.
+    fn run(
+        &self,
+        global: &Global,
+        policy: &Policy,
+        wasm: &mut Option<Vec<u8>>,
+    ) -> anyhow::Result<u8> {
         let agent = policy.agent(&self.agent)?.clone();
-        let wasm = read_component(&self.task)?;
-        check_pinned(&agent, &wasm)?;
+        let wasm: &[u8] = wasm.insert(read_component(&self.task)?);
+        check_pinned(&agent, wasm)?;
         // A missing state dir is reported after the component (a refused
         // task is the more useful error), and only costs the cache.
         let mut prepared = global
             .open_home()
-            .and_then(|dir| Ok((broker_for(&dir, &agent, &policy)?, dir)));
+            .and_then(|dir| Ok((broker_for(&dir, &agent, policy)?, dir)));
         let cache = match &mut prepared {
-            Ok((broker, dir)) => cache_for(dir, &agent, &policy, broker),
+            Ok((broker, dir)) => cache_for(dir, &agent, policy, broker),
             Err(_) => None,
         };
-        let task = Task::load_cached(&wasm, cache.as_ref())?;
+        let task = Task::load_cached(wasm, cache.as_ref())?;
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
-        let start = start_event(broker.identity(), &wasm, &policy);
-        if opens_store_first(&policy, &agent, &dir) {
+        let start = start_event(broker.identity(), wasm, policy);
+        if opens_store_first(policy, &agent, &dir) {
             broker.open_store_now()?;
         }
+        // From the start record on, SIGINT and SIGTERM stop the task and
+        // the run records its end (not earlier: a passphrase prompt stays
+        // interruptible the usual way).
+        let interrupts = Interrupts::watch()
+            .inspect_err(|error| {
+                eprintln!("scopehold: warning: cannot handle SIGINT/SIGTERM: {error}")
+            })
+            .ok();
         broker
             .record(start)
             .context("cannot record the start of the run; the task was not started")?;
         let argv = argv(&self.task, &self.args);
-        let (outcome, broker, elapsed) = run_task(&task, &argv, &confinement, broker)?;
+        let (outcome, broker, elapsed) =
+            run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
         finish(&broker, &outcome, elapsed)
     }
 }
@@ -123,17 +149,11 @@ fn code_cache(home: &Path) -> Option<CodeCache> {
         .ok()
 }
 
-/// The task file: a regular file within [`MAX_COMPONENT_BYTES`], read
-/// through one handle (a FIFO or a device is refused, never waited on).
+/// The task file: a regular file within the size cap, read through one
+/// handle (a FIFO or a device is refused, never waited on), whose header
+/// says it is a component ([`crate::task_file`]).
 pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
-    crate::input::read_regular(path, MAX_COMPONENT_BYTES).map_err(|error| {
-        let build = "build it with `cargo build --release --target wasm32-wasip2`";
-        crate::report::Refused {
-            message: format!("cannot read task: {error}"),
-            hint: Some(error.hint().unwrap_or_else(|| build.into())),
-        }
-        .into()
-    })
+    Ok(crate::task_file::read(path)?)
 }
 
 /// Refuses a component the agent is not pinned to, before it is compiled.
@@ -189,12 +209,13 @@ fn run_task(
     argv: &[String],
     confinement: &Confinement,
     broker: Broker,
+    interrupts: Option<&Interrupts>,
 ) -> anyhow::Result<(Outcome, Broker, std::time::Duration)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(task.run(argv, confinement, broker)))
+    Ok(runtime.block_on(task.run(argv, confinement, broker, interrupts)))
 }
 
 /// Records how the run ended and picks the process exit code.
@@ -219,6 +240,13 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
                 "scopehold: hint: raise `{limit}` in [agents.{agent}.limits] in tasks.toml if the task needs more"
             );
             i32::from(exit_code::for_limit(*limit))
+        }
+        Outcome::Interrupted(signal) => {
+            eprintln!(
+                "scopehold: task (agent {agent}) stopped: the runner received {}",
+                signal.name()
+            );
+            i32::from(signal.exit_code())
         }
         Outcome::StoreUnusable(failure) => {
             eprintln!("error: the task (agent {agent}) was stopped: {failure}");

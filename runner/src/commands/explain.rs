@@ -158,7 +158,7 @@ fn explain_access(out: &mut String, agent: &Agent) {
     };
     let _ = writeln!(out, "  env{env_none}");
     for (name, value) in &c.env {
-        let _ = writeln!(out, "    {name}={value:?}");
+        let _ = writeln!(out, "    {name}={}", crate::policy::masked_env(value));
     }
 }
 

@@ -104,6 +104,12 @@ fn done(dir: &Path, store: &Store, resumed: bool) -> u8 {
         println!("completed an interrupted init");
     }
     println!("initialised ScopeHold state in {}", dir.display());
+    if store.uses_passphrase() {
+        println!(
+            "a lost passphrase cannot be recovered: nothing can open the store without it \
+             (no reset, no backdoor); keep it in a password manager"
+        );
+    }
     if !store.uses_passphrase() {
         println!(
             "back up the key file {} separately from the store",

@@ -73,7 +73,11 @@ pub struct InvalidPolicy {
 
 impl fmt::Display for InvalidPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}\n{}", self.at, self.problem, self.at.snippet())
+        match self.problem {
+            // The source line would show the credential.
+            Problem::KeyInEnv { .. } => write!(f, "{}: {}", self.at, self.problem),
+            _ => write!(f, "{}: {}\n{}", self.at, self.problem, self.at.snippet()),
+        }
     }
 }
 
@@ -133,6 +137,16 @@ pub enum Problem {
     BadDir { agent: AgentName, reason: String },
     #[error("agent \"{agent}\", env: {reason}")]
     BadEnv { agent: AgentName, reason: String },
+    /// An env value that looks like a credential; never shown (`env_keys.rs`).
+    #[error(
+        "agent \"{agent}\", env {name}: the value looks like a credential ({why}); keys do \
+         not belong in tasks.toml"
+    )]
+    KeyInEnv {
+        agent: AgentName,
+        name: String,
+        why: String,
+    },
     #[error("agent \"{agent}\", {key}: {reason}")]
     BadHost {
         agent: AgentName,
@@ -157,12 +171,16 @@ impl Problem {
         match self {
             Problem::NotUtf8 => "save the file as UTF-8".to_owned(),
             Problem::Syntax { .. } => {
-                "fix the TOML here; docs/tasks-toml.md describes the file".to_owned()
+                "fix the TOML the message names at the line and column shown (e.g. close the \
+                 quote or bracket); docs/tasks-toml.md describes the file"
+                    .to_owned()
             }
             Problem::UnknownKey { allowed, .. } => allowed_keys(allowed),
             Problem::MissingKey { key } => missing_key(key),
             Problem::WrongType { .. } => {
-                "use the type shown; docs/tasks-toml.md lists the type of every key".to_owned()
+                "use the type shown, e.g. `timeout = \"30s\"`, `allowed_hosts = [\"https://...\"]`; \
+                 docs/tasks-toml.md lists the type of every key"
+                    .to_owned()
             }
             Problem::BadName(error) => {
                 let (what, example) = name_example(error);
@@ -193,6 +211,13 @@ impl Problem {
             Problem::BadEnv { .. } => "write env as { LOG_LEVEL = \"info\" }: names of letters, \
                  digits and `_`, not starting with a digit"
                 .to_owned(),
+            Problem::KeyInEnv { agent, name, .. } => format!(
+                "remove {name} from env and store the value as a secret: `runner secret set \
+                 {secret} --project PROJECT` (value on stdin), then grant it to [agents.{agent}] \
+                 with `grants = [{{ secret = \"{secret}\" }}]`; the task reads it with get-secret, \
+                 or `placeholder` injects it into requests",
+                secret = name.to_lowercase().replace('_', "-")
+            ),
             Problem::BadHost { .. } => "write hosts as \"https://us.posthog.com\", \
                  \"http://127.0.0.1:8080\" or \"https://*.example.com\": scheme, host, optional port"
                 .to_owned(),

@@ -268,6 +268,14 @@ impl Context<'_> {
                     },
                 )
             })?;
+            if let Some(why) = super::env_keys::looks_like_key(value.get_ref()) {
+                let problem = Problem::KeyInEnv {
+                    agent: agent.clone(),
+                    name: name.get_ref().clone(),
+                    why,
+                };
+                return Err(self.error(name.span(), problem));
+            }
             env.insert(name.into_inner(), value.into_inner());
         }
         Ok(env)

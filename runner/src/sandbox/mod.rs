@@ -22,6 +22,7 @@ mod compile;
 mod deadline;
 mod http;
 mod inspect;
+mod interrupt;
 mod limits;
 mod output;
 mod redact;
@@ -44,6 +45,7 @@ pub use http::MAX_BODY_BYTES;
 use redact::{Output, Redact};
 
 pub use inspect::imports;
+pub use interrupt::{Interrupts, Signal};
 pub use limits::LimitExceeded;
 use limits::{StoreLimiter, Tripwire};
 use output::{Counted, OutputBudget, Terminal};
@@ -65,6 +67,8 @@ pub enum Outcome {
     /// The runner could not serve the task (its store cannot be opened);
     /// the task was stopped.
     StoreUnusable(crate::broker::StoreUnusable),
+    /// SIGINT or SIGTERM reached the runner; the task was stopped.
+    Interrupted(Signal),
 }
 
 impl Outcome {
@@ -80,6 +84,7 @@ impl Outcome {
             Outcome::Limit(Limit::Output) => "limit-output",
             Outcome::Limit(Limit::Requests) => "limit-requests",
             Outcome::StoreUnusable(_) => "store-unusable",
+            Outcome::Interrupted(_) => "interrupted",
         }
     }
 }
@@ -105,8 +110,9 @@ impl LoadError {
             LoadError::Unlinkable(_) => "a task must be a WASI 0.2 command component (`fn main`) \
                  importing only WASI and scopehold:task/secrets"
                 .into(),
-            LoadError::TooCostly(_) => "the caps on size, nesting and compile time are in \
-                 docs/tasks-toml.md (\"Size limits\"); is this the component you meant?"
+            LoadError::TooCostly(_) => "the caps on size, nesting and compile time are fixed: \
+                 check that this is the component you meant, built with `--release` \
+                 (docs/tasks-toml.md, \"Size limits\")"
                 .into(),
         })
     }
@@ -198,6 +204,7 @@ impl Task {
         args: &[String],
         grants: &Confinement,
         broker: Broker,
+        interrupts: Option<&Interrupts>,
     ) -> (Outcome, Broker, Duration) {
         let started = Instant::now();
         let tripwire = Tripwire::new(&self.engine);
@@ -225,7 +232,7 @@ impl Task {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         let outcome = self
-            .call_run_limited(&mut store, grants.limits.timeout, &tripwire)
+            .call_run_limited(&mut store, grants.limits.timeout, &tripwire, interrupts)
             .await;
         // Bytes held back as a possible partial secret are written now.
         for output in [&stdout as &dyn Finish, &stderr] {
@@ -241,17 +248,31 @@ impl Task {
         store: &mut Store<TaskState>,
         timeout: Duration,
         tripwire: &Tripwire,
+        interrupts: Option<&Interrupts>,
     ) -> Outcome {
         // One tick: the watchdog or any tripped limit bumps the epoch once.
         store.set_epoch_deadline(1);
         store.epoch_deadline_trap();
         let watchdog = deadline::Watchdog::start(timeout, tripwire.clone());
-        let outcome = match tokio::time::timeout(timeout, self.call_run(store)).await {
-            Ok(outcome) => outcome,
-            // A host call was still waiting when time ran out.
-            Err(_) => Outcome::Limit(Limit::Timeout),
+        // Without a signal handler (none could be installed) the run goes
+        // on; the signal then ends the process as it would have before.
+        if let Some(interrupts) = interrupts {
+            interrupts.attach(&self.engine);
+        }
+        let run = tokio::time::timeout(timeout, self.call_run(store));
+        let outcome = match interrupts {
+            Some(interrupts) => tokio::select! {
+                timed = run => timed,
+                signal = interrupts.caught() => Ok(Outcome::Interrupted(signal)),
+            },
+            None => run.await,
         };
+        // A host call was still waiting when time ran out.
+        let outcome = outcome.unwrap_or(Outcome::Limit(Limit::Timeout));
         drop(watchdog);
+        if let Some(signal) = interrupts.and_then(|watch| watch.signal()) {
+            return Outcome::Interrupted(signal);
+        }
         tripwire.tripped().map_or(outcome, Outcome::Limit)
     }
 

@@ -29,6 +29,8 @@
 mod crypto;
 mod error;
 mod format;
+/// The store file format this runner reads and writes (shown by `runner --version`).
+pub(crate) use format::FORMAT_VERSION as STORE_FORMAT_VERSION;
 mod hygiene;
 mod kek;
 mod keyfile;

@@ -178,6 +178,15 @@ fn event() -> impl Strategy<Value = Event> {
                     }
                 }
             ),
+        ((text(), text()), hash(), tok(), text()).prop_map(
+            |((as_agent, path), component, reason, detail)| Event::ExecRefused {
+                as_agent,
+                path,
+                component,
+                reason,
+                detail,
+            }
+        ),
         (text(), any::<u64>())
             .prop_map(|(store, generation)| Event::StoreWrite { store, generation }),
         (text(), any::<u64>(), any::<u64>()).prop_map(|(store, generation, replaces)| {

@@ -1,0 +1,83 @@
+//! The `exec.refused` record: a run refused before its task started (unknown
+//! agent, unpinned component, a file that is not a component, an unsupported
+//! import, a missing host directory) is an attempt an operator wants to see.
+//!
+//! Recording it is best effort: the run is refused either way, and a state
+//! dir that does not exist yet (no `init`) has no log to record it in. The
+//! record holds names, the task path, the file's digest and the error text,
+//! never a secret (nothing was resolved).
+
+use crate::audit::{AuditLog, Event, Hash, Token};
+use crate::cli::Global;
+use crate::policy::PolicyError;
+use crate::sandbox::{DirError, LoadError};
+use crate::task_file::TaskFileError;
+
+use super::exec::Exec;
+
+/// Longest agent name, path or detail kept in the record, in characters.
+const MAX_FIELD_CHARS: usize = 512;
+
+/// Appends `exec.refused` for `error`; a failure to do so is a warning.
+pub(super) fn record(global: &Global, exec: &Exec, wasm: Option<&[u8]>, error: &anyhow::Error) {
+    let Ok(dir) = global.open_home() else {
+        return;
+    };
+    let event = Event::ExecRefused {
+        as_agent: clip(&exec.agent),
+        path: clip(&exec.task.display().to_string()),
+        component: digest(exec, wasm),
+        reason: Token::new(reason(error)).expect("refusal reasons are valid tokens"),
+        detail: clip(&format!("{error:#}")),
+    };
+    if let Err(failure) = AuditLog::open(&dir).and_then(|log| log.append_unsynced(event)) {
+        eprintln!("scopehold: warning: the refused run could not be recorded: {failure}");
+    }
+}
+
+/// The task file's digest, read now if the run was refused before reading
+/// it (an unknown agent) or because of what it holds (a core module); all
+/// zeros when it cannot be read (a directory, a missing file).
+fn digest(exec: &Exec, wasm: Option<&[u8]>) -> Hash {
+    match wasm {
+        Some(wasm) => Hash::of(wasm),
+        None => crate::input::read_regular(&exec.task, crate::input::MAX_COMPONENT_BYTES)
+            .map(|bytes| Hash::of(&bytes))
+            .unwrap_or(Hash::ZERO),
+    }
+}
+
+/// The refusal's short code, from the first cause that names one.
+fn reason(error: &anyhow::Error) -> &'static str {
+    for cause in error.chain() {
+        if let Some(PolicyError::UnknownAgent { .. }) = cause.downcast_ref::<PolicyError>() {
+            return "unknown-agent";
+        }
+        if let Some(e) = cause.downcast_ref::<TaskFileError>() {
+            return e.reason();
+        }
+        if let Some(e) = cause.downcast_ref::<LoadError>() {
+            return match e {
+                LoadError::Invalid(_) => "invalid-component",
+                LoadError::Unlinkable(_) => "unsupported-import",
+                LoadError::TooCostly(_) => "too-costly",
+            };
+        }
+        if cause.is::<DirError>() {
+            return "missing-dir";
+        }
+        // Before the task starts, the one other refusal is the pin check.
+        if cause.is::<crate::report::Refused>() {
+            return "unpinned";
+        }
+    }
+    "refused"
+}
+
+/// At most [`MAX_FIELD_CHARS`] characters of `text`, marked when cut.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_FIELD_CHARS) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
