@@ -372,6 +372,12 @@ impl Record {
         self
     }
 
+    /// This record authenticated with the store's keys, as the writer does
+    /// when it holds them (for tools that build logs, e.g. benchmarks).
+    pub fn authenticated(self, keys: &super::CheckpointKey) -> Record {
+        self.with_mac(keys.record())
+    }
+
     /// The hash this record's fields produce (equal to `hash` when intact);
     /// `None` if `ts` has no canonical text.
     pub fn compute_hash(&self) -> Option<Hash> {
