@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ScopeHold quick start: build the runner and the example tasks, initialise a
-# throwaway state dir, store a demo key, run the support-analysis task as its
-# agent (one grant resolved, one denied), then show and verify the audit log.
+# throwaway state dir, then the first try without an editor: store a demo key,
+# add an agent, grant it only that key, run the support-analysis task as it
+# (one secret resolved, one denied), read the audit log, revoke the grant and
+# see the next run denied. Then a key injected host-side, and a verified log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +23,11 @@ cargo build --quiet --release --target wasm32-wasip2 --target-dir target/guests 
 cargo build --quiet -p posthog-standin
 tasks=target/guests/wasm32-wasip2/release
 
-state=$(mktemp -d)/scopehold
-runner() { target/debug/runner --home "$state" --config tasks.toml "$@"; }
+tmp=$(mktemp -d)
+state=$tmp/scopehold
+# A copy of the example policy: the grant commands edit it in place.
+cp tasks.toml "$tmp/tasks.toml"
+runner() { target/debug/runner --home "$state" --config "$tmp/tasks.toml" "$@"; }
 
 step "runner init  (throwaway state dir: $state)"
 runner init
@@ -35,8 +40,27 @@ printf '%s' "$phc_key" | runner secret set posthog-read --project analytics
 demo_key sk | runner secret set billing-admin --project billing
 runner secret list
 
-step "runner exec support-analysis.wasm --agent support-analysis"
-runner exec "$tasks/support-analysis.wasm" --agent support-analysis
+step "runner agent add support-bot  (an identity for the task; no editor)"
+runner agent add support-bot --project analytics --description "Quick start agent"
+
+step "runner grant posthog-read --agent support-bot  (only that key, for 30 days)"
+runner grant posthog-read --agent support-bot
+runner agent list
+
+step "runner exec support-analysis.wasm --agent support-bot"
+runner exec "$tasks/support-analysis.wasm" --agent support-bot
+
+step "runner audit log  (who granted what, who resolved it, when)"
+runner audit log
+
+step "runner revoke posthog-read --agent support-bot  (the next run is denied)"
+runner revoke posthog-read --agent support-bot
+if runner exec "$tasks/support-analysis.wasm" --agent support-bot; then
+  echo "the revoked grant still worked" >&2
+  exit 1
+fi
+echo "(the task failed: posthog-read was denied, as expected)"
+runner audit log --kind grant.revoke
 
 step "runner exec posthog-query.wasm --agent posthog-query  (key injected host-side)"
 POSTHOG_KEY=$phc_key target/debug/posthog-standin 127.0.0.1:8080 &
@@ -47,11 +71,12 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && break; s
 runner exec "$tasks/posthog-query.wasm" --agent posthog-query -- http://127.0.0.1:8080
 kill $standin 2>/dev/null || true
 
-step "runner audit log"
-runner audit log
+step "runner audit grants  (who granted each grant, last use)"
+runner audit grants
 
 step "runner audit verify"
 runner audit verify
 
-printf '\nThe task saw the key only through get-secret; billing-admin was denied and\n'
-printf 'both answers were recorded before the task got them. State: %s\n' "$state"
+printf '\nThe task saw the key only through get-secret; billing-admin was denied, and after\n'
+printf 'the revoke so was posthog-read. Every grant change names who made it, and every\n'
+printf 'answer was recorded before the task got it. State: %s\n' "$state"

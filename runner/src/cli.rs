@@ -66,6 +66,16 @@ pub enum Command {
     Explain(commands::explain::Explain),
     /// Print a component's digest, for pinning it with `components = [...]`
     Digest(commands::digest::Digest),
+    /// Declare projects in tasks.toml (recorded in the audit log)
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Add, list and remove agents in tasks.toml (recorded in the audit log)
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Let an agent resolve a stored secret, until an expiry (default 30 days)
+    Grant(commands::grant::Grant),
+    /// Take a grant back: the agent is denied the secret from its next run on
+    Revoke(commands::revoke::Revoke),
     /// Check and read the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -93,6 +103,24 @@ pub enum SecretCommand {
     Rm(commands::secret_rm::SecretRm),
     /// List secrets: names, projects, versions and dates, never values
     List(commands::secret_list::SecretList),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Add a project to tasks.toml
+    Add(commands::project_add::ProjectAdd),
+    /// List the projects
+    List(commands::project_list::ProjectList),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Add an agent of a project to tasks.toml
+    Add(commands::agent_add::AgentAdd),
+    /// List the agents, their projects and grants
+    List(commands::agent_list::AgentList),
+    /// Remove an agent and its grants
+    Rm(commands::agent_rm::AgentRm),
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +161,13 @@ impl Cli {
             Command::Secret(SecretCommand::Rm(cmd)) => cmd.execute(&global),
             Command::Secret(SecretCommand::List(cmd)) => cmd.execute(&global),
             Command::Exec(cmd) => cmd.execute(&global),
+            Command::Project(ProjectCommand::Add(cmd)) => cmd.execute(&global),
+            Command::Project(ProjectCommand::List(cmd)) => cmd.execute(&global),
+            Command::Agent(AgentCommand::Add(cmd)) => cmd.execute(&global),
+            Command::Agent(AgentCommand::List(cmd)) => cmd.execute(&global),
+            Command::Agent(AgentCommand::Rm(cmd)) => cmd.execute(&global),
+            Command::Grant(cmd) => cmd.execute(&global),
+            Command::Revoke(cmd) => cmd.execute(&global),
             Command::Explain(cmd) => cmd.execute(&global),
             Command::Digest(cmd) => cmd.execute(&global),
             Command::Audit(AuditCommand::Verify(cmd)) => cmd.execute(&global),

@@ -166,6 +166,12 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::policy::PolicyError>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<crate::policy::EditError>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::policy::FileError>() {
+            return e.hint();
+        }
         if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
             return e.hint();
         }

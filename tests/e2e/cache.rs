@@ -167,6 +167,10 @@ fn bench_generate_audit_log() {
         .open(&path)
         .unwrap();
     let mut out = std::io::BufWriter::new(file);
+    // Resolutions carry MACs, as the runner writes them, and a checkpoint
+    // anchors the end: verify measures the keyed path and says INTACT.
+    let store = runner::store::Store::open(std::path::Path::new(&home)).unwrap();
+    let keys = runner::audit::CheckpointKey::from_store(&store);
     let run = runner::audit::new_run_id().unwrap();
     for seq in last.seq + 1..total {
         let event = Event::SecretResolve {
@@ -177,7 +181,13 @@ fn bench_generate_audit_log() {
             version: 1,
         };
         last = Record::seal(last.log, seq, last.ts, last.hash, event).unwrap();
+        last = last.authenticated(&keys);
         writeln!(out, "{}", last.to_line().unwrap()).unwrap();
     }
     out.flush().unwrap();
+    let checkpoint = runner::audit::Checkpoint::seal(&keys, last.log, last.seq, last.hash);
+    checkpoint
+        .unwrap()
+        .store(std::path::Path::new(&home), true)
+        .unwrap();
 }

@@ -54,8 +54,14 @@ impl Scanner<'_> {
         }
     }
 
-    /// A string or an integer (already validated by the parser).
+    /// A string, an integer or a boolean (already validated by the parser).
     fn value(&mut self) -> Result<(), String> {
+        for word in [&b"true"[..], b"false"] {
+            if self.line[self.at..].starts_with(word) {
+                self.at += word.len();
+                return Ok(());
+            }
+        }
         if self.line.get(self.at) == Some(&b'"') {
             self.at += 1;
             return self.string_rest();
@@ -120,10 +126,10 @@ mod tests {
     fn accepts_serde_json_spelling() {
         let value = "a\"b\\c\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f}é🙂/";
         let line = format!(
-            "{{\"k\":{},\"n\":-12,\"m\":0}}",
+            "{{\"k\":{},\"n\":-12,\"m\":0,\"t\":true,\"f\":false}}",
             serde_json::to_string(value).unwrap()
         );
-        check(line.as_bytes(), &[&["k"], &["n", "m"]]).unwrap();
+        check(line.as_bytes(), &[&["k"], &["n", "m", "t", "f"]]).unwrap();
     }
 
     #[test]
@@ -143,7 +149,8 @@ mod tests {
             r#"{"k":"\u007f","n":1}"#,
             r#"{"k":"\u00","n":1}"#,
             r#"{"k":"a,"n":1}"#,
-            r#"{"k":true,"n":1}"#,
+            r#"{"k":True,"n":1}"#,
+            r#"{"k":tru,"n":1}"#,
         ] {
             assert!(check(bad.as_bytes(), &keys).is_err(), "{bad}");
         }

@@ -27,10 +27,10 @@ static CONTEXT_KEY: LazyLock<ContextKey> = LazyLock::new(|| hash_derive_key_cont
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Appends tagged, length-prefixed fields to a buffer.
-struct Fields<'a>(&'a mut Vec<u8>);
+pub(super) struct Fields<'a>(&'a mut Vec<u8>);
 
 impl Fields<'_> {
-    fn put(&mut self, name: &str, value: &[u8]) -> &mut Self {
+    pub(super) fn put(&mut self, name: &str, value: &[u8]) -> &mut Self {
         self.0.extend_from_slice(&(name.len() as u64).to_le_bytes());
         self.0.extend_from_slice(name.as_bytes());
         self.0
@@ -39,7 +39,7 @@ impl Fields<'_> {
         self
     }
 
-    fn str(&mut self, name: &str, value: &str) -> &mut Self {
+    pub(super) fn str(&mut self, name: &str, value: &str) -> &mut Self {
         self.put(name, value.as_bytes())
     }
 }
@@ -77,6 +77,9 @@ pub fn encode(header: &Header<'_>, event: &Event, prev: &Hash, buf: &mut Vec<u8>
 }
 
 fn encode_event(event: &Event, f: &mut Fields<'_>) {
+    if super::policy_events::encode(event, f) {
+        return;
+    }
     match event {
         Event::LogInit { store } => {
             f.str("store", store);
@@ -229,6 +232,7 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .str("store", store)
                 .put("generation", &generation.to_le_bytes());
         }
+        _ => {}
     }
 }
 

@@ -61,6 +61,17 @@ pub struct GrantUse {
     pub last_resolved: Option<OffsetDateTime>,
     pub resolutions: u64,
     pub flags: Vec<GrantFlag>,
+    /// Who made the grant as it stands and when: the newest `grant.add`
+    /// or `policy.change` that added or changed it (`None`: not in this log).
+    pub granted_by: Option<GrantedBy>,
+}
+
+/// The operator of a grant's last change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedBy {
+    /// `user (uid N) on host`, with `by file edit` for a hand edit.
+    pub by: String,
+    pub at: OffsetDateTime,
 }
 
 #[derive(Default)]
@@ -78,7 +89,14 @@ pub fn review(
     now: OffsetDateTime,
     stale_after: Option<Duration>,
 ) -> Vec<GrantUse> {
-    let mut usage = usage_of(records);
+    let mut granted_by = BTreeMap::new();
+    let mut usage = usage_of(records, &mut granted_by);
+    let by = |reader: &Reader| {
+        let (agent, _, secret) = reader;
+        granted_by
+            .get(&(agent.to_string(), secret.to_string()))
+            .cloned()
+    };
     let mut rows: Vec<GrantUse> = grants
         .iter()
         .map(|grant| {
@@ -98,7 +116,9 @@ pub fn review(
             if !stored.contains(&(project.clone(), secret.clone())) {
                 flags.push(GrantFlag::Missing);
             }
-            row(grant.reader.clone(), true, grant.expires, used, flags)
+            let mut row = row(grant.reader.clone(), true, grant.expires, used, flags);
+            row.granted_by = by(&grant.reader);
+            row
         })
         .collect();
     let ghosts = usage
@@ -122,12 +142,20 @@ fn row(
         last_resolved: used.last,
         resolutions: used.count,
         flags,
+        granted_by: None,
     }
 }
 
-fn usage_of(records: impl IntoIterator<Item = Record>) -> BTreeMap<Reader, Usage> {
+/// (agent, secret) -> who last added or changed that grant.
+type GrantedMap = BTreeMap<(String, String), GrantedBy>;
+
+fn usage_of(
+    records: impl IntoIterator<Item = Record>,
+    granted: &mut GrantedMap,
+) -> BTreeMap<Reader, Usage> {
     let mut usage: BTreeMap<Reader, Usage> = BTreeMap::new();
     for record in records {
+        note_grant_change(&record, granted);
         if let Event::SecretResolve {
             agent,
             project,
@@ -141,4 +169,50 @@ fn usage_of(records: impl IntoIterator<Item = Record>) -> BTreeMap<Reader, Usage
         }
     }
     usage
+}
+
+/// Remembers who added or changed a grant, from `grant.add` and from the
+/// `+grant`/`~grant` entries of `policy.change`.
+fn note_grant_change(record: &Record, granted: &mut GrantedMap) {
+    let at = record.ts;
+    match &record.event {
+        Event::GrantAdd {
+            user,
+            uid,
+            hostname,
+            agent,
+            secret,
+            ..
+        } => {
+            let by = format!("{user} (uid {uid}) on {hostname}");
+            granted.insert(
+                (agent.to_string(), secret.to_string()),
+                GrantedBy { by, at },
+            );
+        }
+        Event::PolicyChange {
+            user,
+            uid,
+            hostname,
+            changes,
+            ..
+        } => {
+            for entry in changes.split("; ") {
+                let Some(rest) = entry
+                    .strip_prefix("+grant ")
+                    .or_else(|| entry.strip_prefix("~grant "))
+                else {
+                    continue;
+                };
+                let target = rest.split(' ').next().unwrap_or_default();
+                let Some((agent, secret)) = target.split_once('/') else {
+                    continue;
+                };
+                let by = format!("{user} (uid {uid}) on {hostname}, by file edit");
+                let key = (agent.to_owned(), secret.to_owned());
+                granted.insert(key, GrantedBy { by, at });
+            }
+        }
+        _ => {}
+    }
 }

@@ -45,6 +45,7 @@ mod guard;
 mod ids;
 mod lines;
 mod mac;
+mod policy_events;
 mod problem;
 mod read;
 mod record;
@@ -74,9 +75,10 @@ pub use checkpoint::{
     VERSION as CHECKPOINT_VERSION,
 };
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
-pub use grants::{GrantFlag, GrantUse, PolicyGrant, Reader, review as review_grants};
+pub use grants::{GrantFlag, GrantUse, GrantedBy, PolicyGrant, Reader, review as review_grants};
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
 pub use mac::{RECORD_MAC_CONTEXT, always_keyed};
+pub use policy_events::describe as describe_policy;
 pub use read::{for_each_record, read_records};
 pub use record::{Event, MAX_LINE_BYTES, Record};
 pub use rotate::{DEFAULT_SEGMENT_LIMIT, Rotation, SEGMENT_LIMIT_ENV};

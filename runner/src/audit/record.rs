@@ -16,11 +16,11 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::canonical;
 use super::encode::{self, FORMAT_VERSION, Header};
 use super::ids::{Hash, LogId, RunId, Token};
+use super::policy_events;
 use super::timestamp;
-use super::wire::WireLine;
+pub(crate) use super::wire::{Parsed, Scratch};
 use crate::names::{AgentName, ProjectName, SecretName};
 
 /// Longest accepted record line in bytes, not counting its `\n`.
@@ -168,6 +168,69 @@ pub enum Event {
         store: String,
         generation: u64,
     },
+    /// Policy changes (`policy_events.rs`), each naming its operator and command.
+    #[serde(rename = "project.add")]
+    ProjectAdd {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        project: ProjectName,
+        description: String,
+    },
+    #[serde(rename = "agent.add")]
+    AgentAdd {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        agent: AgentName,
+        project: ProjectName,
+        description: String,
+    },
+    #[serde(rename = "agent.rm")]
+    AgentRemove {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        agent: AgentName,
+        project: ProjectName,
+    },
+    #[serde(rename = "grant.add")]
+    GrantAdd {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        agent: AgentName,
+        project: ProjectName,
+        secret: SecretName,
+        /// RFC 3339 or `never`; `hosts`: comma-separated, empty for none.
+        expires: String,
+        hosts: String,
+        approve: bool,
+    },
+    #[serde(rename = "grant.revoke")]
+    GrantRevoke {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        agent: AgentName,
+        project: ProjectName,
+        secret: SecretName,
+    },
+    /// A hand edit of tasks.toml (`command` is `file edit`, the operator the file's owner).
+    #[serde(rename = "policy.change")]
+    PolicyChange {
+        user: String,
+        uid: u32,
+        hostname: String,
+        command: String,
+        policy: Hash,
+        changes: String,
+    },
 }
 
 impl Event {
@@ -189,6 +252,12 @@ impl Event {
             Event::StoreRestore { .. } => "store.restore",
             Event::SegmentClose { .. } => "segment.close",
             Event::SegmentOpen { .. } => "segment.open",
+            Event::ProjectAdd { .. } => "project.add",
+            Event::AgentAdd { .. } => "agent.add",
+            Event::AgentRemove { .. } => "agent.rm",
+            Event::GrantAdd { .. } => "grant.add",
+            Event::GrantRevoke { .. } => "grant.revoke",
+            Event::PolicyChange { .. } => "policy.change",
         }
     }
 
@@ -224,15 +293,16 @@ impl Event {
             Event::StoreRestore { .. } => &["store", "generation", "replaces"],
             Event::SegmentClose { .. } => &["segment", "records"],
             Event::SegmentOpen { .. } => &["segment", "store", "generation"],
+            policy => policy_events::field_names(policy),
         }
     }
 }
 
 /// Fields before and after the kind's own, in line and hashing order.
-const HEAD_FIELDS: &[&str] = &["v", "log", "seq", "ts", "kind"];
-const TAIL_FIELDS: &[&str] = &["prev", "hash"];
+pub(super) const HEAD_FIELDS: &[&str] = &["v", "log", "seq", "ts", "kind"];
+pub(super) const TAIL_FIELDS: &[&str] = &["prev", "hash"];
 /// The tail of a record written with the store key.
-const TAIL_FIELDS_MAC: &[&str] = &["prev", "hash", "mac"];
+pub(super) const TAIL_FIELDS_MAC: &[&str] = &["prev", "hash", "mac"];
 
 /// A record as stored: an event sealed into the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,6 +372,12 @@ impl Record {
         self
     }
 
+    /// This record authenticated with the store's keys, as the writer does
+    /// when it holds them (for tools that build logs, e.g. benchmarks).
+    pub fn authenticated(self, keys: &super::CheckpointKey) -> Record {
+        self.with_mac(keys.record())
+    }
+
     /// The hash this record's fields produce (equal to `hash` when intact);
     /// `None` if `ts` has no canonical text.
     pub fn compute_hash(&self) -> Option<Hash> {
@@ -347,67 +423,4 @@ fn write_line(record: &Record, ts: &str, out: &mut Vec<u8>) {
         mac: record.mac,
     };
     serde_json::to_writer(out, &line).expect("records serialise to JSON");
-}
-
-/// Buffers reused across lines so that verify does not allocate per record.
-#[derive(Default)]
-pub(crate) struct Scratch {
-    encoding: Vec<u8>,
-}
-
-/// A parsed line plus the hash its fields recompute to.
-pub(crate) struct Parsed {
-    pub record: Record,
-    pub computed: Hash,
-}
-
-impl Parsed {
-    /// Parses one line strictly and recomputes its hash.
-    pub fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
-        let mut wire = parse_wire(line)?;
-        let ts = timestamp::parse(&wire.ts)?;
-        let event = wire.take_event()?;
-        let tail = match wire.mac {
-            Some(_) => TAIL_FIELDS_MAC,
-            None => TAIL_FIELDS,
-        };
-        canonical::check(line, &[HEAD_FIELDS, event.field_names(), tail])?;
-        let header = Header {
-            log: &wire.log,
-            seq: wire.seq,
-            ts: &wire.ts,
-        };
-        let computed = encode::record_hash(&header, &event, &wire.prev, &mut scratch.encoding);
-        let (seq, log, prev, hash) = (wire.seq, wire.log, wire.prev, wire.hash);
-        let record = Record {
-            seq,
-            ts,
-            log,
-            prev,
-            hash,
-            event,
-            mac: wire.mac,
-        };
-        Ok(Parsed { record, computed })
-    }
-}
-
-/// The line-level checks and the typed JSON parse.
-fn parse_wire(line: &[u8]) -> Result<WireLine<'_>, String> {
-    if line.len() > MAX_LINE_BYTES {
-        return Err(format!("line is longer than {MAX_LINE_BYTES} bytes"));
-    }
-    if line.contains(&b'\r') {
-        return Err("line contains a carriage return (\\r)".to_owned());
-    }
-    // One UTF-8 check for the whole line is cheaper than serde_json's per string.
-    let text = std::str::from_utf8(line).map_err(|e| format!("line is not UTF-8: {e}"))?;
-    let wire: WireLine<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    if wire.v != FORMAT_VERSION {
-        let v = wire.v;
-        return Err(format!(
-            "format version {v}: this runner reads version {FORMAT_VERSION}"
-        ));
-    }
-    Ok(wire)
 }

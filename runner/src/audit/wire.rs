@@ -1,4 +1,5 @@
-//! The fast, strict parser for record lines.
+//! The fast, strict parser for record lines (and [`Parsed`]: a line parsed
+//! and its hash recomputed).
 //!
 //! `Event`'s derived, `kind`-tagged deserialiser buffers every field before
 //! choosing a variant, which costs more than the rest of verification put
@@ -12,8 +13,11 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer};
 
+use super::canonical;
+use super::encode::{self, FORMAT_VERSION, Header};
 use super::ids::{Hash, LogId, RunId, Token};
-use super::record::Event;
+use super::record::{Event, HEAD_FIELDS, MAX_LINE_BYTES, Record, TAIL_FIELDS, TAIL_FIELDS_MAC};
+use super::timestamp;
 use crate::names::{AgentName, ProjectName, SecretName};
 
 /// A field that is absent (`None`) or holds a `T`; `null` is a type error.
@@ -41,18 +45,18 @@ pub(crate) struct WireLine<'a> {
     #[serde(default, deserialize_with = "present")]
     run: Option<RunId>,
     #[serde(default, deserialize_with = "present")]
-    agent: Option<AgentName>,
+    pub(super) agent: Option<AgentName>,
     #[serde(default, deserialize_with = "present")]
-    project: Option<ProjectName>,
+    pub(super) project: Option<ProjectName>,
     #[serde(default, deserialize_with = "present")]
     component: Option<Hash>,
     #[serde(default, deserialize_with = "present")]
-    policy: Option<Hash>,
+    pub(super) policy: Option<Hash>,
     #[serde(default, deserialize_with = "present")]
     policy_path: Option<String>,
     /// A [`SecretName`] except in `secret.deny`.
     #[serde(default, deserialize_with = "present")]
-    secret: Option<String>,
+    pub(super) secret: Option<String>,
     #[serde(default, deserialize_with = "present")]
     version: Option<u32>,
     #[serde(default, deserialize_with = "present")]
@@ -89,6 +93,25 @@ pub(crate) struct WireLine<'a> {
     records: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     replaces: Option<u64>,
+    // The policy-change kinds (`policy_events.rs`).
+    #[serde(default, deserialize_with = "present")]
+    pub(super) user: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) uid: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) hostname: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) command: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) expires: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) hosts: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) approve: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) changes: Option<String>,
     pub prev: Hash,
     pub hash: Hash,
     /// Present when the writer held the store key (`mac.rs`).
@@ -187,7 +210,10 @@ impl WireLine<'_> {
                 store: take!(w.store),
                 generation: take!(w.generation),
             },
-            other => return Err(format!("unknown record kind {other:?}")),
+            other => match super::policy_events::kind(other) {
+                Some(kind) => super::policy_events::from_wire(kind, w)?,
+                None => return Err(format!("unknown record kind {other:?}")),
+            },
         };
         match w.leftover() {
             Some(field) => Err(format!("unknown field `{field}` for kind `{}`", w.kind)),
@@ -252,6 +278,15 @@ impl WireLine<'_> {
             ("segment", self.segment.is_some()),
             ("records", self.records.is_some()),
             ("replaces", self.replaces.is_some()),
+            ("user", self.user.is_some()),
+            ("uid", self.uid.is_some()),
+            ("hostname", self.hostname.is_some()),
+            ("command", self.command.is_some()),
+            ("description", self.description.is_some()),
+            ("expires", self.expires.is_some()),
+            ("hosts", self.hosts.is_some()),
+            ("approve", self.approve.is_some()),
+            ("changes", self.changes.is_some()),
         ];
         present
             .into_iter()
@@ -260,6 +295,69 @@ impl WireLine<'_> {
     }
 }
 
-fn secret_name(name: String) -> Result<SecretName, String> {
+pub(super) fn secret_name(name: String) -> Result<SecretName, String> {
     SecretName::new(name).map_err(|e| e.to_string())
+}
+
+/// Buffers reused across lines so that verify does not allocate per record.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    encoding: Vec<u8>,
+}
+
+/// A parsed line plus the hash its fields recompute to.
+pub(crate) struct Parsed {
+    pub record: Record,
+    pub computed: Hash,
+}
+
+impl Parsed {
+    /// Parses one line strictly and recomputes its hash.
+    pub fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
+        let mut wire = parse_wire(line)?;
+        let ts = timestamp::parse(&wire.ts)?;
+        let event = wire.take_event()?;
+        let tail = match wire.mac {
+            Some(_) => TAIL_FIELDS_MAC,
+            None => TAIL_FIELDS,
+        };
+        canonical::check(line, &[HEAD_FIELDS, event.field_names(), tail])?;
+        let header = Header {
+            log: &wire.log,
+            seq: wire.seq,
+            ts: &wire.ts,
+        };
+        let computed = encode::record_hash(&header, &event, &wire.prev, &mut scratch.encoding);
+        let (seq, log, prev, hash) = (wire.seq, wire.log, wire.prev, wire.hash);
+        let record = Record {
+            seq,
+            ts,
+            log,
+            prev,
+            hash,
+            event,
+            mac: wire.mac,
+        };
+        Ok(Parsed { record, computed })
+    }
+}
+
+/// The line-level checks and the typed JSON parse.
+fn parse_wire(line: &[u8]) -> Result<WireLine<'_>, String> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err(format!("line is longer than {MAX_LINE_BYTES} bytes"));
+    }
+    if line.contains(&b'\r') {
+        return Err("line contains a carriage return (\\r)".to_owned());
+    }
+    // One UTF-8 check for the whole line is cheaper than serde_json's per string.
+    let text = std::str::from_utf8(line).map_err(|e| format!("line is not UTF-8: {e}"))?;
+    let wire: WireLine<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if wire.v != FORMAT_VERSION {
+        let v = wire.v;
+        return Err(format!(
+            "format version {v}: this runner reads version {FORMAT_VERSION}"
+        ));
+    }
+    Ok(wire)
 }

@@ -127,12 +127,14 @@ fn print_rows(rows: &[GrantUse]) {
         "AGENT",
         "PROJECT",
         "SECRET",
+        "GRANTED BY",
+        "GRANTED",
         "EXPIRES",
         "LAST RESOLVED",
         "USES",
         "FLAGS",
     ];
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             let (agent, project, secret) = &r.reader;
@@ -140,10 +142,13 @@ fn print_rows(rows: &[GrantUse]) {
                 true => when(r.expires, "never"),
                 false => "(not granted)".to_owned(),
             };
+            let by = r.granted_by.as_ref().map_or("-", |g| g.by.as_str());
             [
                 agent.to_string(),
                 project.to_string(),
                 secret.to_string(),
+                by.to_owned(),
+                when(r.granted_by.as_ref().map(|g| g.at), "-"),
                 expires,
                 when(r.last_resolved, "never"),
                 r.resolutions.to_string(),
@@ -160,6 +165,8 @@ fn to_json(row: &GrantUse) -> serde_json::Value {
     json!({
         "agent": agent.as_str(), "project": project.as_str(), "secret": secret.as_str(),
         "granted": row.granted,
+        "granted_by": row.granted_by.as_ref().map(|g| g.by.as_str()),
+        "granted_at": row.granted_by.as_ref().and_then(|g| g.at.format(&Rfc3339).ok()),
         "expires": row.expires.and_then(|t| t.format(&Rfc3339).ok()),
         "last_resolved": row.last_resolved.and_then(|t| t.format(&Rfc3339).ok()),
         "resolutions": row.resolutions,

@@ -43,6 +43,9 @@ pub struct AuditLogCmd {
     /// exec.end outcome (exited, trapped, refused, ...)
     #[arg(long, value_name = "OUTCOME")]
     pub outcome: Option<String>,
+    /// Only records of this kind, e.g. grant.add, grant.revoke, policy.change, secret.resolve
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
 }
 
 impl AuditLogCmd {
@@ -82,6 +85,7 @@ impl AuditLogCmd {
             want.as_ref().is_none_or(|w| have == Some(w.as_str()))
         };
         eq(&self.agent, facts.agent)
+            && eq(&self.kind, Some(record.event.kind()))
             && eq(&self.outcome, facts.outcome)
             && self.since.is_none_or(|t| record.ts >= t)
             && self.run.as_ref().is_none_or(|prefix| {
@@ -170,6 +174,14 @@ impl<'a> Facts<'a> {
             | Event::StoreRestore { .. }
             | Event::SegmentClose { .. }
             | Event::SegmentOpen { .. } => {}
+            Event::AgentAdd { agent, .. } | Event::AgentRemove { agent, .. } => {
+                f.agent = Some(agent.as_str())
+            }
+            Event::GrantAdd { agent, secret, .. } | Event::GrantRevoke { agent, secret, .. } => {
+                f.agent = Some(agent.as_str());
+                f.secrets.push(secret.as_str());
+            }
+            Event::ProjectAdd { .. } | Event::PolicyChange { .. } => {}
         }
         f
     }
@@ -313,6 +325,11 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>) -> String {
             generation,
             ..
         } => format!("segment.open   segment {segment}, store generation {generation}"),
+        // Names from /etc/passwd and hand-edited text: escaped for the terminal.
+        policy => {
+            let text = audit::describe_policy(policy).unwrap_or_default();
+            crate::report::escape_for_terminal(&text).into_owned()
+        }
     };
     format!("{:>6}  {ts}  {what}", record.seq)
 }

@@ -101,6 +101,9 @@ impl Exec {
 /// not opened yet.
 fn broker_for(dir: &Path, agent: &Agent, policy: &Policy) -> anyhow::Result<Broker> {
     let audit = AuditLog::open(dir)?;
+    // A hand edit of tasks.toml goes into the log before this run's start.
+    crate::policy_history::note_hand_edits(dir, policy, &audit)
+        .context("the task was not started")?;
     let identity = RunIdentity {
         run: audit::new_run_id()?,
         agent: agent.name.clone(),

@@ -1,6 +1,9 @@
 //! One file per subcommand: parse arguments, call the library, print.
 
 pub mod accept_restore;
+pub mod agent_add;
+pub mod agent_list;
+pub mod agent_rm;
 pub mod audit_grants;
 pub mod audit_head;
 pub mod audit_log;
@@ -12,8 +15,12 @@ pub mod digest;
 pub mod exec;
 mod exec_refused;
 pub mod explain;
+pub mod grant;
 pub mod init;
+pub mod project_add;
+pub mod project_list;
 pub mod rekey;
+pub mod revoke;
 mod secret_checks;
 pub mod secret_list;
 pub mod secret_rm;

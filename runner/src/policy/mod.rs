@@ -16,15 +16,19 @@
 //! The file format is specified in `docs/tasks-toml.md`.
 
 mod confinement;
+mod edit;
+mod edit_grants;
 mod egress;
 mod env_keys;
 mod error;
+mod file;
 mod grant;
 mod hygiene;
 mod inject;
 mod limits;
 mod location;
 mod schema;
+mod snapshot;
 
 #[cfg(test)]
 mod golden_tests;
@@ -37,14 +41,17 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 pub use confinement::{ComponentDigest, Confinement, DirGrant, DirMode};
+pub use edit::{Edit, EditError, Expiry, apply as apply_edit};
 pub use egress::{Destination, HostPattern, Scheme, allows};
 pub use env_keys::masked as masked_env;
 pub use error::{InvalidPolicy, PolicyError, Problem};
+pub use file::{FileError, LockedPolicy};
 pub use grant::{DenyReason, GrantCheck};
 pub use hygiene::{UnsafePolicyFile, check_file_safety, open_trusted};
 pub use inject::InjectAt;
 pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
+pub use snapshot::Snapshot;
 
 use crate::input::{InputError, MAX_POLICY_BYTES, Opened};
 use crate::names::{AgentName, ProjectName, SecretName};
@@ -112,6 +119,9 @@ pub struct Grant {
     /// Where in a request the egress gate may inject the value
     /// (`Authorization: Bearer` unless the grant says otherwise).
     pub inject: InjectAt,
+    /// The first resolution in a run waits for a person to allow it
+    /// (`approve = true`; see `crate::broker::Approver`).
+    pub approve: bool,
 }
 
 impl Policy {

@@ -32,8 +32,82 @@ fn ctx() -> impl Strategy<Value = (RunId, String, String)> {
     (run(), name(), name())
 }
 
+/// The policy-change kinds, with operator fields.
+fn policy_event() -> impl Strategy<Value = Event> {
+    let by = (text(), any::<u32>(), text(), text());
+    (
+        by,
+        (name(), name(), name()),
+        (text(), text(), any::<bool>()),
+        hash(),
+        0..6u8,
+    )
+        .prop_map(
+            |((user, uid, hostname, command), (a, p, s), (t1, t2, approve), policy, which)| {
+                let (agent, project, secret) = (agent(&a), project(&p), secret(&s));
+                match which {
+                    0 => Event::ProjectAdd {
+                        user,
+                        uid,
+                        hostname,
+                        command,
+                        project,
+                        description: t1,
+                    },
+                    1 => Event::AgentAdd {
+                        user,
+                        uid,
+                        hostname,
+                        command,
+                        agent,
+                        project,
+                        description: t1,
+                    },
+                    2 => Event::AgentRemove {
+                        user,
+                        uid,
+                        hostname,
+                        command,
+                        agent,
+                        project,
+                    },
+                    3 => Event::GrantAdd {
+                        user,
+                        uid,
+                        hostname,
+                        command,
+                        agent,
+                        project,
+                        secret,
+                        expires: t1,
+                        hosts: t2,
+                        approve,
+                    },
+                    4 => Event::GrantRevoke {
+                        user,
+                        uid,
+                        hostname,
+                        command,
+                        agent,
+                        project,
+                        secret,
+                    },
+                    _ => Event::PolicyChange {
+                        user,
+                        uid,
+                        hostname,
+                        command,
+                        policy,
+                        changes: t1,
+                    },
+                }
+            },
+        )
+}
+
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
+        policy_event(),
         text().prop_map(|store| Event::LogInit { store }),
         (any::<u64>(), hash()).prop_map(|(dropped_bytes, dropped_hash)| Event::LogRecover {
             dropped_bytes,

@@ -120,6 +120,54 @@ fn hash_test_vector() {
     );
 }
 
+/// `grant.add` as `docs/audit-format.md` specifies it: operator fields
+/// first, `uid` u32 LE, `approve` one byte; the line spells it `true`.
+#[test]
+fn grant_add_encoding_follows_the_spec() {
+    let log = LogId::from_bytes([0x01; 16]);
+    let event = Event::GrantAdd {
+        user: "alice".into(),
+        uid: 1000,
+        hostname: "build-1".into(),
+        command: "runner grant posthog-read --agent support-analysis".into(),
+        agent: agent("support-analysis"),
+        project: project("analytics"),
+        secret: secret("posthog-read"),
+        expires: "never".into(),
+        hosts: "https://us.posthog.com".into(),
+        approve: true,
+    };
+    let record = Record::seal(log, 7, TS, Hash::from_bytes([0x22; 32]), event).unwrap();
+    let encoding = spec_encoding(&[
+        ("v", &1u32.to_le_bytes()),
+        ("log", &[0x01; 16]),
+        ("seq", &7u64.to_le_bytes()),
+        ("ts", b"2026-11-26T12:00:00.123456Z"),
+        ("kind", b"grant.add"),
+        ("user", b"alice"),
+        ("uid", &1000u32.to_le_bytes()),
+        ("hostname", b"build-1"),
+        (
+            "command",
+            b"runner grant posthog-read --agent support-analysis",
+        ),
+        ("agent", b"support-analysis"),
+        ("project", b"analytics"),
+        ("secret", b"posthog-read"),
+        ("expires", b"never"),
+        ("hosts", b"https://us.posthog.com"),
+        ("approve", &[1]),
+        ("prev", &[0x22; 32]),
+    ]);
+    let expected = blake3::Hasher::new_derive_key(HASH_CONTEXT)
+        .update(&encoding)
+        .finalize();
+    assert_eq!(record.hash, Hash::from(expected));
+    let line = record.to_line().unwrap();
+    assert!(line.contains(r#""hosts":"https://us.posthog.com","approve":true,"prev""#));
+    assert_eq!(Record::parse_line(line.as_bytes()).unwrap(), record);
+}
+
 #[test]
 fn create_refuses_an_existing_log_and_sets_mode_0600() {
     let (dir, log) = new_log();
