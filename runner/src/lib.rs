@@ -6,6 +6,7 @@
 //! [`audit`] records (durably, before release), and [`sandbox`] hands the value
 //! to the guest through the [`broker`].
 
+pub mod age;
 pub mod audit;
 pub mod broker;
 pub mod cli;

@@ -15,6 +15,7 @@ mod cache;
 mod cache_auth;
 mod cli_conventions;
 mod cli_errors;
+mod cli_json;
 mod egress;
 mod egress_attacks;
 mod egress_bounds;

@@ -11,12 +11,11 @@
 //! running) is marked `unfinished` in the readable view: a first pass over
 //! the log collects the runs that ended.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 
 use clap::Args;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::audit::{self, Event, Record};
 use crate::cli::Global;
@@ -37,11 +36,17 @@ pub struct AuditLogCmd {
     #[arg(long, value_name = "RUN-ID")]
     pub run: Option<String>,
     /// Only records at or after this time: RFC 3339, or an age such as 2d, 12h
-    #[arg(long, value_name = "TIME-or-AGE", value_parser = parse_since)]
+    #[arg(long, value_name = "TIME-or-AGE", value_parser = crate::age::parse_time_or_age)]
     pub since: Option<OffsetDateTime>,
+    /// Only records at or before this time: RFC 3339, or an age such as 2d, 12h
+    #[arg(long, value_name = "TIME-or-AGE", value_parser = crate::age::parse_time_or_age)]
+    pub until: Option<OffsetDateTime>,
+    /// Only the last N records that match
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
     /// Only records with this outcome: resolved, denied, allowed, or an
     /// exec.end outcome (exited, trapped, refused, ...)
-    #[arg(long, value_name = "OUTCOME")]
+    #[arg(long, value_name = "OUTCOME", value_parser = parse_outcome)]
     pub outcome: Option<String>,
     /// Only records of this kind, e.g. grant.add, grant.revoke, policy.change, secret.resolve
     #[arg(long, value_name = "KIND")]
@@ -59,7 +64,9 @@ impl AuditLogCmd {
             true => HashSet::new(),
             false => ended_runs(&path)?,
         };
-        // Streamed: a rotated log may be far larger than memory.
+        // Streamed: a rotated log may be far larger than memory; `-n N`
+        // keeps only the last N lines.
+        let mut tail = VecDeque::new();
         audit::for_each_record(&path, |record| {
             if failed.is_some() || !self.matches(&record) {
                 return;
@@ -68,8 +75,16 @@ impl AuditLogCmd {
                 true => record.to_line().unwrap_or_default(),
                 false => escape_for_terminal(&describe(&record, &ended)).into_owned(),
             };
-            failed = writeln!(out, "{line}").err();
+            match self.last {
+                Some(n) => keep_last(&mut tail, n, line),
+                None => failed = writeln!(out, "{line}").err(),
+            }
         })?;
+        for line in tail {
+            if failed.is_none() {
+                failed = writeln!(out, "{line}").err();
+            }
+        }
         match failed {
             Some(error) => Err(StdoutError(error).into()),
             None => {
@@ -88,6 +103,7 @@ impl AuditLogCmd {
             && eq(&self.kind, Some(record.event.kind()))
             && eq(&self.outcome, facts.outcome)
             && self.since.is_none_or(|t| record.ts >= t)
+            && self.until.is_none_or(|t| record.ts <= t)
             && self.run.as_ref().is_none_or(|prefix| {
                 facts
                     .run
@@ -192,21 +208,46 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// An RFC 3339 time, or an age (`30d`, `12h`, `90m`, `2w`) before now.
-fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
-    if let Ok(ts) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(ts);
+/// Every outcome a record can have: `secret.resolve`/`deny`, `http.request`
+/// decisions, `exec.refused`, and the `exec.end` outcomes
+/// ([`crate::sandbox::Outcome::token`]).
+const OUTCOMES: [&str; 14] = [
+    "resolved",
+    "denied",
+    "allowed",
+    "refused",
+    "exited",
+    "trapped",
+    "interrupted",
+    "store-unusable",
+    "limit-timeout",
+    "limit-memory",
+    "limit-instances",
+    "limit-secret-calls",
+    "limit-output",
+    "limit-requests",
+];
+
+/// `--outcome`: one of [`OUTCOMES`]; a typo is an error listing them.
+fn parse_outcome(text: &str) -> Result<String, String> {
+    match OUTCOMES.contains(&text) {
+        true => Ok(text.to_owned()),
+        false => Err(format!(
+            "{text:?} is not an outcome; valid outcomes: {}",
+            OUTCOMES.join(", ")
+        )),
     }
-    if text.starts_with(|c: char| c.is_ascii_digit()) && text.contains(['-', ':', 'T']) {
-        return Err(format!(
-            "{text:?} is not an RFC 3339 time (e.g. 2026-01-31T00:00:00Z) nor an age (e.g. 2d)"
-        ));
+}
+
+/// Appends `line`, dropping the oldest so at most `n` remain.
+fn keep_last(tail: &mut VecDeque<String>, n: usize, line: String) {
+    if n == 0 {
+        return;
     }
-    let age = crate::commands::audit_grants::parse_age(text)?;
-    // parse_age bounds the age, so this cannot leave the representable range.
-    OffsetDateTime::now_utc()
-        .checked_sub(age)
-        .ok_or_else(|| format!("{text:?} reaches before the earliest time there is"))
+    if tail.len() == n {
+        tail.pop_front();
+    }
+    tail.push_back(line);
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.

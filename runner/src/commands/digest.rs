@@ -16,13 +16,23 @@ pub struct Digest {
     /// Component files (.wasm)
     #[arg(required = true)]
     pub tasks: Vec<PathBuf>,
+    /// Print JSON Lines: {"path": ..., "digest": ...} per file
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl Digest {
     pub fn execute(&self, _global: &Global) -> anyhow::Result<u8> {
         for path in &self.tasks {
             let wasm = super::exec::read_component(path)?;
-            println!("{}  {}", ComponentDigest::of(&wasm), path.display());
+            let digest = ComponentDigest::of(&wasm);
+            match self.json {
+                true => println!(
+                    "{}",
+                    serde_json::json!({"path": path.display().to_string(), "digest": digest.to_string()})
+                ),
+                false => println!("{digest}  {}", path.display()),
+            }
         }
         Ok(crate::exit_code::OK)
     }

@@ -26,6 +26,9 @@ pub struct Explain {
     /// The agent to explain the run as
     #[arg(long)]
     pub agent: String,
+    /// Print one JSON object instead of the readable view
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl Explain {
@@ -36,8 +39,20 @@ impl Explain {
         let imports = imports(&wasm)?;
         let digest = ComponentDigest::of(&wasm);
         let links = Task::load(&wasm).err().map(|error| error.to_string());
-        let mut out = String::new();
+        let verdict = verdict(agent, &digest, links.as_deref());
         let name = self.task.file_name().unwrap_or_default().to_string_lossy();
+        if self.json {
+            let facts = super::explain_json::Facts {
+                component: &name,
+                digest: &digest,
+                imports: &imports,
+                agent,
+                verdict: verdict.as_deref(),
+            };
+            println!("{}", facts.to_json(OffsetDateTime::now_utc()));
+            return Ok(exit_for(verdict.is_some()));
+        }
+        let mut out = String::new();
         let _ = writeln!(out, "component {name}\n  digest   {digest}\n  imports");
         for import in &imports {
             let line = format!(
@@ -46,7 +61,6 @@ impl Explain {
             );
             let _ = writeln!(out, "{}", line.trim_end());
         }
-        let verdict = verdict(agent, &digest, links.as_deref());
         explain_agent(&mut out, agent, OffsetDateTime::now_utc());
         let _ = writeln!(
             out,
@@ -56,11 +70,14 @@ impl Explain {
         );
         let _ = writeln!(out, "(dry run: no task code was run)");
         print!("{out}");
-        Ok(if verdict.is_some() {
-            crate::exit_code::FAILURE
-        } else {
-            crate::exit_code::OK
-        })
+        Ok(exit_for(verdict.is_some()))
+    }
+}
+
+fn exit_for(refused: bool) -> u8 {
+    match refused {
+        true => crate::exit_code::FAILURE,
+        false => crate::exit_code::OK,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod digest;
 pub mod exec;
 mod exec_refused;
 pub mod explain;
+mod explain_json;
 pub mod grant;
 pub mod init;
 pub mod project_add;

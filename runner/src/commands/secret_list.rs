@@ -17,7 +17,11 @@ use crate::names::{ProjectName, SecretName};
 use crate::store::{EntryInfo, Store};
 
 #[derive(Debug, Args)]
-pub struct SecretList {}
+pub struct SecretList {
+    /// Print JSON Lines, one object per secret (times RFC 3339 or null)
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// What the audit log says about one secret.
 #[derive(Default)]
@@ -36,6 +40,12 @@ impl SecretList {
             eprintln!("warning: created/last-resolved dates unavailable: {error:#}");
             BTreeMap::new()
         });
+        if self.json {
+            for entry in store.entries() {
+                println!("{}", json_row(entry, &history));
+            }
+            return Ok(crate::exit_code::OK);
+        }
         let rows: Vec<[String; 6]> = store.entries().map(|entry| row(entry, &history)).collect();
         if rows.is_empty() {
             println!("no secrets stored; add one with `runner secret set NAME --project P`");
@@ -54,20 +64,41 @@ impl SecretList {
     }
 }
 
-fn row(entry: &EntryInfo, history: &BTreeMap<(ProjectName, SecretName), History>) -> [String; 6] {
+type Histories = BTreeMap<(ProjectName, SecretName), History>;
+
+/// CREATED, ROTATED and LAST RESOLVED of one secret.
+fn dates(entry: &EntryInfo, history: &Histories) -> [Option<OffsetDateTime>; 3] {
     let seen = history.get(&(entry.project.clone(), entry.name.clone()));
     let this_version = Some(entry.created);
     let (created, rotated) = match entry.version {
         1 => (this_version, None),
         _ => (seen.and_then(|h| h.set), this_version),
     };
+    [created, rotated, seen.and_then(|h| h.resolved)]
+}
+
+fn json_row(entry: &EntryInfo, history: &Histories) -> serde_json::Value {
+    let [created, rotated, resolved] = dates(entry, history)
+        .map(|t| t.and_then(|t| t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()));
+    serde_json::json!({
+        "project": entry.project.as_str(),
+        "name": entry.name.as_str(),
+        "version": entry.version,
+        "created": created,
+        "rotated": rotated,
+        "last_resolved": resolved,
+    })
+}
+
+fn row(entry: &EntryInfo, history: &Histories) -> [String; 6] {
+    let [created, rotated, resolved] = dates(entry, history);
     [
         entry.project.to_string(),
         entry.name.to_string(),
         entry.version.to_string(),
         when(created, "?"),
         when(rotated, "-"),
-        when(seen.and_then(|h| h.resolved), "never"),
+        when(resolved, "never"),
     ]
 }
 
