@@ -5,7 +5,11 @@
 //! store (opened on the first request that needs it: see `lazy_store`) and
 //! the audit log, and answers `get-secret` by the fixed path policy → store →
 //! audit → release. It guarantees:
-//! - a value is released only for a valid grant in the agent's own project;
+//! - a value is released only for a valid grant in the agent's own project,
+//!   as tasks.toml and the store are at the moment of the request: both
+//!   files are re-read when they changed (`live_policy`, `lazy_store`), so a
+//!   revoke, an expiry or a `secret rm` denies the next call of a running
+//!   task;
 //! - every answer, granted or denied, is recorded in the audit log first, and
 //!   a record that cannot be written turns the answer into `Unavailable`;
 //!   the one exception is a repeat: the same version of a secret resolved
@@ -22,13 +26,16 @@
 
 mod denial;
 mod lazy_store;
+mod live_policy;
 mod released;
+mod stamp;
 
 pub use lazy_store::StoreUnusable;
 pub use released::Released;
 
 use denial::{Denial, denial, denial_raw, unusable};
 use lazy_store::LazyStore;
+use live_policy::LivePolicy;
 
 use std::path::PathBuf;
 
@@ -60,6 +67,8 @@ pub struct RunIdentity {
 pub struct Broker {
     identity: RunIdentity,
     agent: Agent,
+    /// Where the agent's grants come from, re-read when it changes.
+    live: Option<LivePolicy>,
     store: LazyStore,
     audit: AuditLog,
     /// Whether `audit` advances the checkpoint yet: its key comes from the
@@ -96,6 +105,7 @@ impl Broker {
         Broker {
             identity,
             agent,
+            live: None,
             store: LazyStore::new(home),
             audit,
             anchored: false,
@@ -108,6 +118,13 @@ impl Broker {
             calls: 0,
             withheld: Vec::new(),
         }
+    }
+
+    /// Follows the policy file at `path` (whose bytes hash to `digest`
+    /// and gave the agent's grants): every request is then checked against
+    /// the grants as the file holds them at that moment.
+    pub fn watch_policy(&mut self, path: PathBuf, digest: blake3::Hash) {
+        self.live = Some(LivePolicy::new(path, digest));
     }
 
     pub fn identity(&self) -> &RunIdentity {
@@ -193,11 +210,23 @@ impl Broker {
         }
     }
 
+    /// Takes up changes to tasks.toml and the store file since the last
+    /// request (one `stat` each when there are none).
+    fn refresh(&mut self) {
+        if let Some(live) = &mut self.live
+            && let Some(grants) = live.refresh(&self.identity)
+        {
+            self.agent.grants = grants;
+        }
+        self.store.refresh();
+    }
+
     fn decide(
-        &self,
+        &mut self,
         requested: &str,
         now: OffsetDateTime,
     ) -> Result<(SecretName, u32, SecretString), Denial> {
+        self.refresh();
         if let Some(owner) = self.resolved.owner_within(requested) {
             return Err(Denial {
                 secret: format!("<value of {owner}>"),
@@ -210,6 +239,10 @@ impl Broker {
             GrantCheck::Granted { secret, .. } => secret,
             GrantCheck::Denied(reason) => return Err(self.explain(requested, reason)),
         };
+        if let Some(fault) = self.live.as_ref().and_then(LivePolicy::fault) {
+            let detail = fault.detail.clone();
+            return Err(denial(&secret, fault.code, detail, Refusal::Denied));
+        }
         self.unseal(secret)
     }
 

@@ -24,6 +24,7 @@ mod faults_writes;
 mod hostile;
 mod lazy_start;
 mod limits;
+mod live_grants;
 mod polyglot;
 mod sandbox_isolation;
 mod store_custody;

@@ -60,6 +60,7 @@ impl Exec {
         let start = start_event(&identity, &wasm, &policy);
         let open_first = opens_store_first(&policy, &agent, &dir);
         let mut broker = Broker::new(identity, agent, dir, audit, policy.audit_sync());
+        broker.watch_policy(policy.path().to_owned(), policy.digest());
         if open_first {
             broker.open_store_now()?;
         }

@@ -7,7 +7,9 @@
 //! value, trying to smuggle it into the audit log), `exit:CODE`, `panic`,
 //! `write:PATH` (create PATH and write to it), `udp:ADDR` (send a datagram),
 //! `dns:HOST` (resolve a name), `getenv:NAME` (print one variable's value),
-//! `get-len:N` (ask for a secret whose name is N bytes long).
+//! `get-len:N` (ask for a secret whose name is N bytes long), `poll:NAME`
+//! (resolve NAME once a second, one line per call, until the second denial
+//! in a row or 25 calls).
 
 use std::io::Read;
 
@@ -27,6 +29,7 @@ fn main() {
             "dns" => dns(arg),
             "get-len" => get(&"a".repeat(arg.parse().unwrap_or(0))),
             "get" => get(arg),
+            "poll" => poll(arg),
             "get-as-name" => get_as_name(arg),
             "exit" => std::process::exit(arg.parse().unwrap_or(1)),
             "panic" => panic!("the probe panics on purpose"),
@@ -111,5 +114,26 @@ fn get_as_name(name: &str) {
             Err(error) => println!("get-as-name {name}: {error:?}"),
         },
         Err(error) => println!("get-as-name {name}: first get {error:?}"),
+    }
+}
+
+fn poll(name: &str) {
+    let mut denied_in_a_row = 0;
+    for call in 1..=25 {
+        match get_secret(name) {
+            Ok(secret) => {
+                denied_in_a_row = 0;
+                let digest = blake3::hash(secret.expose().as_bytes()).to_hex();
+                println!("poll {call}: granted blake3={digest}");
+            }
+            Err(error) => {
+                denied_in_a_row += 1;
+                println!("poll {call}: {error:?}");
+            }
+        }
+        if denied_in_a_row == 2 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

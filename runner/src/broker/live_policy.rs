@@ -1,0 +1,116 @@
+//! The agent's grants as tasks.toml says they are now, for a task that is
+//! already running.
+//!
+//! Guarantees:
+//! - Before every resolution the broker asks [`LivePolicy::refresh`]; when
+//!   the file's [`FileStamp`] is unchanged that is one `stat`, nothing more.
+//! - When it moved, the file goes through the same checks as at the start
+//!   of the run: [`check_file_safety`], then the strict parser
+//!   ([`Policy::from_bytes`]), then the run's agent must still exist in the
+//!   run's project. Identical bytes (same blake3) are not parsed again.
+//! - It fails closed: a file that is gone, unsafe, no longer parses, or no
+//!   longer holds the agent in its project leaves a [`PolicyFault`] that
+//!   denies every request until the file is fixed; the grants of before
+//!   are never used in the meantime.
+//! - Only the grants are live. Limits, directories, egress allowlist and
+//!   component pins were applied when the sandbox was built and stay as
+//!   they were for the run.
+
+use std::path::PathBuf;
+
+use super::RunIdentity;
+use super::stamp::FileStamp;
+use crate::policy::{Grant, Policy, check_file_safety};
+
+/// Why the current tasks.toml cannot be used: every request is denied.
+#[derive(Debug, Clone)]
+pub(super) struct PolicyFault {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+pub(super) struct LivePolicy {
+    path: PathBuf,
+    /// The stamp of the file when it was last read; `None` before the
+    /// first check, so that one reads it (a change between the run's load
+    /// and its first resolution is not missed).
+    stamp: Option<FileStamp>,
+    /// blake3 of the bytes the broker's grants come from.
+    digest: blake3::Hash,
+    fault: Option<PolicyFault>,
+}
+
+impl LivePolicy {
+    /// Watches `path`, whose bytes (hashing to `digest`) gave the run's grants.
+    pub fn new(path: PathBuf, digest: blake3::Hash) -> Self {
+        LivePolicy {
+            path,
+            stamp: None,
+            digest,
+            fault: None,
+        }
+    }
+
+    /// Why requests are denied now, if the file cannot be used.
+    pub fn fault(&self) -> Option<&PolicyFault> {
+        self.fault.as_ref()
+    }
+
+    /// The agent's new grants if the file changed to another valid policy;
+    /// `None` if nothing changed or the file cannot be used ([`Self::fault`]).
+    pub fn refresh(&mut self, identity: &RunIdentity) -> Option<Vec<Grant>> {
+        let stamp = FileStamp::of(&self.path);
+        if stamp.is_some() && stamp == self.stamp {
+            return None;
+        }
+        // Stamped before the read: a write that lands after it moves the
+        // stamp again and is read on the next request.
+        self.stamp = stamp;
+        match self.reload(identity) {
+            Ok(grants) => {
+                self.fault = None;
+                grants
+            }
+            Err(fault) => {
+                self.fault = Some(fault);
+                None
+            }
+        }
+    }
+
+    fn reload(&mut self, identity: &RunIdentity) -> Result<Option<Vec<Grant>>, PolicyFault> {
+        check_file_safety(&self.path).map_err(|e| fault("policy-unsafe", &e))?;
+        let bytes = std::fs::read(&self.path).map_err(|e| {
+            let detail = format!("cannot read policy file {}: {e}", self.path.display());
+            fault("policy-invalid", &detail)
+        })?;
+        let digest = blake3::hash(&bytes);
+        if digest == self.digest {
+            return Ok(None);
+        }
+        let policy = Policy::from_bytes(&bytes, &self.path).map_err(|e| {
+            let detail = format!("tasks.toml changed and no longer loads: {e}");
+            fault("policy-invalid", &detail)
+        })?;
+        let agent = match policy.agent(identity.agent.as_str()) {
+            Ok(agent) if agent.project == identity.project => agent,
+            _ => {
+                let detail = format!(
+                    "tasks.toml changed and no longer holds agent {} in project {}",
+                    identity.agent, identity.project
+                );
+                return Err(fault("agent-removed", &detail));
+            }
+        };
+        self.digest = digest;
+        Ok(Some(agent.grants.clone()))
+    }
+}
+
+/// A fault whose detail is the first line of `error` (a parse error's
+/// source snippet stays out of the audit log).
+fn fault(code: &'static str, error: &dyn std::fmt::Display) -> PolicyFault {
+    let text = error.to_string();
+    let detail = text.lines().next().unwrap_or_default().to_owned();
+    PolicyFault { code, detail }
+}

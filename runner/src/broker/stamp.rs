@@ -1,0 +1,66 @@
+//! Cheap change detection for the files a running task's answers depend on
+//! (tasks.toml, the store file).
+//!
+//! A [`FileStamp`] is what one `stat` says about a file: device, inode,
+//! size, modification and status-change times (nanoseconds). The writers of
+//! both files replace them by rename (a new inode), a person's editor either
+//! renames or rewrites (a new mtime or size), and `chmod`/`chown` move the
+//! ctime: so an unchanged stamp means the file read last is still the one
+//! in place, and the broker re-reads and re-checks a file only when its
+//! stamp moved. A file that cannot be stat'ed has no stamp, which never
+//! equals a previous one.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// What `stat` (following symlinks) says about a file's identity and state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` now; `None` if it cannot be stat'ed.
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_with_rewrite_rename_and_chmod() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "a").unwrap();
+        let first = FileStamp::of(&file).unwrap();
+        assert_eq!(FileStamp::of(&file), Some(first));
+        std::fs::write(&file, "ab").unwrap();
+        let second = FileStamp::of(&file).unwrap();
+        assert_ne!(second, first);
+        let other = dir.path().join("g");
+        std::fs::write(&other, "ab").unwrap();
+        std::fs::rename(&other, &file).unwrap();
+        let third = FileStamp::of(&file).unwrap();
+        assert_ne!(third, second);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_ne!(FileStamp::of(&file), Some(third));
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(FileStamp::of(&file), None);
+    }
+}
