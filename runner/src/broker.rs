@@ -154,6 +154,12 @@ impl Broker {
         Ok(())
     }
 
+    /// The store, if it has been opened (for keys derived from it, such as
+    /// the compiled-code cache's).
+    pub fn store_if_open(&self) -> Option<&crate::store::Store> {
+        self.store.if_open()
+    }
+
     /// Appends a record that releases nothing and is no security event (a
     /// run's start and end): synced only under `[audit] sync = "every-record"`.
     pub fn record(&self, event: Event) -> Result<crate::audit::Record, crate::audit::AuditError> {

@@ -4,10 +4,13 @@
 //! is located from `--home`, else `$SCOPEHOLD_HOME`, else
 //! `$XDG_DATA_HOME/scopehold`, else `~/.local/share/scopehold`. It is created
 //! with mode 0700, and a state dir that other users can read, write or enter is
-//! refused: the key file inside it is the root of everything.
+//! refused: the key file inside it is the root of everything. So is a state
+//! dir, or a key file in it, owned by another user (as ssh refuses a `~/.ssh`
+//! it does not own): whoever owns them can change them. With the dir private
+//! and ours, nobody else can swap the key file after this check.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the state dir.
@@ -31,6 +34,8 @@ pub enum HomeError {
     AlreadyInitialised(PathBuf),
     #[error("state dir {} is accessible to other users (mode {mode:o})", .path.display())]
     TooOpen { path: PathBuf, mode: u32 },
+    #[error("{} is owned by uid {owner}, not by this user (uid {me})", .path.display())]
+    Foreign { path: PathBuf, owner: u32, me: u32 },
     #[error("cannot access state dir {}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -49,6 +54,10 @@ impl HomeError {
                 Some("nothing was changed; to start over, use a new --home".into())
             }
             HomeError::TooOpen { path, .. } => Some(format!("chmod 700 {}", path.display())),
+            HomeError::Foreign { path, .. } => Some(format!(
+                "use a state dir of your own, or, if it is yours, `chown -R $(id -u) {}`",
+                path.display()
+            )),
             HomeError::NotADirectory(_) | HomeError::Io { .. } => None,
         }
     }
@@ -133,6 +142,21 @@ fn check_private(dir: &Path) -> Result<(), HomeError> {
             mode,
         });
     }
+    check_owner(dir, &meta)?;
+    match fs::symlink_metadata(dir.join(crate::store::KEY_FILE)) {
+        Ok(key) => check_owner(&dir.join(crate::store::KEY_FILE), &key),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Refuses a file or directory owned by someone other than the user
+/// running the runner.
+fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<(), HomeError> {
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        let (path, owner) = (path.to_path_buf(), meta.uid());
+        return Err(HomeError::Foreign { path, owner, me });
+    }
     Ok(())
 }
 
@@ -167,6 +191,29 @@ mod tests {
             open(&tmp.path().join("nope")),
             Err(HomeError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn a_dir_or_key_file_owned_by_another_user_is_refused() {
+        // Only root can give a file away; elsewhere this cannot be set up.
+        if rustix::process::geteuid().as_raw() != 0 {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let key = tmp.path().join(crate::store::KEY_FILE);
+        fs::write(&key, b"k").unwrap();
+        std::os::unix::fs::chown(&key, Some(65534), None).unwrap();
+        let err = open(tmp.path()).unwrap_err();
+        assert!(
+            matches!(err, HomeError::Foreign { owner: 65534, .. }),
+            "{err}"
+        );
+        fs::remove_file(&key).unwrap();
+        open(tmp.path()).unwrap();
+        std::os::unix::fs::chown(tmp.path(), Some(65534), None).unwrap();
+        let err = open(tmp.path()).unwrap_err();
+        assert!(err.hint().unwrap().contains("chown"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod exit_code;
 pub mod home;
+pub mod input;
 pub mod names;
 pub mod policy;
 pub mod report;

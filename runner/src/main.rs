@@ -21,8 +21,17 @@ fn main() -> ExitCode {
     };
     report::init_tracing();
     let is_exec = cli.is_exec();
-    match cli.run() {
+    match report::guard_stdout(|| {
+        let code = cli.run()?;
+        // exec's output is the task's, written (or lost) as it ran.
+        if !is_exec {
+            report::flush_stdout()?;
+        }
+        Ok(code)
+    }) {
         Ok(code) => ExitCode::from(code),
+        // The reader went away (`| head -1`): nothing more to say.
+        Err(error) if report::is_closed_pipe(&error) => ExitCode::from(exit_code::OK),
         Err(error) => {
             report::print_error(&error);
             ExitCode::from(if is_exec {

@@ -1,5 +1,13 @@
 //! How the runner talks to its user: `error: ...` then `hint: ...` on stderr,
 //! and tracing output filtered by `RUST_LOG` (default: warnings only).
+//!
+//! Standard output that cannot be written never panics: commands that stream
+//! (`audit log`) return a [`StdoutError`], and [`guard_stdout`] turns the
+//! panic of any other `println!` into the same error. A closed pipe
+//! (`runner audit log | head -1`) ends the command quietly with status 0, as
+//! ripgrep does; any other failure (a full disk) is an error with a hint.
+
+use std::io::Write;
 
 use tracing_subscriber::EnvFilter;
 
@@ -13,6 +21,108 @@ pub struct Refused {
     pub hint: Option<String>,
 }
 
+/// Whether printing `c` could drive a terminal (control characters: ESC,
+/// BEL, CR, C1 codes such as CSI) or reorder the displayed text
+/// (bidirectional marks, embeddings, overrides and isolates).
+pub fn is_terminal_unsafe(c: char) -> bool {
+    let bidi = matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    );
+    c.is_control() || bidi
+}
+
+/// `text` with every terminal-unsafe character written as a visible escape
+/// (`\u{1b}`), so a reader sees that it was there and nothing acts on it.
+pub fn escape_for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_terminal_unsafe) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let escape = |c: char| match is_terminal_unsafe(c) {
+        true => format!("\\u{{{:x}}}", u32::from(c)),
+        false => c.to_string(),
+    };
+    std::borrow::Cow::Owned(text.chars().map(escape).collect())
+}
+
+/// Standard output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output: {0}")]
+pub struct StdoutError(#[source] pub std::io::Error);
+
+impl StdoutError {
+    pub fn hint(&self) -> Option<String> {
+        Some(
+            "is the disk full, or the output redirected to a file that cannot grow? \
+             anything the command changed was done before it printed"
+                .into(),
+        )
+    }
+
+    /// A reader that went away (a closed pipe) is not an error.
+    pub fn is_closed_pipe(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+/// Flushes stdout (buffered output of `println!`).
+pub fn flush_stdout() -> Result<(), StdoutError> {
+    std::io::stdout().flush().map_err(StdoutError)
+}
+
+/// How the messages of a `println!` or `eprintln!` that failed begin.
+const PRINT_PANICS: [&str; 2] = ["failed printing to stdout: ", "failed printing to stderr: "];
+
+/// Runs `command`; a `println!` (or `eprintln!`) that cannot write becomes a
+/// [`StdoutError`] instead of a panic message and backtrace. Other panics
+/// are untouched.
+pub fn guard_stdout<T>(command: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if print_failure(info.payload()).is_none() {
+            default(info);
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(command)) {
+        Ok(result) => result,
+        Err(payload) => match print_failure(payload.as_ref()) {
+            Some(message) => Err(StdoutError(print_error_of(message)).into()),
+            None => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+fn print_failure(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())?;
+    PRINT_PANICS
+        .iter()
+        .any(|prefix| text.starts_with(prefix))
+        .then(|| text.to_owned())
+}
+
+/// The I/O error a failed print stood for; only stdout's reader going away
+/// counts as a closed pipe (a failed stderr must not end as success).
+fn print_error_of(message: String) -> std::io::Error {
+    let closed = message.starts_with(PRINT_PANICS[0]) && message.contains("Broken pipe");
+    let kind = match closed {
+        true => std::io::ErrorKind::BrokenPipe,
+        false => std::io::ErrorKind::Other,
+    };
+    std::io::Error::new(kind, message)
+}
+
+/// Whether the error is only a reader that went away.
+pub fn is_closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<StdoutError>()
+            .is_some_and(StdoutError::is_closed_pipe)
+    })
+}
+
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
@@ -24,9 +134,12 @@ pub fn init_tracing() {
 /// Prints the error chain on one line, then the first hint any cause offers.
 pub fn print_error(error: &anyhow::Error) {
     let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
-    eprintln!("error: {}", dedup_chain(&chain).join(": "));
+    // `eprintln!` would panic on a closed or full stderr; there is nowhere
+    // left to report that, so it is ignored.
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {}", dedup_chain(&chain).join(": "));
     if let Some(hint) = hint_for(error) {
-        eprintln!("hint: {hint}");
+        let _ = writeln!(stderr, "hint: {hint}");
     }
 }
 
@@ -65,6 +178,12 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::policy::UnsafePolicyFile>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<StdoutError>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::input::InputError>() {
+            return e.hint();
+        }
         if let Some(e) = cause.downcast_ref::<crate::sandbox::CacheError>() {
             return e.hint();
         }
@@ -90,7 +209,10 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<crate::policy::UnsafePolicyFile>()
             || matches!(
                 cause.downcast_ref::<crate::policy::PolicyError>(),
-                Some(crate::policy::PolicyError::UnknownAgent { .. })
+                Some(
+                    crate::policy::PolicyError::UnknownAgent { .. }
+                        | crate::policy::PolicyError::Unsafe(_)
+                )
             )
     });
     let audit_refused = error.chain().any(|cause| {

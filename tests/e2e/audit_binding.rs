@@ -134,10 +134,14 @@ fn a_forged_resolution_is_reported_and_never_anchored() {
 
 #[test]
 fn records_without_a_mac_at_the_end_are_counted_as_unauthenticated() {
-    // A run that needs no secret never opens the store: its records are
-    // chained but carry no MAC, and verify says so instead of "anchored".
-    let world = World::new();
-    let out = world.exec("hello", "support-analysis", &[]);
+    // A run of an agent that holds nothing (no grants, no pin) never opens
+    // the store: its records are chained but carry no MAC, and verify says
+    // so instead of "anchored". (An agent with grants opens the store to
+    // check cached code, docs/cache.md, so its records carry MACs.)
+    let world = World::with_policy(&format!(
+        "{POLICY}\n[agents.bare]\nproject = \"analytics\"\n"
+    ));
+    let out = world.exec("hello", "bare", &[]);
     assert!(out.status.success(), "{}", text(&out));
     let (code, shown) = verify(&world);
     assert_eq!(code, Some(0), "{shown}");

@@ -50,9 +50,14 @@ fn a_store_that_cannot_be_opened_stops_the_task_with_a_runner_error() {
 
 #[test]
 fn records_that_release_nothing_are_anchored_by_the_next_synced_one() {
-    let world = World::new();
+    // `bare` holds no grants and is not pinned: its runs never open the
+    // store (an agent with grants opens it to check cached code, see
+    // docs/cache.md, and its records then carry MACs).
+    let world = World::with_policy(&format!(
+        "{POLICY}\n[agents.bare]\nproject = \"analytics\"\n"
+    ));
     world.set_secret("analytics", "posthog-read", &canary());
-    let hello = world.exec("hello", "support-analysis", &[]);
+    let hello = world.exec("hello", "bare", &[]);
     assert!(hello.status.success(), "{}", text(&hello));
     // exec.start and exec.end of the hello run follow the checkpoint.
     let shown = stdout(&world.run(&["audit", "verify"]));

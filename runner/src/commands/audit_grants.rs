@@ -65,22 +65,47 @@ fn grants_of(policy: &Policy) -> Vec<PolicyGrant> {
     per_agent.collect()
 }
 
-/// `30d`, `12h`, `2w`, `90m`: a whole number and a unit.
+/// The longest age accepted: 100 years, far past any log, and small enough
+/// that "now minus the age" is always a valid time.
+pub(crate) const MAX_AGE_DAYS: i64 = 36_500;
+
+/// `30d`, `12h`, `2w`, `90m`: a whole number and a unit, at most
+/// [`MAX_AGE_DAYS`]. Every number is checked: an error, never an overflow.
 pub(crate) fn parse_age(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 30d"))?;
-    match unit {
-        "m" => Ok(Duration::minutes(n)),
-        "h" => Ok(Duration::hours(n)),
-        "d" => Ok(Duration::days(n)),
-        "w" => Ok(Duration::weeks(n)),
-        _ => Err(format!("{text:?}: the unit must be m, h, d or w")),
+    let unit_seconds: i64 = match unit {
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+                "{text:?}: expected a number and a unit (m, h, d or w), e.g. 30d"
+            ));
+        }
+    };
+    let too_long = || {
+        format!(
+            "{text:?} is too long an age: at most {MAX_AGE_DAYS}d (100 years);              for an exact point in time give an RFC 3339 time"
+        )
+    };
+    let n: i64 = match number.parse() {
+        Ok(n) => n,
+        Err(_) if !number.is_empty() => return Err(too_long()),
+        Err(_) => {
+            return Err(format!(
+                "{text:?}: expected a number before the unit, e.g. 30d"
+            ));
+        }
+    };
+    let seconds = n.checked_mul(unit_seconds).ok_or_else(too_long)?;
+    if seconds > MAX_AGE_DAYS * 86_400 {
+        return Err(too_long());
     }
+    Ok(Duration::seconds(seconds))
 }
 
 fn when(ts: Option<OffsetDateTime>, none: &str) -> String {

@@ -1,5 +1,13 @@
 //! `runner audit log`: the audit log for people (or JSON Lines with --json),
 //! optionally filtered by agent, secret, run, time and outcome.
+//!
+//! Record text comes from tasks (secret names, URLs, methods): the readable
+//! view escapes control characters and bidirectional overrides
+//! ([`crate::report::escape_for_terminal`]), so a record can neither drive the
+//! terminal nor hide what it says. `--json` prints the stored lines, whose
+//! JSON escapes already keep control characters out.
+
+use std::io::Write;
 
 use clap::Args;
 use time::OffsetDateTime;
@@ -7,6 +15,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::audit::{self, Event, Record};
 use crate::cli::Global;
+use crate::report::{StdoutError, escape_for_terminal};
 
 #[derive(Debug, Args)]
 pub struct AuditLogCmd {
@@ -35,17 +44,27 @@ impl AuditLogCmd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
         let path = dir.join(audit::AUDIT_FILE);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // The first write that fails (a closed pipe, a full disk) ends the output.
+        let mut failed = None;
         // Streamed: a rotated log may be far larger than memory.
         audit::for_each_record(&path, |record| {
-            if !self.matches(&record) {
+            if failed.is_some() || !self.matches(&record) {
                 return;
             }
-            match self.json {
-                true => println!("{}", record.to_line().unwrap_or_default()),
-                false => println!("{}", describe(&record)),
-            }
+            let line = match self.json {
+                true => record.to_line().unwrap_or_default(),
+                false => escape_for_terminal(&describe(&record)).into_owned(),
+            };
+            failed = writeln!(out, "{line}").err();
         })?;
-        Ok(crate::exit_code::OK)
+        match failed {
+            Some(error) => Err(StdoutError(error).into()),
+            None => {
+                out.flush().map_err(StdoutError)?;
+                Ok(crate::exit_code::OK)
+            }
+        }
     }
 
     fn matches(&self, record: &Record) -> bool {
@@ -142,9 +161,16 @@ fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
     if let Ok(ts) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(ts);
     }
-    let age = crate::commands::audit_grants::parse_age(text)
-        .map_err(|_| format!("{text:?}: expected an RFC 3339 time or an age such as 2d"))?;
-    Ok(OffsetDateTime::now_utc() - age)
+    if text.starts_with(|c: char| c.is_ascii_digit()) && text.contains(['-', ':', 'T']) {
+        return Err(format!(
+            "{text:?} is not an RFC 3339 time (e.g. 2026-01-31T00:00:00Z) nor an age (e.g. 2d)"
+        ));
+    }
+    let age = crate::commands::audit_grants::parse_age(text)?;
+    // parse_age bounds the age, so this cannot leave the representable range.
+    OffsetDateTime::now_utc()
+        .checked_sub(age)
+        .ok_or_else(|| format!("{text:?} reaches before the earliest time there is"))
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.

@@ -71,7 +71,9 @@ pub(crate) fn parse_anchor(arg: &str) -> anyhow::Result<Checkpoint> {
     if arg.trim_start().starts_with("scopehold-audit-checkpoint ") {
         return Checkpoint::parse(arg).map_err(|reason| anyhow::anyhow!("--anchor: {reason}"));
     }
-    let text = std::fs::read_to_string(arg).with_context(|| format!("cannot read anchor {arg}"))?;
+    let bytes = crate::input::read_regular(Path::new(arg), crate::input::MAX_ANCHOR_BYTES)
+        .with_context(|| format!("cannot read anchor {arg}"))?;
+    let text = String::from_utf8_lossy(&bytes);
     Checkpoint::parse(&text).map_err(|reason| anyhow::anyhow!("anchor file {arg}: {reason}"))
 }
 

@@ -8,8 +8,10 @@
 //! `fdatasync` ([`AuditLog::append_unsynced`]): they survive a crash of this
 //! process and become durable with the run's first resolution (which is
 //! synced before its value is released) or the next synced append of any
-//! run. A run that needs no secret thus pays no sync and never opens the
-//! store. `[audit] sync = "every-record"` syncs and anchors them too.
+//! run. A run that needs no secret thus pays no sync, and never opens the
+//! store unless its agent is pinned or holds grants: then the store is
+//! opened before compiled code is taken from the cache, to authenticate it
+//! (docs/cache.md). `[audit] sync = "every-record"` syncs and anchors them too.
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +22,9 @@ use crate::audit::{self, AuditLog, Event, Hash, Token};
 use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
 use crate::exit_code;
+use crate::input::MAX_COMPONENT_BYTES;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
-use crate::sandbox::{CodeCache, Grants, Outcome, Task};
+use crate::sandbox::{CacheKey, CodeCache, Grants, Outcome, Task};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -38,18 +41,23 @@ pub struct Exec {
 
 impl Exec {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        crate::policy::check_file_safety(&global.config())?;
-        let policy = Policy::load(&global.config())?;
+        let policy = Policy::load_trusted(&global.config())?;
         let agent = policy.agent(&self.agent)?.clone();
         let wasm = read_component(&self.task)?;
         check_pinned(&agent, &wasm)?;
-        // Checked once; a missing state dir is reported after the component
-        // (a refused task is the more useful error), and only costs the cache.
-        let home = global.open_home();
-        let cache = home.as_deref().ok().and_then(code_cache);
+        // A missing state dir is reported after the component (a refused
+        // task is the more useful error), and only costs the cache.
+        let mut prepared = global
+            .open_home()
+            .and_then(|dir| Ok((broker_for(&dir, &agent, &policy)?, dir)));
+        let cache = match &mut prepared {
+            Ok((broker, dir)) => cache_for(dir, &agent, &policy, broker),
+            Err(_) => None,
+        };
         let task = Task::load_cached(&wasm, cache.as_ref())?;
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
+<<<<<<< HEAD
         let dir = home?;
         let audit = AuditLog::open(&dir)?;
         let identity = RunIdentity {
@@ -62,6 +70,11 @@ impl Exec {
         let mut broker = Broker::new(identity, agent, dir, audit, policy.audit_sync());
         broker.watch_policy(policy.path().to_owned(), policy.digest());
         if open_first {
+=======
+        let (mut broker, dir) = prepared?;
+        let start = start_event(broker.identity(), &wasm, &policy);
+        if opens_store_first(&policy, &agent, &dir) {
+>>>>>>> main
             broker.open_store_now()?;
         }
         broker
@@ -71,6 +84,45 @@ impl Exec {
         let (outcome, broker, elapsed) = run_task(&task, &argv, &confinement, broker)?;
         finish(&broker, &outcome, elapsed)
     }
+}
+
+/// The run's broker: its identity, the agent, the audit log; the store is
+/// not opened yet.
+fn broker_for(dir: &Path, agent: &Agent, policy: &Policy) -> anyhow::Result<Broker> {
+    let audit = AuditLog::open(dir)?;
+    let identity = RunIdentity {
+        run: audit::new_run_id()?,
+        agent: agent.name.clone(),
+        project: agent.project.clone(),
+    };
+    let home = dir.to_path_buf();
+    Ok(Broker::new(
+        identity,
+        agent.clone(),
+        home,
+        audit,
+        policy.audit_sync(),
+    ))
+}
+
+/// The compiled-code cache for this run. An agent that is pinned or holds
+/// grants (or a run whose records are all anchored) loads only artifacts
+/// authenticated with a key derived from the store's, so the store is opened
+/// first; when it cannot be, the component is compiled (the run reports the
+/// store's failure where it matters). Agents that hold nothing keep the cheap
+/// warm path: checksum only, store never opened.
+fn cache_for(dir: &Path, agent: &Agent, policy: &Policy, broker: &mut Broker) -> Option<CodeCache> {
+    let cache = code_cache(dir)?;
+    let anchored = policy.audit_sync() == AuditSync::EveryRecord;
+    if agent.confinement.components.is_empty() && agent.grants.is_empty() && !anchored {
+        return Some(cache);
+    }
+    // Compiling beats asking a person for a passphrase only to check the cache.
+    if !opens_store_first(policy, agent, dir) && Store::asks_at_terminal(dir) {
+        return None;
+    }
+    broker.open_store_now().ok()?;
+    Some(cache.keyed(CacheKey::from_store(broker.store_if_open()?)))
 }
 
 /// The state dir's compiled-code cache; an unsafe cache dir only costs a
@@ -83,11 +135,14 @@ fn code_cache(home: &Path) -> Option<CodeCache> {
         .ok()
 }
 
+/// The task file: a regular file within [`MAX_COMPONENT_BYTES`], read
+/// through one handle (a FIFO or a device is refused, never waited on).
 pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|error| {
+    crate::input::read_regular(path, MAX_COMPONENT_BYTES).map_err(|error| {
+        let build = "build it with `cargo build --release --target wasm32-wasip2`";
         crate::report::Refused {
-            message: format!("cannot read task {}: {error}", path.display()),
-            hint: Some("build it with `cargo build --release --target wasm32-wasip2`".into()),
+            message: format!("cannot read task: {error}"),
+            hint: Some(error.hint().unwrap_or_else(|| build.into())),
         }
         .into()
     })

@@ -30,8 +30,7 @@ pub struct Explain {
 
 impl Explain {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        crate::policy::check_file_safety(&global.config())?;
-        let policy = Policy::load(&global.config())?;
+        let policy = Policy::load_trusted(&global.config())?;
         let agent = policy.agent(&self.agent)?;
         let wasm = super::exec::read_component(&self.task)?;
         let imports = imports(&wasm)?;

@@ -25,6 +25,9 @@ pub enum PolicyError {
     /// The file was read but its content is not a valid policy.
     #[error("{0}")]
     Invalid(Box<InvalidPolicy>),
+    /// The file is not one only its owner controls, or not a file at all.
+    #[error(transparent)]
+    Unsafe(#[from] super::UnsafePolicyFile),
     #[error("no agent named {name:?} in {}", path.display())]
     UnknownAgent {
         name: String,
@@ -39,6 +42,7 @@ impl PolicyError {
         Some(match self {
             PolicyError::Read { .. } => "pass --config FILE or set SCOPEHOLD_CONFIG".to_owned(),
             PolicyError::Invalid(invalid) => invalid.problem.hint(),
+            PolicyError::Unsafe(unsafe_file) => return unsafe_file.hint(),
             PolicyError::UnknownAgent { known, path, .. } if known.is_empty() => format!(
                 "{} defines no agents; add an [agents.NAME] table",
                 path.display()

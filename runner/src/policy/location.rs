@@ -82,8 +82,7 @@ impl fmt::Display for Snippet<'_> {
 /// Replaces characters that could reposition the cursor, recolour the
 /// terminal or reorder the displayed text.
 fn printable(c: char) -> char {
-    let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    if (c.is_control() && c != '\t') || bidi {
+    if c != '\t' && crate::report::is_terminal_unsafe(c) {
         '\u{FFFD}'
     } else {
         c

@@ -39,11 +39,12 @@ pub use confinement::{ComponentDigest, Confinement, DirGrant, DirMode};
 pub use egress::{Destination, HostPattern, Scheme, allows};
 pub use error::{InvalidPolicy, PolicyError, Problem};
 pub use grant::{DenyReason, GrantCheck};
-pub use hygiene::{UnsafePolicyFile, check_file_safety};
+pub use hygiene::{UnsafePolicyFile, check_file_safety, open_trusted};
 pub use inject::InjectAt;
 pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
 
+use crate::input::{InputError, MAX_POLICY_BYTES, Opened};
 use crate::names::{AgentName, ProjectName, SecretName};
 
 /// A loaded, validated tasks.toml.
@@ -113,11 +114,25 @@ pub struct Grant {
 
 impl Policy {
     /// Reads and parses the policy file at `path`.
+    /// Only a regular file within the size cap is read, without blocking.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let bytes = std::fs::read(path).map_err(|source| PolicyError::Read {
-            path: path.to_owned(),
-            source,
+        let read = Opened::open(path, MAX_POLICY_BYTES).and_then(Opened::read_all);
+        let bytes = read.map_err(|error| match error {
+            InputError::Open { path, source } | InputError::Read { path, source } => {
+                PolicyError::Read { path, source }
+            }
+            other => PolicyError::Unsafe(other.into()),
         })?;
+        Policy::from_bytes(&bytes, path)
+    }
+
+    /// Like [`Policy::load`], for commands that act on the policy (`exec`,
+    /// `explain`): refuses a file other users could have changed.
+    /// The file is opened once; the handle checked is the handle read.
+    pub fn load_trusted(path: &Path) -> Result<Policy, PolicyError> {
+        let bytes = open_trusted(path)?
+            .read_all()
+            .map_err(UnsafePolicyFile::from)?;
         Policy::from_bytes(&bytes, path)
     }
 

@@ -442,7 +442,10 @@ pub(super) fn parse_expiry(value: &toml::Value) -> Result<OffsetDateTime, String
             ));
         }
     };
-    Ok(parsed.to_offset(UtcOffset::UTC))
+    // `to_offset` panics past year 9999 (9999-12-31T23:59:59-00:01 is).
+    parsed.checked_to_offset(UtcOffset::UTC).ok_or_else(|| {
+        format!("expires {parsed} falls after the year 9999 in UTC; use a date before 9999-12-31")
+    })
 }
 
 fn from_toml_datetime(dt: &toml::value::Datetime) -> Option<OffsetDateTime> {

@@ -145,7 +145,7 @@ fn unreadable_file_names_path_with_hint() {
     );
     let err = Policy::load(dir.path()).unwrap_err();
     assert!(
-        matches!(err, PolicyError::Read { .. }),
+        matches!(err, PolicyError::Unsafe(_)),
         "a directory is not a policy"
     );
 }

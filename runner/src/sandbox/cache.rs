@@ -6,29 +6,43 @@
 //! the user. The cache therefore guarantees:
 //! - artifacts are read only from `<state dir>/cache`, a real directory owned
 //!   by the user with mode 0700 (created so; anything else is refused);
-//! - an artifact is used only if it is a regular file owned by the user and
-//!   not writable by others; otherwise it is ignored with a warning;
+//! - an artifact is used only if it is a regular file (opened without
+//!   following a symlink) owned by the user and not writable by others;
+//!   otherwise it is ignored with a warning;
 //! - an artifact is named by the component's blake3 digest and the engine's
 //!   compatibility hash, so a different component, wasmtime or configuration
 //!   never finds it;
-//! - each artifact ends with a blake3 checksum of its contents; a truncated or
-//!   corrupted one fails the check and the component is compiled again;
+//! - each artifact ends with a blake3 checksum of its code (damage) and a tag:
+//!   a MAC, keyed by a subkey of the store key, over the component digest,
+//!   the engine hash and that checksum. With [`Trust::Keyed`] (runs of an
+//!   agent that is pinned or holds grants) only an artifact with a valid tag
+//!   is loaded, so an artifact compiled from another component, or written by
+//!   anyone without the store key, is never run as such an agent: it is
+//!   compiled again with a warning. With [`Trust::Checksum`] (agents that
+//!   hold nothing) the tag is not checked: their warm path never opens the
+//!   store;
 //! - artifacts are written atomically: a fresh 0600 temporary file, fsynced,
 //!   then renamed into place, so a reader never sees half of one.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use secrecy::{ExposeSecret, SecretBox};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// File names of artifacts end with this; `clear` removes nothing else.
 const SUFFIX: &str = ".cwasm";
-/// The trailing checksum: blake3 of everything before it.
+/// The trailer: blake3 of the code, then the tag (zeros when unkeyed).
 const CHECKSUM_LEN: usize = 32;
+const TAG_LEN: usize = 32;
+/// `Store::derive_subkey` context of the artifact MAC key.
+const CACHE_CONTEXT: &str = "scopehold compiled-code cache v1";
+/// Domain separation for the tag's input.
+const TAG_DOMAIN: &[u8] = b"scopehold cache artifact v1\0";
 
 /// Why the cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,14 +69,66 @@ impl CacheError {
     }
 }
 
-/// The checked cache directory of one state dir.
+/// The key that authenticates artifacts, derived from the store key.
+pub struct CacheKey(SecretBox<[u8; 32]>);
+
+impl CacheKey {
+    pub fn from_store(store: &crate::store::Store) -> CacheKey {
+        CacheKey(store.derive_subkey(CACHE_CONTEXT))
+    }
+}
+
+/// How much an artifact must prove before wasmtime is handed it.
+pub enum Trust {
+    /// Its checksum only: catches damage, not a state-dir writer.
+    Checksum,
+    /// Its tag under the store-derived key as well.
+    Keyed(CacheKey),
+}
+
+/// What an artifact is the compilation of: a component, for an engine.
+struct ArtifactId {
+    component: blake3::Hash,
+    /// The first 32 hex digits of blake3 over the engine's compatibility hash.
+    engine: String,
+}
+
+impl ArtifactId {
+    fn new(engine: &Engine, wasm: &[u8]) -> ArtifactId {
+        let mut hasher = Blake3Hasher(blake3::Hasher::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine = hasher.0.finalize().to_hex()[..32].to_owned();
+        ArtifactId {
+            component: blake3::hash(wasm),
+            engine,
+        }
+    }
+
+    fn file_name(&self) -> String {
+        format!("{}-{}{SUFFIX}", self.component.to_hex(), self.engine)
+    }
+
+    /// The MAC binding `checksum` (of the code) to this component and engine.
+    fn tag(&self, key: &CacheKey, checksum: &[u8]) -> blake3::Hash {
+        let mut mac = blake3::Hasher::new_keyed(key.0.expose_secret());
+        mac.update(TAG_DOMAIN);
+        mac.update(self.component.as_bytes());
+        mac.update(self.engine.as_bytes());
+        mac.update(checksum);
+        mac.finalize()
+    }
+}
+
+/// The checked cache directory of one state dir, and the trust its loads need.
 pub struct CodeCache {
     dir: PathBuf,
+    trust: Trust,
 }
 
 impl CodeCache {
     /// Opens (creating with mode 0700 if missing) `<home>/cache`, refusing a
     /// symlink, a directory owned by someone else, or one others can access.
+    /// Loads check checksums only until [`CodeCache::keyed`] is called.
     pub fn open(home: &Path) -> Result<CodeCache, CacheError> {
         let dir = home.join("cache");
         let io = |source| CacheError::Io {
@@ -79,33 +145,34 @@ impl CodeCache {
         if !meta.is_dir() || meta.uid() != current_uid() || !private {
             return Err(CacheError::Unsafe(dir));
         }
-        Ok(CodeCache { dir })
+        Ok(CodeCache {
+            dir,
+            trust: Trust::Checksum,
+        })
+    }
+
+    /// From now on, loads accept only artifacts authenticated with `key`,
+    /// and stores tag what they write with it.
+    pub fn keyed(self, key: CacheKey) -> CodeCache {
+        CodeCache {
+            trust: Trust::Keyed(key),
+            ..self
+        }
     }
 
     /// The cached compilation of `wasm` for `engine`, if a sound one exists.
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Option<Component> {
-        let path = self.path_for(engine, wasm);
-        let meta = fs::symlink_metadata(&path).ok()?;
-        if !meta.is_file() || meta.uid() != current_uid() || meta.permissions().mode() & 0o022 != 0
-        {
-            tracing::warn!(path = %path.display(), "ignoring a cached artifact others could have written");
-            eprintln!(
-                "scopehold: warning: ignoring cached code {}: not a file only you can write",
-                path.display()
-            );
-            return None;
-        }
-        let bytes = fs::read(&path).ok()?;
-        let Some(code) = checked(&bytes) else {
-            tracing::warn!(path = %path.display(), "cached artifact failed its checksum; recompiling");
-            return None;
-        };
-        // SAFETY: `code` was read from a file in the owner-only cache dir
-        // (checked in `open`), itself owned by the user and not writable by
-        // others, and it matches the checksum written with it. Only this
-        // program writes there, from `Component::serialize` of the same
-        // engine configuration (the file name carries the engine's
-        // compatibility hash, and wasmtime checks it again).
+        let id = ArtifactId::new(engine, wasm);
+        let path = self.dir.join(id.file_name());
+        let bytes = read_artifact(&path)?;
+        let code = self.verified(&id, &path, &bytes)?;
+        // SAFETY: `code` was read from a regular file in the owner-only cache
+        // dir (checked in `open`), itself owned by the user and not writable
+        // by others, and it matches the checksum written with it; for agents
+        // that are pinned or hold grants, also its MAC under a key only the
+        // store holder has, bound to this component's digest and this
+        // engine. Only this program writes there, from `Component::serialize`
+        // of the same engine configuration (wasmtime checks the header too).
         match unsafe { Component::deserialize(engine, code) } {
             Ok(component) => {
                 tracing::debug!(path = %path.display(), "compiled-code cache hit");
@@ -118,14 +185,50 @@ impl CodeCache {
         }
     }
 
+    /// The artifact's code, if its trailer passes the checks `self.trust` asks for.
+    fn verified<'a>(&self, id: &ArtifactId, path: &Path, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let Some((code, checksum, tag)) = split(bytes) else {
+            tracing::warn!(path = %path.display(), "cached artifact failed its checksum; recompiling");
+            return None;
+        };
+        let Trust::Keyed(key) = &self.trust else {
+            return Some(code);
+        };
+        if tag == [0; TAG_LEN] {
+            tracing::debug!(path = %path.display(), "cached artifact is not authenticated; recompiling");
+            return None;
+        }
+        // blake3::Hash compares in constant time.
+        let found = <[u8; TAG_LEN]>::try_from(tag).map(blake3::Hash::from_bytes);
+        if found.ok() != Some(id.tag(key, checksum)) {
+            tracing::warn!(path = %path.display(), "cached artifact failed its MAC; recompiling");
+            eprintln!(
+                "scopehold: warning: ignoring cached code {}: it was not compiled by this \
+                 runner from this component (MAC mismatch); compiling it again",
+                path.display()
+            );
+            return None;
+        }
+        Some(code)
+    }
+
     /// Saves `component` (compiled from `wasm`); failures only cost the next
     /// run a compilation, so they are logged, not returned.
     pub fn store(&self, engine: &Engine, wasm: &[u8], component: &Component) {
-        let path = self.path_for(engine, wasm);
+        let id = ArtifactId::new(engine, wasm);
+        let path = self.dir.join(id.file_name());
         let result = component
             .serialize()
             .map_err(std::io::Error::other)
-            .and_then(|code| write_atomically(&self.dir, &path, &code));
+            .and_then(|code| {
+                let checksum = blake3::hash(&code);
+                let tag = match &self.trust {
+                    Trust::Keyed(key) => *id.tag(key, checksum.as_bytes()).as_bytes(),
+                    Trust::Checksum => [0; TAG_LEN],
+                };
+                let trailer = [checksum.as_bytes().as_slice(), &tag].concat();
+                write_atomically(&self.dir, &path, &code, &trailer)
+            });
         match result {
             Ok(()) => tracing::debug!(path = %path.display(), "compiled code cached"),
             Err(error) => {
@@ -152,28 +255,46 @@ impl CodeCache {
         }
         Ok(removed)
     }
+}
 
-    /// `<blake3 of the component>-<engine compatibility hash>.cwasm`
-    fn path_for(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
-        let mut hasher = Blake3Hasher(blake3::Hasher::new());
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_hash = hasher.0.finalize().to_hex();
-        let component = blake3::hash(wasm).to_hex();
-        self.dir
-            .join(format!("{component}-{}{SUFFIX}", &engine_hash[..32]))
+/// Reads the artifact at `path` if it is a regular file, not a symlink,
+/// owned by the user and not writable by others (checked on the opened file).
+fn read_artifact(path: &Path) -> Option<Vec<u8>> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path);
+    let meta = file.as_ref().ok()?.metadata().ok();
+    let sound = meta.as_ref().is_some_and(|meta| {
+        meta.is_file() && meta.uid() == current_uid() && meta.permissions().mode() & 0o022 == 0
+    });
+    let exists = file.is_ok() || fs::symlink_metadata(path).is_ok();
+    if !sound {
+        if exists {
+            tracing::warn!(path = %path.display(), "ignoring a cached artifact others could have written");
+            eprintln!(
+                "scopehold: warning: ignoring cached code {}: not a file only you can write",
+                path.display()
+            );
+        }
+        return None;
     }
+    let mut bytes = Vec::new();
+    file.as_mut().ok()?.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
-/// The artifact without its trailing checksum, if the checksum matches.
-fn checked(bytes: &[u8]) -> Option<&[u8]> {
-    let split = bytes.len().checked_sub(CHECKSUM_LEN)?;
-    let (code, sum) = bytes.split_at(split);
-    (blake3::hash(code).as_bytes() == sum).then_some(code)
+/// The artifact's code, checksum and tag, if the checksum matches the code.
+fn split(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let split = bytes.len().checked_sub(CHECKSUM_LEN + TAG_LEN)?;
+    let (code, trailer) = bytes.split_at(split);
+    let (checksum, tag) = trailer.split_at(CHECKSUM_LEN);
+    (blake3::hash(code).as_bytes() == checksum).then_some((code, checksum, tag))
 }
 
-/// Writes `code` plus its checksum to a new 0600 file, syncs it, and renames
+/// Writes `code` plus its trailer to a new 0600 file, syncs it, and renames
 /// it to `path`.
-fn write_atomically(dir: &Path, path: &Path, code: &[u8]) -> std::io::Result<()> {
+fn write_atomically(dir: &Path, path: &Path, code: &[u8], trailer: &[u8]) -> std::io::Result<()> {
     let temp = dir.join(format!(".tmp-{}-{}", std::process::id(), nonce()));
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -182,7 +303,7 @@ fn write_atomically(dir: &Path, path: &Path, code: &[u8]) -> std::io::Result<()>
             .mode(0o600)
             .open(&temp)?;
         file.write_all(code)?;
-        file.write_all(blake3::hash(code).as_bytes())?;
+        file.write_all(trailer)?;
         file.sync_all()?;
         fs::rename(&temp, path)?;
         File::open(dir)?.sync_all()

@@ -1,9 +1,7 @@
 //! Looking at a component without running it, for `runner explain`.
 //!
-//! Guarantees: only compiles the component; nothing is instantiated, so no
-//! task code runs.
-
-use wasmtime::component::Component;
+//! Guarantees: only compiles the component, under the caps of `compile.rs`;
+//! nothing is instantiated, so no task code runs.
 
 use super::LoadError;
 
@@ -11,7 +9,7 @@ use super::LoadError;
 /// sorted.
 pub fn imports(wasm: &[u8]) -> Result<Vec<String>, LoadError> {
     let engine = super::engine()?;
-    let component = Component::new(&engine, wasm).map_err(LoadError::Invalid)?;
+    let component = super::compile::compile(&engine, wasm)?;
     let mut names: Vec<String> = component
         .component_type()
         .imports(&engine)

@@ -18,6 +18,7 @@
 //! hit stops the task and becomes the run's [`Outcome::Limit`].
 
 mod cache;
+mod compile;
 mod deadline;
 mod http;
 mod inspect;
@@ -29,7 +30,7 @@ mod wasi_ctx;
 
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
@@ -37,7 +38,8 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 use crate::broker::{Broker, Released};
 use crate::policy::{Confinement, Limit, Limits};
 
-pub use cache::{CacheError, CodeCache};
+pub use cache::{CacheError, CacheKey, CodeCache};
+pub use compile::{COMPILE_TIMEOUT, MAX_NESTING, MAX_PARTS};
 pub use http::MAX_BODY_BYTES;
 use redact::{Output, Redact};
 
@@ -89,6 +91,9 @@ pub enum LoadError {
     Invalid(wasmtime::Error),
     #[error("the component cannot run as a ScopeHold task: {0:#}")]
     Unlinkable(wasmtime::Error),
+    /// Over a fixed cap on what compiling it may cost (`compile.rs`).
+    #[error("the component is refused before compiling: {0}")]
+    TooCostly(String),
 }
 
 impl LoadError {
@@ -99,6 +104,9 @@ impl LoadError {
             }
             LoadError::Unlinkable(_) => "a task must be a WASI 0.2 command component (`fn main`) \
                  importing only WASI and scopehold:task/secrets"
+                .into(),
+            LoadError::TooCostly(_) => "the caps on size, nesting and compile time are in \
+                 docs/tasks-toml.md (\"Size limits\"); is this the component you meant?"
                 .into(),
         })
     }
@@ -162,7 +170,7 @@ impl Task {
         let component = match cache.and_then(|cache| cache.load(&engine, wasm)) {
             Some(component) => component,
             None => {
-                let component = Component::new(&engine, wasm).map_err(LoadError::Invalid)?;
+                let component = compile::compile(&engine, wasm)?;
                 cache.inspect(|cache| cache.store(&engine, wasm, &component));
                 component
             }

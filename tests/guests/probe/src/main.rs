@@ -7,9 +7,11 @@
 //! value, trying to smuggle it into the audit log), `exit:CODE`, `panic`,
 //! `write:PATH` (create PATH and write to it), `udp:ADDR` (send a datagram),
 //! `dns:HOST` (resolve a name), `getenv:NAME` (print one variable's value),
-//! `get-len:N` (ask for a secret whose name is N bytes long), `poll:NAME`
-//! (resolve NAME once a second, one line per call, until the second denial
-//! in a row or 25 calls).
+//! `get-len:N` (ask for a secret whose name is N bytes long),
+//! `symlink:TARGET:LINK` (create LINK, a path under a granted dir, pointing
+//! to TARGET, through wasi:filesystem's `symlink-at`), `poll:NAME` (resolve
+//! NAME once a second, one line per call, until the second denial in a row
+//! or 25 calls).
 
 use std::io::Read;
 
@@ -25,6 +27,7 @@ fn main() {
             "list" => list(arg),
             "connect" => connect(arg),
             "write" => write(arg),
+            "symlink" => symlink(arg),
             "udp" => udp(arg),
             "dns" => dns(arg),
             "get-len" => get(&"a".repeat(arg.parse().unwrap_or(0))),
@@ -69,6 +72,22 @@ fn write(path: &str) {
     match std::fs::write(path, b"written by the probe\n") {
         Ok(()) => println!("write {path}: ok"),
         Err(error) => println!("write {path}: error {error}"),
+    }
+}
+
+/// `TARGET:LINK`: std has no stable symlink call on WASI, so this goes to
+/// the granted dir's descriptor directly.
+fn symlink(arg: &str) {
+    let (target, link) = arg.split_once(':').unwrap_or((arg, ""));
+    let dirs = wasip2::filesystem::preopens::get_directories();
+    let found = dirs.iter().find_map(|(dir, guest)| {
+        let rest = link.strip_prefix(guest.as_str())?.strip_prefix('/')?;
+        Some((dir, rest))
+    });
+    match found.map(|(dir, rest)| dir.symlink_at(target, rest)) {
+        Some(Ok(())) => println!("symlink {link}: ok"),
+        Some(Err(code)) => println!("symlink {link}: error {code:?}"),
+        None => println!("symlink {link}: error not under a granted dir"),
     }
 }
 
