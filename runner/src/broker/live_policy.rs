@@ -5,8 +5,9 @@
 //! - Before every resolution the broker asks [`LivePolicy::refresh`]; when
 //!   the file's [`FileStamp`] is unchanged that is one `stat`, nothing more.
 //! - When it moved, the file goes through the same checks as at the start
-//!   of the run: [`check_file_safety`], then the strict parser
-//!   ([`Policy::from_bytes`]), then the run's agent must still exist in the
+//!   of the run: opened through [`open_trusted`] (ownership, mode, the
+//!   directories above it), then the strict parser ([`Policy::from_bytes`]),
+//!   then the run's agent must still exist in the
 //!   run's project. Identical bytes (same blake3) are not parsed again.
 //! - It fails closed: a file that is gone, unsafe, no longer parses, or no
 //!   longer holds the agent in its project leaves a [`PolicyFault`] that
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 
 use super::RunIdentity;
 use super::stamp::FileStamp;
-use crate::policy::{Grant, Policy, check_file_safety};
+use crate::policy::{Grant, Policy, open_trusted};
 
 /// Why the current tasks.toml cannot be used: every request is denied.
 #[derive(Debug, Clone)]
@@ -59,13 +60,9 @@ impl LivePolicy {
     /// The agent's new grants if the file changed to another valid policy;
     /// `None` if nothing changed or the file cannot be used ([`Self::fault`]).
     pub fn refresh(&mut self, identity: &RunIdentity) -> Option<Vec<Grant>> {
-        let stamp = FileStamp::of(&self.path);
-        if stamp.is_some() && stamp == self.stamp {
+        if self.stamp.is_some() && FileStamp::of(&self.path) == self.stamp {
             return None;
         }
-        // Stamped before the read: a write that lands after it moves the
-        // stamp again and is read on the next request.
-        self.stamp = stamp;
         match self.reload(identity) {
             Ok(grants) => {
                 self.fault = None;
@@ -79,11 +76,14 @@ impl LivePolicy {
     }
 
     fn reload(&mut self, identity: &RunIdentity) -> Result<Option<Vec<Grant>>, PolicyFault> {
-        check_file_safety(&self.path).map_err(|e| fault("policy-unsafe", &e))?;
-        let bytes = std::fs::read(&self.path).map_err(|e| {
-            let detail = format!("cannot read policy file {}: {e}", self.path.display());
-            fault("policy-invalid", &detail)
-        })?;
+        // A file that cannot be opened keeps no stamp: it is tried again.
+        self.stamp = None;
+        let opened = open_trusted(&self.path).map_err(|e| fault("policy-unsafe", &e))?;
+        // The stamp of the file actually read: one replaced after this
+        // open differs from it and is read on the next request.
+        let stamp = FileStamp::from_meta(&opened.meta);
+        let bytes = opened.read_all().map_err(|e| fault("policy-invalid", &e))?;
+        self.stamp = Some(stamp);
         let digest = blake3::hash(&bytes);
         if digest == self.digest {
             return Ok(None);

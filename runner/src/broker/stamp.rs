@@ -10,6 +10,7 @@
 //! stamp moved. A file that cannot be stat'ed has no stamp, which never
 //! equals a previous one.
 
+use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -26,14 +27,20 @@ pub struct FileStamp {
 impl FileStamp {
     /// The stamp of the file at `path` now; `None` if it cannot be stat'ed.
     pub fn of(path: &Path) -> Option<FileStamp> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| FileStamp::from_meta(&meta))
+    }
+
+    /// The stamp of a file already opened (its `fstat`).
+    pub fn from_meta(meta: &Metadata) -> FileStamp {
+        FileStamp {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
-        })
+        }
     }
 }
 

@@ -57,24 +57,9 @@ impl Exec {
         let task = Task::load_cached(&wasm, cache.as_ref())?;
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
-<<<<<<< HEAD
-        let dir = home?;
-        let audit = AuditLog::open(&dir)?;
-        let identity = RunIdentity {
-            run: audit::new_run_id()?,
-            agent: agent.name.clone(),
-            project: agent.project.clone(),
-        };
-        let start = start_event(&identity, &wasm, &policy);
-        let open_first = opens_store_first(&policy, &agent, &dir);
-        let mut broker = Broker::new(identity, agent, dir, audit, policy.audit_sync());
-        broker.watch_policy(policy.path().to_owned(), policy.digest());
-        if open_first {
-=======
         let (mut broker, dir) = prepared?;
         let start = start_event(broker.identity(), &wasm, &policy);
         if opens_store_first(&policy, &agent, &dir) {
->>>>>>> main
             broker.open_store_now()?;
         }
         broker
@@ -96,13 +81,10 @@ fn broker_for(dir: &Path, agent: &Agent, policy: &Policy) -> anyhow::Result<Brok
         project: agent.project.clone(),
     };
     let home = dir.to_path_buf();
-    Ok(Broker::new(
-        identity,
-        agent.clone(),
-        home,
-        audit,
-        policy.audit_sync(),
-    ))
+    let mut broker = Broker::new(identity, agent.clone(), home, audit, policy.audit_sync());
+    // Grants are checked as the file holds them at each request.
+    broker.watch_policy(policy.path().to_owned(), policy.digest());
+    Ok(broker)
 }
 
 /// The compiled-code cache for this run. An agent that is pinned or holds
