@@ -24,16 +24,20 @@
 //!   secret name that holds no value resolved in this run (as a substring);
 //!   every recorded or printed denial is masked once more as a last defence.
 
+mod approval;
 mod denial;
 mod lazy_store;
 mod live_policy;
 mod released;
 mod stamp;
+mod tty_approver;
 
+pub use approval::{Answer, Answerer, Approver, Question, Verdict};
+pub use approval::{DEFAULT_TIMEOUT, TIMEOUT_ENV, TerminalApprover};
 pub use lazy_store::StoreUnusable;
 pub use released::Released;
 
-use denial::{Denial, denial, denial_raw, unusable};
+use denial::{Denial, denial, unusable};
 use lazy_store::LazyStore;
 use live_policy::LivePolicy;
 
@@ -42,9 +46,9 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
-use crate::audit::{AuditLog, Event, RunId};
+use crate::audit::{AuditLog, Event, Hash, RunId};
 use crate::names::{AgentName, ProjectName, SecretName};
-use crate::policy::{Agent, AuditSync, DenyReason, GrantCheck, HostPattern, InjectAt};
+use crate::policy::{Agent, AuditSync, GrantCheck, HostPattern, InjectAt};
 
 /// What the guest is told when it gets no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +91,12 @@ pub struct Broker {
     denials: u64,
     /// Lookups (get-secret and placeholder calls) so far, for `secret_calls`.
     calls: u64,
+    /// Who is asked about approval grants, and what they answered in this
+    /// run (an answer holds for the run).
+    approver: Box<dyn Approver + Send>,
+    approvals: std::collections::HashMap<SecretName, Verdict>,
+    /// blake3 of the component, shown in approval questions.
+    component: Hash,
     /// Secrets answered `Unavailable` (not recorded, store unreadable), for
     /// the warning at the end of the run.
     withheld: Vec<String>,
@@ -116,6 +126,9 @@ impl Broker {
             repeats: 0,
             denials: 0,
             calls: 0,
+            approver: Box::new(TerminalApprover::new(approval::timeout_from_env())),
+            approvals: Default::default(),
+            component: Hash::ZERO,
             withheld: Vec::new(),
         }
     }
@@ -241,13 +254,16 @@ impl Broker {
                 refusal: Refusal::Denied,
             });
         }
-        let secret = match self.agent.check(requested, now) {
-            GrantCheck::Granted { secret, .. } => secret,
+        let (secret, grant) = match self.agent.check(requested, now) {
+            GrantCheck::Granted { secret, grant } => (secret, grant),
             GrantCheck::Denied(reason) => return Err(self.explain(requested, reason)),
         };
         if let Some(fault) = self.live.as_ref().and_then(LivePolicy::fault) {
             let detail = fault.detail.clone();
             return Err(denial(&secret, fault.code, detail, Refusal::Denied));
+        }
+        if grant.approve {
+            self.approved(&secret)?;
         }
         self.unseal(secret)
     }
@@ -282,41 +298,6 @@ impl Broker {
                 ))
             }
         }
-    }
-
-    /// Turns the policy's reason into the most precise one the store allows.
-    fn explain(&self, requested: &str, reason: DenyReason) -> Denial {
-        let secret = match &reason {
-            DenyReason::InvalidName => {
-                let placeholder = format!("<invalid name: {} bytes>", requested.len());
-                return denial_raw(placeholder, reason.code(), reason.detail());
-            }
-            DenyReason::NotGranted { secret } => secret.clone(),
-            DenyReason::OtherProject { secret, .. } | DenyReason::Expired { secret, .. } => {
-                return denial(secret, reason.code(), reason.detail(), Refusal::Denied);
-            }
-        };
-        let project = &self.identity.project;
-        // The store only refines the reason; a request the policy already
-        // refuses does not stop the task when the store cannot be opened.
-        let Ok(store) = self.store.get() else {
-            return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
-        };
-        if store.find(project, &secret).is_some() {
-            return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
-        }
-        let holders = store.projects_holding(&secret);
-        if holders.is_empty() {
-            let detail = format!("no secret named {secret} is stored in any project");
-            return denial(&secret, "unknown-secret", detail, Refusal::Denied);
-        }
-        let holders: Vec<String> = holders.iter().map(ToString::to_string).collect();
-        let detail = format!(
-            "{secret} belongs to project {}, agent {} is in project {project}",
-            holders.join(", "),
-            self.identity.agent
-        );
-        denial(&secret, "other-project", detail, Refusal::Denied)
     }
 
     /// Counts one lookup; `false` once the agent's `secret_calls` limit is

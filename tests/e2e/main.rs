@@ -4,6 +4,7 @@
 mod harness;
 
 mod accept_restore;
+mod approval;
 mod audit_anchor;
 mod audit_binding;
 mod audit_chain;

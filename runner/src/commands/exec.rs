@@ -58,6 +58,7 @@ impl Exec {
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
+        broker.set_component(Hash::of(&wasm));
         let start = start_event(broker.identity(), &wasm, &policy);
         if opens_store_first(&policy, &agent, &dir) {
             broker.open_store_now()?;

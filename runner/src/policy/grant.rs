@@ -152,6 +152,7 @@ mod tests {
             expires,
             hosts: Vec::new(),
             inject: Default::default(),
+            approve: false,
         };
         Agent {
             name: AgentName::new("support-analysis").unwrap(),

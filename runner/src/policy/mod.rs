@@ -110,6 +110,9 @@ pub struct Grant {
     /// Where in a request the egress gate may inject the value
     /// (`Authorization: Bearer` unless the grant says otherwise).
     pub inject: InjectAt,
+    /// The first resolution in a run waits for a person to allow it
+    /// (`approve = true`; see `crate::broker::Approver`).
+    pub approve: bool,
 }
 
 impl Policy {

@@ -96,6 +96,8 @@ struct RawGrant {
     #[serde(default)]
     hosts: Vec<Spanned<String>>,
     inject: Option<Spanned<String>>,
+    #[serde(default)]
+    approve: bool,
 }
 
 pub(super) type Projects = BTreeMap<ProjectName, Project>;
@@ -327,6 +329,7 @@ impl Context<'_> {
                 expires,
                 hosts,
                 inject,
+                approve: grant.approve,
             });
         }
         Ok(grants)

@@ -54,6 +54,7 @@ fn example_parses_into_the_structs() {
             expires: Some(datetime!(2027-12-31 0:00 UTC)),
             hosts: Vec::new(),
             inject: Default::default(),
+            approve: false,
         }],
         confinement: Default::default(),
         allowed_hosts: None,
