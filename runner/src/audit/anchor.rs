@@ -159,14 +159,13 @@ pub fn verify_anchored(
         Err(AuditError::NotFound { .. }) if !checkpoints.is_empty() => (missing_report(), true),
         Err(error) => return Err(error),
     };
-    if !checkpoints.is_empty() {
-        // An empty log is an interrupted `init` only if nothing vouches that
-        // it ever held records; with a checkpoint it is a log cut to nothing.
-        if let Some(problem) = report.first_problem.as_mut() {
-            if problem.kind == ProblemKind::InitInterrupted {
-                problem.kind = ProblemKind::Empty;
-            }
-        }
+    // An empty log is an interrupted `init` only if nothing vouches that it
+    // ever held records; with a checkpoint it is a log cut to nothing.
+    if !checkpoints.is_empty()
+        && let Some(problem) = report.first_problem.as_mut()
+        && problem.kind == ProblemKind::InitInterrupted
+    {
+        problem.kind = ProblemKind::Empty;
     }
     let checks: Vec<AnchorCheck> = checkpoints
         .into_iter()

@@ -66,36 +66,57 @@ pub fn recorded_generation(active: &Path, key: &CheckpointKey) -> Result<Option<
         path: active.into(),
         reason: e.to_string(),
     })?;
+    let mut undecided = None;
     for path in files.iter().rev() {
         let decided = in_segment(path, store, key.record()).map_err(|e| Unreadable {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        if let Some(generation) = decided {
-            return Ok(generation);
+        match decided {
+            Decided::Newest(generation) => return Ok(generation),
+            Decided::Unauthenticated => undecided = Some(path),
+            Decided::NoRecord => {}
         }
     }
-    match files.first() {
-        None => Ok(None),
-        Some(first) => Err(Unreadable {
-            path: first.clone(),
+    // Only files without a single complete record: an interrupted init
+    // (nothing recorded), unless a checkpoint says the log held records.
+    let checkpoint = active.with_file_name(super::CHECKPOINT_FILE);
+    match undecided {
+        None if files.is_empty() || !checkpoint.exists() => Ok(None),
+        None => Err(Unreadable {
+            path: active.into(),
+            reason: "the log holds no record, but its checkpoint says it held some: it was \
+                     emptied"
+                .into(),
+        }),
+        Some(path) => Err(Unreadable {
+            path: path.clone(),
             reason: "no segment start is authenticated by this store's key".into(),
         }),
     }
 }
 
-/// What one segment file decides: `Some(newest)` (itself possibly `None`:
-/// nothing recorded), or `None`: look in the file before it.
-fn in_segment(path: &Path, store: &str, key: &RecordKey) -> Result<Option<Option<u64>>, ScanError> {
+/// What one segment file says about the newest generation.
+enum Decided {
+    /// This is the newest one (`None`: nothing recorded).
+    Newest(Option<u64>),
+    /// Its start is not authenticated: look in the file before it.
+    Unauthenticated,
+    /// It holds no complete record (or is missing): look before it.
+    NoRecord,
+}
+
+/// What one segment file decides (see [`Decided`]).
+fn in_segment(path: &Path, store: &str, key: &RecordKey) -> Result<Decided, ScanError> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Decided::NoRecord),
         Err(e) => return Err(e.into()),
     };
     let len = file.metadata()?.len();
     let last = last_store_write(&file, len, store, Some(key))?;
     let Some(first) = first_record(&file)? else {
-        return Ok(last.map(Some));
+        return Ok(last.map_or(Decided::NoRecord, |g| Decided::Newest(Some(g))));
     };
     if let Some((owner, _)) = carried(&first).filter(|(owner, _)| *owner != store) {
         return Err(ScanError::Damaged(format!(
@@ -106,7 +127,7 @@ fn in_segment(path: &Path, store: &str, key: &RecordKey) -> Result<Option<Option
     let authentic = mac::authentic(key, &first) == Some(true);
     Ok(match (&first.event, authentic) {
         // The start of the log: nothing before it.
-        (Event::LogInit { .. }, true) => Some(last),
+        (Event::LogInit { .. }, true) => Decided::Newest(last),
         (Event::LogInit { .. }, false) => {
             return Err(ScanError::Damaged(format!(
                 "its log.init (the log's binding to store {store}) has no valid MAC for this \
@@ -114,10 +135,10 @@ fn in_segment(path: &Path, store: &str, key: &RecordKey) -> Result<Option<Option
             )));
         }
         (Event::SegmentOpen { generation, .. }, true) => {
-            Some(last.max(Some(*generation).filter(|g| *g > 0)))
+            Decided::Newest(last.max(Some(*generation).filter(|g| *g > 0)))
         }
         // An unauthenticated start: only an authenticated write decides.
-        _ => last.map(Some),
+        _ => last.map_or(Decided::Unauthenticated, |g| Decided::Newest(Some(g))),
     })
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::checkpoint::CheckpointKey;
+use super::checkpoint::{Checkpoint, CheckpointKey};
 use super::ids::{Hash, LogId};
 use super::record::{Event, Record};
 use super::rotate::segment_limit_from_env;
@@ -86,5 +86,28 @@ impl AuditLog {
         file.sync_all()
             .map_err(|source| io_err("sync", &self.path, source))?;
         Ok(record)
+    }
+
+    /// Completes an init interrupted between `log.init` and the first
+    /// checkpoint (`runner init` run again): the log must hold exactly one
+    /// record, `log.init` for the store the keys come from, with its MAC.
+    /// Anything else is refused: a longer log without a checkpoint is not
+    /// an interrupted init, and re-anchoring it could hide a truncation.
+    pub fn complete_init(&self) -> Result<Checkpoint, AuditError> {
+        let refuse = |why: &str| self.diverged(format!("it is not an interrupted init: {why}"));
+        let key = self.key().ok_or_else(|| refuse("no store key"))?;
+        let (file, tail) = self.lock_tail(false)?;
+        let first = &tail.last;
+        let ours = matches!(&first.event, Event::LogInit { store } if Some(store.as_str()) == key.store_id());
+        let authentic = super::mac::authentic(key.record(), first) == Some(true);
+        let result = match (first.seq, ours && authentic, &tail.torn) {
+            (0, true, None) => self
+                .write_checkpoint(first)
+                .and_then(|cp| cp.ok_or_else(|| refuse("no store key"))),
+            (0, false, _) => Err(refuse("its log.init is not this store's")),
+            _ => Err(refuse("the log holds more than its log.init")),
+        };
+        let _ = file.unlock();
+        result
     }
 }

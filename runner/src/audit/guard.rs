@@ -43,6 +43,17 @@ pub const CLOCK_TOLERANCE: Duration = Duration::seconds(1);
 const BLOCK: u64 = 64 * 1024;
 
 impl AuditLog {
+    /// Whether an append would be accepted now (the checks below, under
+    /// the lock; nothing is written but the end of an interrupted
+    /// rotation, as any append would): for a command that changes something
+    /// else first (the store) and records it after, so that it can refuse
+    /// before the change rather than leave it unrecorded.
+    pub fn check_appendable(&self) -> Result<(), AuditError> {
+        let (file, _tail) = self.lock_tail(true)?;
+        let _ = file.unlock();
+        Ok(())
+    }
+
     /// Refuses an append after `last` (the log's last complete record) when
     /// the log diverged from its checkpoint or the clock is behind.
     pub(super) fn guard(&self, last: &Record, now: OffsetDateTime) -> Result<(), AuditError> {

@@ -166,7 +166,7 @@ fn print_human(path: &Path, result: &Anchored, key_note: Option<&str>) {
 /// nothing does.
 fn authentication_note(result: &Anchored) -> Option<String> {
     let report = &result.report;
-    if !report.is_intact() && result.verdict == Verdict::Invalid {
+    if result.verdict == Verdict::Invalid {
         return None;
     }
     let macs = match report.authenticated {

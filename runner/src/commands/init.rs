@@ -9,7 +9,8 @@
 //! other command says "not initialised": leftovers from before the store
 //! file existed (the lock, `key.next`, temp files, an empty `audit.jsonl`)
 //! are removed and the init redone; a store file without an audit log (or
-//! with an empty one) gets its log. Nothing that could hold a secret or a
+//! with an empty one) gets its log; a log that holds only its `log.init`
+//! (with this store's MAC) and no checkpoint gets its first checkpoint. Nothing that could hold a secret or a
 //! record is ever removed: a state dir with anything else is initialised.
 
 use std::fs;
@@ -18,11 +19,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use crate::audit::{AUDIT_FILE, AuditLog, CheckpointKey};
+use crate::audit::{AUDIT_FILE, AuditLog, CHECKPOINT_FILE, CheckpointKey};
 use crate::cli::Global;
 use crate::store::{
     KEY_FILE, KeyProtection, LOCK_FILE, NEXT_KEY_FILE, STORE_FILE, Store, passphrase,
 };
+
+/// The checkpoint's temp file (a crash while writing the first one).
+const CHECKPOINT_TEMP: &str = "audit.checkpoint.tmp";
 
 #[derive(Debug, Args)]
 pub struct Init {
@@ -40,6 +44,9 @@ enum Found {
     BeforeStore(Vec<PathBuf>),
     /// A store file without an audit log (the empty log, if any, to remove).
     WithoutLog(Option<PathBuf>),
+    /// A store file and a log, but no checkpoint yet (a temp checkpoint
+    /// to remove, if any).
+    WithoutCheckpoint(Vec<PathBuf>),
 }
 
 impl Init {
@@ -59,23 +66,21 @@ impl Init {
                 remove_all(&dir, empty_log.as_slice())?;
                 (store, true)
             }
+            Found::WithoutCheckpoint(leftovers) => {
+                let store = Store::open(&dir).context("cannot open the store")?;
+                remove_all(&dir, &leftovers)?;
+                AuditLog::open(&dir)?
+                    .anchored(CheckpointKey::from_store(&store))
+                    .complete_init()
+                    .context("cannot write the audit log's first checkpoint")?;
+                return Ok(done(&dir, &store, true));
+            }
         };
         AuditLog::create_anchored(&dir, CheckpointKey::from_store(&store))
             .context("cannot create the audit log")?
             .checkpoint_now()
             .context("cannot write the audit log's first checkpoint")?;
-        if resumed {
-            println!("completed an interrupted init");
-        }
-        println!("initialised ScopeHold state in {}", dir.display());
-        if !store.uses_passphrase() {
-            println!(
-                "back up the key file {} separately from the store",
-                dir.join(KEY_FILE).display()
-            );
-        }
-        println!("next: printf %s \"$KEY\" | runner secret set NAME --project PROJECT");
-        Ok(crate::exit_code::OK)
+        Ok(done(&dir, &store, resumed))
     }
 
     fn create_store(&self, dir: &Path) -> anyhow::Result<Store> {
@@ -91,6 +96,22 @@ impl Init {
             anyhow::Error::new(err).context(format!("cannot create the store{again}"))
         })
     }
+}
+
+/// Tells the operator what was done and what comes next.
+fn done(dir: &Path, store: &Store, resumed: bool) -> u8 {
+    if resumed {
+        println!("completed an interrupted init");
+    }
+    println!("initialised ScopeHold state in {}", dir.display());
+    if !store.uses_passphrase() {
+        println!(
+            "back up the key file {} separately from the store",
+            dir.join(KEY_FILE).display()
+        );
+    }
+    println!("next: printf %s \"$KEY\" | runner secret set NAME --project PROJECT");
+    crate::exit_code::OK
 }
 
 /// Classifies the state dir. Only a dir holding nothing but an interrupted
@@ -114,6 +135,13 @@ fn inspect(dir: &Path) -> anyhow::Result<Found> {
     };
     let has = |wanted: &str| names.iter().any(|n| n == wanted);
     let only_init_files = names.iter().all(|n| is_init_file(n));
+    if only_init_files && !empty_log && has(STORE_FILE) && !has(CHECKPOINT_FILE) {
+        crate::home::open(dir)?;
+        let temp = names.iter().filter(|n| n.as_str() == CHECKPOINT_TEMP);
+        return Ok(Found::WithoutCheckpoint(
+            temp.map(|n| dir.join(n)).collect(),
+        ));
+    }
     if names.is_empty() || !only_init_files || !empty_log {
         return Ok(Found::Fresh);
     }
@@ -135,7 +163,14 @@ fn inspect(dir: &Path) -> anyhow::Result<Found> {
 /// Files an `init` makes before it is complete.
 fn is_init_file(name: &str) -> bool {
     let temp = name.starts_with(&format!(".{STORE_FILE}.")) && name.ends_with(".tmp");
-    let made = [STORE_FILE, KEY_FILE, LOCK_FILE, AUDIT_FILE, NEXT_KEY_FILE];
+    let made = [
+        STORE_FILE,
+        KEY_FILE,
+        LOCK_FILE,
+        AUDIT_FILE,
+        NEXT_KEY_FILE,
+        CHECKPOINT_TEMP,
+    ];
     temp || made.contains(&name)
 }
 

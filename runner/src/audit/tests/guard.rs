@@ -131,3 +131,33 @@ fn verify_notes_records_whose_time_goes_back() {
         })
     );
 }
+
+#[test]
+fn check_appendable_says_beforehand_and_writes_nothing() {
+    let (dir, log) = new_log();
+    log.append(set(1)).unwrap();
+    log.check_appendable().unwrap();
+    cut_last_lines(log.path(), 1);
+    let before = fs::read(log.path()).unwrap();
+    let err = keyed(dir.path()).check_appendable().unwrap_err();
+    assert!(err.refuses_appends(), "{err}");
+    assert_eq!(fs::read(log.path()).unwrap(), before);
+}
+
+#[test]
+fn complete_init_anchors_only_a_lone_log_init_of_this_store() {
+    let (dir, log) = new_log();
+    let cp = dir.path().join(CHECKPOINT_FILE);
+    fs::remove_file(&cp).unwrap();
+    let other = AuditLog::open(dir.path())
+        .unwrap()
+        .anchored(super::vectors_gen::vector_key_for("store-2"));
+    assert!(other.complete_init().is_err(), "another store's log.init");
+    log.complete_init().unwrap();
+    assert!(cp.exists());
+    log.append(set(1)).unwrap();
+    fs::remove_file(&cp).unwrap();
+    let err = log.complete_init().unwrap_err().to_string();
+    assert!(err.contains("more than its log.init"), "{err}");
+    assert!(!cp.exists(), "a longer log is never re-anchored");
+}
