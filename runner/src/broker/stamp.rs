@@ -70,4 +70,26 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         assert_eq!(FileStamp::of(&file), None);
     }
+
+    /// The price of the freshness check when nothing changed: one stamp of
+    /// tasks.toml and one of the store file per resolution. Run with
+    /// `cargo test -p runner --lib stamp_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn stamp_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tasks.toml");
+        std::fs::write(&file, "[projects.a]\n").unwrap();
+        let first = FileStamp::of(&file);
+        let rounds = 200_000u32;
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            assert_eq!(std::hint::black_box(FileStamp::of(&file)), first);
+        }
+        let each = start.elapsed() / rounds;
+        println!(
+            "FileStamp::of: {each:?} each, {:.0}/s",
+            1.0 / each.as_secs_f64()
+        );
+    }
 }
