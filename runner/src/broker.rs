@@ -337,15 +337,19 @@ impl Broker {
 
     /// The destinations the grant of `secret` binds it to (empty: none).
     pub fn hosts_of(&self, secret: &SecretName) -> Vec<HostPattern> {
-        self.injection_of(secret).0
+        let grant = self.agent.grant(secret);
+        grant.map(|grant| grant.hosts.clone()).unwrap_or_default()
     }
 
-    /// Where the grant of `secret` lets its value go: the destinations and
-    /// the position in a request (no grant: nowhere).
-    pub fn injection_of(&self, secret: &SecretName) -> (Vec<HostPattern>, InjectAt) {
+    /// Where the grant of `secret` lets its value go, as tasks.toml says
+    /// now: the destinations and the position in a request (no grant, or a
+    /// tasks.toml that cannot be used: nowhere).
+    pub fn injection_of(&mut self, secret: &SecretName) -> (Vec<HostPattern>, InjectAt) {
+        self.refresh();
+        let usable = self.live.as_ref().is_none_or(|live| live.fault().is_none());
         match self.agent.grant(secret) {
-            Some(grant) => (grant.hosts.clone(), grant.inject.clone()),
-            None => (Vec::new(), InjectAt::default()),
+            Some(grant) if usable => (grant.hosts.clone(), grant.inject.clone()),
+            _ => (Vec::new(), InjectAt::default()),
         }
     }
 
