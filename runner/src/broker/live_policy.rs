@@ -4,6 +4,8 @@
 //! Guarantees:
 //! - Before every resolution the broker asks [`LivePolicy::refresh`]; when
 //!   the file's [`FileStamp`] is unchanged that is one `stat`, nothing more.
+//! - A file modified less than a second before it was read is read and
+//!   hashed again at each request until it is older ([`FileStamp::is_recent`]).
 //! - When it moved, the file goes through the same checks as at the start
 //!   of the run: opened through [`open_trusted`] (ownership, mode, the
 //!   directories above it), then the strict parser ([`Policy::from_bytes`]),
@@ -83,7 +85,10 @@ impl LivePolicy {
         // open differs from it and is read on the next request.
         let stamp = FileStamp::from_meta(&opened.meta);
         let bytes = opened.read_all().map_err(|e| fault("policy-invalid", &e))?;
-        self.stamp = Some(stamp);
+        // A file written less than a second ago is read (and hashed) again
+        // at the next request: a same-size rewrite in the same mtime tick
+        // would not move its stamp.
+        self.stamp = Some(stamp).filter(|stamp| !stamp.is_recent());
         let digest = blake3::hash(&bytes);
         if digest == self.digest {
             return Ok(None);
@@ -113,4 +118,61 @@ fn fault(code: &'static str, error: &dyn std::fmt::Display) -> PolicyFault {
     let text = error.to_string();
     let detail = text.lines().next().unwrap_or_default().to_owned();
     PolicyFault { code, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::audit::RunId;
+    use crate::names::{AgentName, ProjectName};
+
+    fn policy(grants: &str) -> String {
+        format!("[projects.p]\n[agents.a]\nproject = \"p\"\ngrants = [{grants}]\n")
+    }
+
+    fn write(path: &std::path::Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    fn secrets(grants: Option<Vec<Grant>>) -> Option<Vec<String>> {
+        grants.map(|g| g.iter().map(|g| g.secret.to_string()).collect())
+    }
+
+    #[test]
+    fn follows_the_file_and_fails_closed_until_it_is_fixed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.toml");
+        let first = policy(r#"{ secret = "k" }"#);
+        write(&path, &first);
+        let identity = RunIdentity {
+            run: RunId::from_bytes([1; 16]),
+            agent: AgentName::new("a").unwrap(),
+            project: ProjectName::new("p").unwrap(),
+        };
+        let mut live = LivePolicy::new(path.clone(), blake3::hash(first.as_bytes()));
+        // The bytes the run started with: nothing new, nothing wrong.
+        assert_eq!(live.refresh(&identity), None);
+        assert!(live.fault().is_none());
+        write(&path, &policy(r#"{ secret = "k" }, { secret = "j" }"#));
+        let now = secrets(live.refresh(&identity));
+        assert_eq!(now, Some(vec!["k".to_owned(), "j".to_owned()]));
+        write(&path, "[projects.p");
+        assert_eq!(live.refresh(&identity), None);
+        assert_eq!(live.fault().unwrap().code, "policy-invalid");
+        write(&path, &policy(""));
+        assert_eq!(secrets(live.refresh(&identity)), Some(vec![]));
+        assert!(live.fault().is_none());
+        write(
+            &path,
+            "[projects.p]\n[projects.q]\n[agents.a]\nproject = \"q\"\n",
+        );
+        assert_eq!(live.refresh(&identity), None);
+        assert_eq!(live.fault().unwrap().code, "agent-removed");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(live.refresh(&identity), None);
+        assert_eq!(live.fault().unwrap().code, "policy-unsafe");
+    }
 }

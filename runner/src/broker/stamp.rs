@@ -9,6 +9,12 @@
 //! in place, and the broker re-reads and re-checks a file only when its
 //! stamp moved. A file that cannot be stat'ed has no stamp, which never
 //! equals a previous one.
+//!
+//! One gap remains for a file rewritten in place: a second write of the
+//! same size within the file system's timestamp granularity after the read
+//! leaves the stamp as it was. [`FileStamp::is_recent`] lets a caller not
+//! trust the stamp of a file modified within the last second (git's "racily
+//! clean" rule).
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
@@ -30,6 +36,16 @@ impl FileStamp {
         std::fs::metadata(path)
             .ok()
             .map(|meta| FileStamp::from_meta(&meta))
+    }
+
+    /// Whether the file was modified less than a second ago (or in the
+    /// future): a same-size rewrite could still land in the same mtime.
+    pub fn is_recent(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mtime = self.mtime.0 as f64 + self.mtime.1 as f64 / 1e9;
+        now - mtime < 1.0
     }
 
     /// The stamp of a file already opened (its `fstat`).
