@@ -227,6 +227,39 @@ fn a_truncated_log_stays_truncated_after_ordinary_runs() {
 }
 
 #[test]
+fn store_changes_on_a_truncated_log_are_refused_before_they_are_made() {
+    let world = World::new();
+    world.set_secret("analytics", "posthog-read", &canary());
+    world.set_secret("analytics", "other", "x");
+    let text_before = fs::read_to_string(world.audit_path()).unwrap();
+    let lines: Vec<&str> = text_before.lines().collect();
+    fs::write(
+        world.audit_path(),
+        lines[..lines.len() - 2].join("\n") + "\n",
+    )
+    .unwrap();
+    let store_before = fs::read(world.home().join("secrets.json")).unwrap();
+    let attempts: [(&[&str], &[u8]); 4] = [
+        (&["secret", "set", "new", "--project", "analytics"], b"v"),
+        (&["secret", "rotate", "posthog-read"], b"v2"),
+        (&["secret", "rm", "other"], b""),
+        (&["rekey"], b""),
+    ];
+    for (args, input) in attempts {
+        let out = run_with_input(&world, args, input);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        assert!(
+            stderr(&out).contains("refusing to change the store"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        let store_now = fs::read(world.home().join("secrets.json")).unwrap();
+        assert!(store_now == store_before, "{args:?} changed the store");
+    }
+    assert!(!world.home().join("key.next").exists());
+}
+
+#[test]
 fn a_rewrite_without_one_secrets_resolutions_never_verifies_intact() {
     let world = World::new();
     let (value, other) = (canary(), canary());

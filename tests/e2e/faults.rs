@@ -4,9 +4,7 @@
 //! run, against a fresh copy of a prepared state dir. Without strace the
 //! tests print SKIP and pass.
 //!
-//! This file holds the injector and the rekey tests: whatever fails, every
-//! secret resolves afterwards with the key in place, and the next command
-//! leaves no half-done rekey behind.
+//! This file holds the injector and the checks the fault tests share.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -190,7 +188,13 @@ pub fn vault_world() -> World {
 /// Resolves `alpha` and `beta` through the probe: the lines it printed.
 /// Panics (with `context`) unless both resolve.
 pub fn resolve_both(world: &World, context: &str) -> Vec<String> {
-    let out = world.exec("probe", "reader", &["get:alpha", "get:beta"]);
+    resolve_both_env(world, &[], context)
+}
+
+/// [`resolve_both`] with `env` added (e.g. the passphrase).
+pub fn resolve_both_env(world: &World, env: &[(&str, &str)], context: &str) -> Vec<String> {
+    let mut cmd = world.exec_cmd("probe", "reader", &["get:alpha", "get:beta"]);
+    let out = cmd.envs(env.iter().copied()).output().unwrap();
     let lines: Vec<String> = stdout(&out)
         .lines()
         .filter(|l| l.contains("granted"))
@@ -281,62 +285,34 @@ pub fn every_fault(
     faults: &[Fault],
     check: impl Fn(&World, &Output, Fault, &str),
 ) -> usize {
-    let probe = copy_world(template);
-    let points = changing_calls(&probe.cmd(args), input);
+    every_fault_env(template, args, &[], input, faults, check)
+}
+
+/// [`every_fault`] with `env` added to the command's environment.
+pub fn every_fault_env(
+    template: &World,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: &[u8],
+    faults: &[Fault],
+    check: impl Fn(&World, &Output, Fault, &str),
+) -> usize {
+    let command = |world: &World| {
+        let mut cmd = world.cmd(args);
+        cmd.envs(env.iter().copied());
+        cmd
+    };
+    let points = changing_calls(&command(&copy_world(template)), input);
     assert!(!points.is_empty(), "no calls traced for {args:?}");
     let mut runs = 0;
     for point in &points {
         for &fault in faults {
             let world = copy_world(template);
-            let out = inject(&world.cmd(args), point, fault, input);
+            let out = inject(&command(&world), point, fault, input);
             let context = format!("{args:?} with {fault:?} at {point:?}");
             check(&world, &out, fault, &context);
             runs += 1;
         }
     }
     runs
-}
-
-/// After a faulted rekey: both secrets resolve with the key in place, no
-/// `key.next` is left, and the outcome is reported truthfully.
-fn check_rekey(world: &World, out: &Output, fault: Fault, context: &str, expected: &[String]) {
-    let before = 2;
-    assert_truthful(world, out, fault, before, context);
-    assert_eq!(resolve_both(world, context), expected, "{context}");
-    assert!(
-        !world.home().join("key.next").exists(),
-        "{context}: key.next left after the next command"
-    );
-    // The key file now in place is the one the store needs: a further
-    // rekey (which reads it) works and the secrets still resolve.
-    let again = world.run(&["rekey"]);
-    assert!(again.status.success(), "{context}: {}", text(&again));
-    assert_eq!(resolve_both(world, context), expected, "{context}");
-}
-
-fn rekey_under_faults(args: &[&str], test: &str) {
-    if !strace_or_skip(test) {
-        return;
-    }
-    let template = vault_world();
-    let expected = resolve_both(&template, "template");
-    assert_eq!(file_generation(&template), 2);
-    let runs = every_fault(
-        &template,
-        args,
-        b"",
-        &[Fault::Eio, Fault::Kill],
-        |world, out, fault, context| check_rekey(world, out, fault, context, &expected),
-    );
-    assert!(runs >= 20, "only {runs} faulted runs");
-}
-
-#[test]
-fn rekey_under_an_error_or_a_kill_at_every_call_loses_no_secret() {
-    rekey_under_faults(&["rekey"], "rekey faults");
-}
-
-#[test]
-fn data_key_rekey_under_an_error_or_a_kill_at_every_call_loses_no_secret() {
-    rekey_under_faults(&["rekey", "--data-key"], "rekey --data-key faults");
 }

@@ -74,6 +74,19 @@ fn an_interrupted_init_is_redone_not_called_initialised() {
     std::fs::write(home.join("store.lock"), b"").unwrap();
     std::fs::write(home.join("key.next"), [7u8; 32]).unwrap();
     std::fs::write(home.join("audit.jsonl"), b"").unwrap();
+    std::fs::set_permissions(
+        home.join("audit.jsonl"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    // The empty log a crash leaves is not called tampering.
+    let verify = world.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(3), "{}", text(&verify));
+    assert!(
+        stdout(&verify).contains("`runner init` was interrupted"),
+        "{}",
+        text(&verify)
+    );
     let out = world.run(&["init"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout(&out).contains("completed an interrupted init"));

@@ -41,17 +41,6 @@ fn succeeded(kind: &str, out: &std::process::Output) -> bool {
     out.status.success() && (kind != "exec" || granted == 2)
 }
 
-/// A false verdict of `audit verify` racing `audit rotate` (TORN: "a
-/// rotation was interrupted", or TAMPERED: "segment file ... is missing"),
-/// issue 17 item 5a, which the audit writer's own change addresses. Counted
-/// and printed as a NOTE, not hidden; any other failure fails the test.
-fn known_torn(kind: &str, out: &std::process::Output) -> bool {
-    let said = stdout(out);
-    let rotation = said.contains("a rotation was interrupted")
-        || (said.contains("segment file") && said.contains("is missing"));
-    kind == "verify" && rotation
-}
-
 #[test]
 fn racing_commands_never_fail_spuriously() {
     let world = vault_world();
@@ -66,21 +55,19 @@ fn racing_commands_never_fail_spuriously() {
         "verify",
     ];
     let stop = AtomicBool::new(false);
-    let (runs, torn) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let runs = AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     let started = Instant::now();
     thread::scope(|scope| {
         for kind in kinds {
-            let (world, stop, runs, failures, torn) = (&world, &stop, &runs, &failures, &torn);
+            let (world, stop, runs, failures) = (&world, &stop, &runs, &failures);
             scope.spawn(move || {
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let out = run_one(world, kind, i);
                     i += 1;
                     runs.fetch_add(1, Ordering::Relaxed);
-                    if known_torn(kind, &out) {
-                        torn.fetch_add(1, Ordering::Relaxed);
-                    } else if !succeeded(kind, &out) {
+                    if !succeeded(kind, &out) {
                         failures
                             .lock()
                             .unwrap()
@@ -109,12 +96,7 @@ fn racing_commands_never_fail_spuriously() {
         failures.len(),
     );
     assert!(total >= kinds.len() * 2, "only {total} runs");
-    let torn = torn.load(Ordering::Relaxed);
-    if torn > 0 {
-        println!("NOTE: {torn} of {total} runs: audit verify misjudged a rotation (item 5a)");
-    }
     resolve_both(&world, "after the race");
     let verify = world.run(&["audit", "verify"]);
-    let final_ok = verify.status.success() || known_torn("verify", &verify);
-    assert!(final_ok, "{}", text(&verify));
+    assert!(verify.status.success(), "{}", text(&verify));
 }

@@ -8,8 +8,8 @@
 use clap::Args;
 
 use crate::cli::Global;
-use crate::commands::secret_set::{finish, record_write};
-use crate::store::{KeyProtection, Store, passphrase};
+use crate::commands::secret_set::{finish, open_for_change, record_write};
+use crate::store::{KeyProtection, passphrase};
 
 #[derive(Debug, Args)]
 pub struct Rekey {
@@ -28,7 +28,7 @@ pub struct Rekey {
 impl Rekey {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let mut store = Store::open(&dir)?;
+        let mut store = open_for_change(&dir)?;
         let to_passphrase = self.passphrase || (!self.key_file && store.uses_passphrase());
         let protection = match to_passphrase {
             true => KeyProtection::Passphrase(passphrase::new(passphrase::NEW_PASSPHRASE_ENV)?),

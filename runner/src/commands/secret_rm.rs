@@ -5,9 +5,8 @@ use clap::Args;
 use crate::audit::Event;
 use crate::cli::Global;
 use crate::commands::secret_rotate::pick_project;
-use crate::commands::secret_set::{applied, finish, record_write};
+use crate::commands::secret_set::{applied, finish, open_for_change, record_write};
 use crate::names::{ProjectName, SecretName};
-use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct SecretRm {
@@ -21,7 +20,7 @@ pub struct SecretRm {
 impl SecretRm {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let mut store = Store::open(&dir)?;
+        let mut store = open_for_change(&dir)?;
         let project = pick_project(&store, &self.name, self.project.as_ref())?;
         let before = store.find(&project, &self.name).cloned();
         let outcome = store.remove(&project, &self.name);

@@ -4,7 +4,9 @@ use clap::Args;
 
 use crate::audit::Event;
 use crate::cli::Global;
-use crate::commands::secret_set::{applied, finish, read_stdin_value, record_write};
+use crate::commands::secret_set::{
+    applied, finish, open_for_change, read_stdin_value, record_write,
+};
 use crate::names::{ProjectName, SecretName};
 use crate::store::Store;
 
@@ -20,7 +22,7 @@ pub struct SecretRotate {
 impl SecretRotate {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let mut store = Store::open(&dir)?;
+        let mut store = open_for_change(&dir)?;
         let project = pick_project(&store, &self.name, self.project.as_ref())?;
         let value = read_stdin_value()?;
         let outcome = store.rotate(&project, &self.name, &value);

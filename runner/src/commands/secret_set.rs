@@ -43,7 +43,7 @@ impl SecretSet {
         let project = value_from_stdin_only(&self.stray, &self.name, self.project.as_ref())?;
         let dir = global.open_home()?;
         let value = read_stdin_value()?;
-        let mut store = Store::open(&dir)?;
+        let mut store = open_for_change(&dir)?;
         let outcome = store.set(project, &self.name, &value);
         let (entry, unfinished) = applied(outcome, store.find(project, &self.name))?;
         let event = Event::SecretSet {
@@ -85,6 +85,24 @@ pub fn finish(unfinished: Option<StoreError>) -> anyhow::Result<u8> {
             "the change is in effect and recorded in the audit log, but it did not finish",
         )),
     }
+}
+
+/// Opens the store for a change, after checking that the audit log would
+/// take the change's records now (its checkpoint head still in the chain,
+/// the clock not behind it): a change the log would refuse is refused
+/// before it is made, rather than left in effect and unrecorded.
+pub fn open_for_change(dir: &Path) -> anyhow::Result<Store> {
+    let store = Store::open(dir)?;
+    ready_to_record(dir, &store)?;
+    Ok(store)
+}
+
+/// Fails, changing nothing, if the audit log would refuse `store`'s records.
+pub fn ready_to_record(dir: &Path, store: &Store) -> anyhow::Result<()> {
+    AuditLog::open(dir)?
+        .anchored(crate::audit::CheckpointKey::from_store(store))
+        .check_appendable()
+        .context("refusing to change the store: the audit log would not record the change")
 }
 
 /// Audits a store change: `event` (what changed), then `store.write` with the

@@ -17,7 +17,12 @@
 //!   parse is never rewritten, and writes are atomic (temp file, fsync,
 //!   rename, fsync dir) under an exclusive lock, re-reading the file under
 //!   the lock so concurrent writers (threads or processes) never lose an
-//!   update. Crash leftovers are cleaned at open.
+//!   update. Crash leftovers are cleaned at open. An error after the rename
+//!   is `Unfinished`: the change is in effect (never undone, its new key
+//!   never removed) and the caller records it as made.
+//! - No false alarms under concurrency: key and store file are read under
+//!   one consistent view (see `view`), and an apparent rollback is re-read
+//!   before it is reported.
 //! - Values, keys and ciphertexts never appear in errors or `Debug` output,
 //!   and the process stops being dumpable before any key is read.
 
@@ -43,6 +48,8 @@ mod tests_custody;
 mod tests_json;
 #[cfg(test)]
 mod tests_tamper;
+#[cfg(test)]
+mod tests_view;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -190,11 +197,13 @@ impl Store {
     pub fn open_with(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
         let mut store = Store::open_unchecked(dir, ask)?;
         match rollback::check(&store) {
-            Err(StoreError::RolledBack { .. }) => {
+            Err(rolled_back @ StoreError::RolledBack { .. }) => {
                 // The log never leads the file: a writer that finished
                 // between our read of the file and of the log explains a
                 // lower generation. Read the file again before saying so.
-                let _lock = format::lock(dir)?;
+                let Ok(_lock) = format::lock(dir) else {
+                    return Err(rolled_back);
+                };
                 store.data = store.reread_locked()?;
                 rollback::check(&store)?;
             }

@@ -30,17 +30,21 @@ impl Store {
         hygiene::disable_core_dumps()?;
         recover::at_open(dir)?;
         let mut asked = None;
-        match Store::try_open(dir, ask, &mut asked) {
-            Ok(Some(store)) => return Ok(store),
-            Ok(None) => {}
-            Err(err) if may_be_a_race(&err) => {}
-            Err(err) => return Err(err),
-        }
-        let _lock = format::lock(dir)?;
-        recover::locked(dir)?;
-        Store::try_open(dir, ask, &mut asked)?.ok_or(StoreError::Unauthenticated {
+        let unauthenticated = || StoreError::Unauthenticated {
             path: dir.join(STORE_FILE),
-        })
+        };
+        let failed = match Store::try_open(dir, ask, &mut asked) {
+            Ok(Some(store)) => return Ok(store),
+            Ok(None) => unauthenticated(),
+            Err(err) if may_be_a_race(&err) => err,
+            Err(err) => return Err(err),
+        };
+        // Where the lock cannot be taken (a read-only state dir) no writer
+        // runs either: the first failure stands.
+        let Ok(_lock) = format::lock(dir) else {
+            return Err(failed);
+        };
+        Store::try_open(dir, ask, &mut asked)?.ok_or_else(unauthenticated)
     }
 
     /// One attempt at opening: `None` when the key does not open the file.
