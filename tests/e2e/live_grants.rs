@@ -117,14 +117,38 @@ fn secret_rm_by_another_process_denies_the_next_call() {
 
 #[test]
 fn an_expiry_passing_mid_run_denies_the_next_call() {
-    let expires = OffsetDateTime::now_utc() + Duration::from_secs(4);
+    let world = world_with(r#"{ secret = "posthog-read" }"#);
+    // Far enough ahead for the run to start and be granted a few times.
+    let expires = OffsetDateTime::now_utc() + Duration::from_secs(6);
     let expires = expires.replace_nanosecond(0).unwrap();
     let at = expires.format(&Rfc3339).unwrap();
-    let world = world_with(&format!(
-        r#"{{ secret = "posthog-read", expires = "{at}" }}"#
-    ));
-    let (after, ready) = poll_across(&world, || {});
-    assert_denied_from_next_call(&after, ready);
+    let grant = format!(r#"{{ secret = "posthog-read", expires = "{at}" }}"#);
+    std::fs::write(world.config(), policy(&grant)).unwrap();
+    let (mut child, lines) = start_polling(&world);
+    let mut seen = Vec::new();
+    while let Some(line) = next_line(&lines) {
+        seen.push((OffsetDateTime::now_utc(), line));
+    }
+    assert!(child.wait().unwrap().success());
+    let first_denied = seen.iter().position(|(_, l)| l.ends_with("Denied"));
+    let first_denied = first_denied.unwrap_or_else(|| panic!("never denied: {seen:?}"));
+    assert!(first_denied >= 2, "not granted before the expiry: {seen:?}");
+    let (granted, denied) = seen.split_at(first_denied);
+    let margin = Duration::from_millis(500);
+    // Granted only before the expiry; denied from the next call on (calls
+    // are a second apart), then never granted again.
+    assert!(
+        granted.iter().all(|(t, _)| *t < expires + margin),
+        "{seen:?}"
+    );
+    assert!(
+        denied[0].0 < expires + Duration::from_secs(1) + margin,
+        "{seen:?}"
+    );
+    assert!(
+        denied.iter().all(|(_, l)| l.ends_with("Denied")),
+        "{seen:?}"
+    );
     assert_eq!(deny_reasons(&world), ["expired", "expired"]);
     let denied_at = &world.records_of("secret.deny")[0]["ts"];
     let denied_at = OffsetDateTime::parse(denied_at.as_str().unwrap(), &Rfc3339).unwrap();
