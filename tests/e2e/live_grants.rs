@@ -181,3 +181,72 @@ fn a_tasks_toml_made_writable_by_others_mid_run_denies() {
     assert_denied_from_next_call(&after, ready);
     assert_eq!(deny_reasons(&world), ["policy-unsafe", "policy-unsafe"]);
 }
+
+/// Waits for a line matching `wanted`; the lines read on the way.
+fn lines_until(lines: &Receiver<String>, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Some(line) = next_line(lines) {
+        let done = wanted(&line);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+    panic!("never seen: {seen:?}");
+}
+
+#[test]
+fn a_rotation_mid_run_releases_the_new_version_and_records_it() {
+    let world = World::with_policy(&policy(r#"{ secret = "posthog-read" }"#));
+    let (old, new) = (canary(), canary());
+    world.set_secret("analytics", "posthog-read", &old);
+    let hash = |v: &str| blake3::hash(v.as_bytes()).to_hex().to_string();
+    let (mut child, lines) = start_polling(&world);
+    lines_until(&lines, |l| l.contains(&hash(&old)));
+    let out = run_with_input(
+        &world,
+        &["secret", "rotate", "posthog-read"],
+        format!("{new}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    lines_until(&lines, |l| l.contains(&hash(&new)));
+    world.ok(&["secret", "rm", "posthog-read", "--project", "analytics"]);
+    let rest = lines_until(&lines, |l| l.ends_with("Denied"));
+    assert!(rest.iter().all(|l| !l.contains(&hash(&old))), "{rest:?}");
+    assert!(child.wait().unwrap().success());
+    let run = world.records_of("exec.start").last().unwrap()["run"].clone();
+    let versions: Vec<_> = world
+        .records_of("secret.resolve")
+        .iter()
+        .filter(|r| r["run"] == run)
+        .map(|r| r["version"].clone())
+        .collect();
+    assert_eq!(versions, [1, 2], "each version's first release is recorded");
+    world.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn an_older_store_file_put_back_mid_run_stops_the_task() {
+    let world = world_with(r#"{ secret = "posthog-read" }"#);
+    let store = world.home().join("secrets.json");
+    let older = std::fs::read(&store).unwrap();
+    let (mut child, lines) = start_polling(&world);
+    lines_until(&lines, |l| l.contains(": granted"));
+    // A write the audit log records, then the older file put back (T3).
+    world.set_secret("analytics", "other", "x");
+    let put_back = world.home().join("secrets.json.old");
+    std::fs::write(&put_back, &older).unwrap();
+    std::fs::rename(&put_back, &store).unwrap();
+    let rest: Vec<String> = std::iter::from_fn(|| next_line(&lines)).collect();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "the task went on: {rest:?}");
+    assert!(rest.len() <= 1, "granted after the put-back: {rest:?}");
+    assert!(
+        err.contains("rolled back") || err.contains("older"),
+        "{err}"
+    );
+    let end = world.records_of("exec.end");
+    assert_eq!(end.last().unwrap()["outcome"], "store-unusable");
+}
