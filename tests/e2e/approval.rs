@@ -202,3 +202,21 @@ fn without_a_terminal_an_approval_grant_is_denied() {
     assert_eq!(denials[0]["reason"], "approval-unavailable");
     assert!(stderr(&out).contains("no terminal"), "{}", text(&out));
 }
+
+#[test]
+fn a_yes_typed_before_the_question_does_not_count() {
+    let (world, _) = world();
+    let (mut master, slave) = open_pty();
+    let env = [("SCOPEHOLD_APPROVAL_TIMEOUT", "1")];
+    let child = exec_at_terminal(&world, &slave, &env);
+    // Typed at once, long before the runner has compiled and started the
+    // task: type-ahead, which the question discards.
+    master.write_all(b"y\n").unwrap();
+    let mut screen = read_screen_until(&mut master, QUESTION_END);
+    screen.extend(read_screen_until(&mut master, "get plain: "));
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(screen.contains("no answer in time"), "{screen}");
+    assert_eq!(approvals(&world)[0]["outcome"], "timed-out");
+}
