@@ -34,15 +34,13 @@ pub struct Question {
     pub component: Hash,
 }
 
-/// How a question was answered.
+/// How a person answered a question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Allowed,
     Refused,
     /// Nobody answered within the approver's timeout.
     TimedOut,
-    /// Nobody could be asked (no terminal).
-    Unavailable,
 }
 
 impl Verdict {
@@ -52,7 +50,6 @@ impl Verdict {
             Verdict::Allowed => "allowed",
             Verdict::Refused => "refused",
             Verdict::TimedOut => "timed-out",
-            Verdict::Unavailable => "unavailable",
         }
     }
 
@@ -62,7 +59,6 @@ impl Verdict {
             Verdict::Allowed => "approved",
             Verdict::Refused => "approval-refused",
             Verdict::TimedOut => "approval-timed-out",
-            Verdict::Unavailable => "approval-unavailable",
         }
     }
 }
@@ -74,11 +70,14 @@ pub struct Answerer {
     pub user: String,
 }
 
-/// An approver's answer: the verdict and, when someone was asked, who.
+/// An approver's answer.
 #[derive(Debug, Clone)]
-pub struct Answer {
-    pub verdict: Verdict,
-    pub by: Option<Answerer>,
+pub enum Answer {
+    /// Nobody could be asked (no terminal): denied, nothing to record, and
+    /// asked again at the next request.
+    Unavailable,
+    /// A person was asked: the verdict, and who answered.
+    Given { verdict: Verdict, by: Answerer },
 }
 
 /// Asks a person whether a run may use a secret. Blocks until an answer or
@@ -108,15 +107,10 @@ impl Broker {
         if verdict == Verdict::Allowed {
             return Ok(());
         }
-        let detail = match verdict {
-            Verdict::Unavailable => format!(
-                "the grant of {secret} needs a person's approval and there is no terminal to ask at"
-            ),
-            _ => format!(
-                "the approval of {secret} was {} in this run",
-                verdict.token()
-            ),
-        };
+        let detail = format!(
+            "the approval of {secret} was {} in this run",
+            verdict.token()
+        );
         Err(denial(secret, verdict.deny_code(), detail, Refusal::Denied))
     }
 
@@ -127,14 +121,20 @@ impl Broker {
             secret: secret.clone(),
             component: self.component,
         };
-        let answer = self.approver.ask(&question);
-        let Some(by) = answer.by else {
-            // Nobody was asked: nothing to record, asked again next time.
-            return Ok(answer.verdict);
+        let Answer::Given { verdict, by } = self.approver.ask(&question) else {
+            let detail = format!(
+                "the grant of {secret} needs a person's approval and there is no terminal to ask at"
+            );
+            return Err(denial(
+                secret,
+                "approval-unavailable",
+                detail,
+                Refusal::Denied,
+            ));
         };
-        self.record_answer(&question, answer.verdict, by)?;
-        self.approvals.insert(secret.clone(), answer.verdict);
-        Ok(answer.verdict)
+        self.record_answer(&question, verdict, by)?;
+        self.approvals.insert(secret.clone(), verdict);
+        Ok(verdict)
     }
 
     fn record_answer(

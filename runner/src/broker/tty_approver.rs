@@ -6,7 +6,7 @@
 //! typed after the question is shown counts (type-ahead is discarded), and
 //! only `y` or `yes` allows; anything else, end of input or a terminal
 //! error refuses; no full line within the timeout is `timed-out`. Without a
-//! controlling terminal nobody is asked ([`Verdict::Unavailable`]).
+//! controlling terminal nobody is asked ([`Answer::Unavailable`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
@@ -39,15 +39,13 @@ impl Approver for TerminalApprover {
     fn ask(&self, question: &Question) -> Answer {
         let tty = OpenOptions::new().read(true).write(true).open("/dev/tty");
         let Ok(mut tty) = tty else {
-            return Answer {
-                verdict: Verdict::Unavailable,
-                by: None,
-            };
+            return Answer::Unavailable;
         };
+        // A terminal that fails mid-question refuses.
         let verdict = converse(&mut tty, question, self.timeout).unwrap_or(Verdict::Refused);
-        Answer {
+        Answer::Given {
             verdict,
-            by: Some(answerer()),
+            by: answerer(),
         }
     }
 }
@@ -64,7 +62,7 @@ fn converse(tty: &mut File, q: &Question, timeout: Duration) -> std::io::Result<
     let shown = match verdict {
         Verdict::TimedOut => "\nscopehold: no answer in time: refused\n",
         Verdict::Allowed => "scopehold: allowed\n",
-        _ => "scopehold: refused\n",
+        Verdict::Refused => "scopehold: refused\n",
     };
     tty.write_all(shown.as_bytes())?;
     Ok(verdict)
