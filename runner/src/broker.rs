@@ -97,6 +97,9 @@ pub struct Broker {
     approvals: std::collections::HashMap<SecretName, Verdict>,
     /// blake3 of the component, shown in approval questions.
     component: Hash,
+    /// No approval question waits past this: the run's `timeout` limit,
+    /// counted from before the task starts (so it is never later).
+    deadline: std::time::Instant,
     /// Secrets answered `Unavailable` (not recorded, store unreadable), for
     /// the warning at the end of the run.
     withheld: Vec<String>,
@@ -112,6 +115,7 @@ impl Broker {
         sync: AuditSync,
     ) -> Self {
         let resolved = Released::default();
+        let deadline = std::time::Instant::now() + agent.confinement.limits.timeout;
         Broker {
             identity,
             agent,
@@ -129,6 +133,7 @@ impl Broker {
             approver: Box::new(TerminalApprover::new(approval::timeout_from_env())),
             approvals: Default::default(),
             component: Hash::ZERO,
+            deadline,
             withheld: Vec::new(),
         }
     }

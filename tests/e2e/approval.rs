@@ -21,7 +21,7 @@ project = "analytics"
 grants = [{ secret = "posthog-read", approve = true }, { secret = "plain" }]
 "#;
 
-const QUESTION_END: &str = "[y/N]";
+const QUESTION_END: &str = " s): ";
 
 fn world() -> (World, String) {
     let world = World::with_policy(POLICY);
@@ -219,4 +219,30 @@ fn a_yes_typed_before_the_question_does_not_count() {
     let screen = String::from_utf8_lossy(&screen);
     assert!(screen.contains("no answer in time"), "{screen}");
     assert_eq!(approvals(&world)[0]["outcome"], "timed-out");
+}
+
+#[test]
+fn no_question_waits_past_the_runs_own_timeout() {
+    // The 60 s default would outlast the task: the question ends with it.
+    let policy = POLICY.replace(
+        "project = \"analytics\"\n",
+        "project = \"analytics\"\nlimits = { timeout = \"3s\" }\n",
+    );
+    let world = World::with_policy(&policy);
+    world.set_secret("analytics", "posthog-read", &canary());
+    world.set_secret("analytics", "plain", "plain-value");
+    let (mut master, slave) = open_pty();
+    let started = std::time::Instant::now();
+    let child = exec_at_terminal(&world, &slave, &[]);
+    let screen = read_screen_until(&mut master, QUESTION_END);
+    let screen = String::from_utf8_lossy(&screen).into_owned();
+    let offered = screen.rsplit('(').next().unwrap();
+    let wait: u64 = offered.trim_end_matches(QUESTION_END).parse().unwrap();
+    assert!(wait <= 3, "the question offers {wait} s:\n{screen}");
+    read_screen_until(&mut master, "no answer in time");
+    child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(approvals(&world)[0]["outcome"], "timed-out");
+    let resolved = world.records_of("secret.resolve");
+    assert!(resolved.iter().all(|r| r["secret"] != "posthog-read"));
 }

@@ -13,10 +13,12 @@
 //!   `secret.approve`, with who answered, durable before the value is
 //!   released or the denial recorded; an answer that cannot be recorded
 //!   releases nothing.
+//! - Nobody waits past the run's own `timeout` limit ([`Question::deadline`]):
+//!   a task stopped mid-question never gets a value released to it.
 //! - An answer holds for the rest of the run: the task cannot ask again
 //!   after a refusal, so it cannot pester the person into a yes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::denial::{Denial, denial};
 use super::{Broker, Refusal, RunIdentity};
@@ -32,6 +34,9 @@ pub struct Question {
     pub secret: SecretName,
     /// blake3 of the component that asks.
     pub component: Hash,
+    /// When the run's `timeout` limit stops the task: an answer after it
+    /// would come too late, so no approver waits past it.
+    pub deadline: Instant,
 }
 
 /// How a person answered a question.
@@ -120,6 +125,7 @@ impl Broker {
             identity: self.identity.clone(),
             secret: secret.clone(),
             component: self.component,
+            deadline: self.deadline,
         };
         let Answer::Given { verdict, by } = self.approver.ask(&question) else {
             let detail = format!(

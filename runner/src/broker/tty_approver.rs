@@ -53,8 +53,10 @@ impl Approver for TerminalApprover {
 fn converse(tty: &mut File, q: &Question, timeout: Duration) -> std::io::Result<Verdict> {
     // An answer typed before the question was on the screen is no answer.
     tcflush(&*tty, QueueSelector::IFlush)?;
-    tty.write_all(prompt(q, timeout).as_bytes())?;
-    let verdict = match read_line_until(tty, Instant::now() + timeout)? {
+    let deadline = (Instant::now() + timeout).min(q.deadline);
+    let wait = deadline.saturating_duration_since(Instant::now());
+    tty.write_all(prompt(q, wait).as_bytes())?;
+    let verdict = match read_line_until(tty, deadline)? {
         None => Verdict::TimedOut,
         Some(line) if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") => Verdict::Allowed,
         Some(_) => Verdict::Refused,
@@ -68,7 +70,7 @@ fn converse(tty: &mut File, q: &Question, timeout: Duration) -> std::io::Result<
     Ok(verdict)
 }
 
-fn prompt(q: &Question, timeout: Duration) -> String {
+fn prompt(q: &Question, wait: Duration) -> String {
     let id = &q.identity;
     format!(
         "\nscopehold: approval needed\n  agent      {} (project {})\n  secret     {}\n  \
@@ -79,7 +81,7 @@ fn prompt(q: &Question, timeout: Duration) -> String {
         q.component,
         id.run,
         q.secret,
-        timeout.as_secs()
+        wait.as_millis().div_ceil(1000)
     )
 }
 
