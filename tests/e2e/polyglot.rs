@@ -300,9 +300,13 @@ fn injects_a_key_it_never_holds(example: &'static str) {
     assert_eq!(received.len(), 1, "only the bound request is sent");
     let injected = received[0].header("authorization") == Some(&format!("Bearer {key}"));
     assert!(injected, "the server did not receive the injected key");
+    // The sent request is recorded before it goes out (`sending`), then
+    // with its answer; the denied one once.
     let requests = world.records_of("http.request");
-    assert_eq!(requests.len(), 2);
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[0]["reason"], "sending");
     assert_eq!(requests[0]["injected"], "posthog-read");
-    assert_eq!(requests[0]["status"], 200);
-    assert_eq!(requests[1]["decision"], "denied");
+    assert_eq!(requests[1]["injected"], "posthog-read");
+    assert_eq!(requests[1]["status"], 200);
+    assert_eq!(requests[2]["decision"], "denied");
 }
