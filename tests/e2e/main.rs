@@ -24,6 +24,7 @@ mod faults_exec;
 mod faults_init;
 mod faults_race;
 mod faults_rekey;
+mod faults_rotate;
 mod faults_writes;
 mod fuzz;
 mod fuzz_targets;
