@@ -4,6 +4,7 @@
 mod harness;
 
 mod accept_restore;
+mod approval;
 mod audit_anchor;
 mod audit_anchor_file;
 mod audit_binding;
@@ -41,6 +42,7 @@ mod hostile_input;
 mod hostile_output;
 mod lazy_start;
 mod limits;
+mod live_grants;
 mod polyglot;
 mod sandbox_isolation;
 mod store_custody;
