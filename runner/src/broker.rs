@@ -5,7 +5,11 @@
 //! store (opened on the first request that needs it: see `lazy_store`) and
 //! the audit log, and answers `get-secret` by the fixed path policy → store →
 //! audit → release. It guarantees:
-//! - a value is released only for a valid grant in the agent's own project;
+//! - a value is released only for a valid grant in the agent's own project,
+//!   as tasks.toml and the store are at the moment of the request: both
+//!   files are re-read when they changed (`live_policy`, `lazy_store`), so a
+//!   revoke, an expiry or a `secret rm` denies the next call of a running
+//!   task;
 //! - every answer, granted or denied, is recorded in the audit log first, and
 //!   a record that cannot be written turns the answer into `Unavailable`;
 //!   the one exception is a repeat: the same version of a secret resolved
@@ -20,24 +24,31 @@
 //!   secret name that holds no value resolved in this run (as a substring);
 //!   every recorded or printed denial is masked once more as a last defence.
 
+mod approval;
 mod denial;
 mod lazy_store;
+mod live_policy;
 mod released;
+mod stamp;
+mod tty_approver;
 
+pub use approval::{Answer, Answerer, Approver, Question, Verdict};
+pub use approval::{DEFAULT_TIMEOUT, TIMEOUT_ENV, TerminalApprover};
 pub use lazy_store::StoreUnusable;
 pub use released::Released;
 
-use denial::{Denial, denial, denial_raw, unusable};
+use denial::{Denial, denial, unusable};
 use lazy_store::LazyStore;
+use live_policy::LivePolicy;
 
 use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
-use crate::audit::{AuditLog, Event, RunId};
+use crate::audit::{AuditLog, Event, Hash, RunId};
 use crate::names::{AgentName, ProjectName, SecretName};
-use crate::policy::{Agent, AuditSync, DenyReason, GrantCheck, HostPattern, InjectAt};
+use crate::policy::{Agent, AuditSync, GrantCheck, HostPattern, InjectAt};
 
 /// What the guest is told when it gets no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +71,8 @@ pub struct RunIdentity {
 pub struct Broker {
     identity: RunIdentity,
     agent: Agent,
+    /// Where the agent's grants come from, re-read when it changes.
+    live: Option<LivePolicy>,
     store: LazyStore,
     audit: AuditLog,
     /// Whether `audit` advances the checkpoint yet: its key comes from the
@@ -78,6 +91,15 @@ pub struct Broker {
     denials: u64,
     /// Lookups (get-secret and placeholder calls) so far, for `secret_calls`.
     calls: u64,
+    /// Who is asked about approval grants, and what they answered in this
+    /// run (an answer holds for the run).
+    approver: Box<dyn Approver + Send>,
+    approvals: std::collections::HashMap<SecretName, Verdict>,
+    /// blake3 of the component, shown in approval questions.
+    component: Hash,
+    /// No approval question waits past this: the run's `timeout` limit,
+    /// counted from before the task starts (so it is never later).
+    deadline: std::time::Instant,
     /// Secrets answered `Unavailable` (not recorded, store unreadable), for
     /// the warning at the end of the run.
     withheld: Vec<String>,
@@ -93,9 +115,11 @@ impl Broker {
         sync: AuditSync,
     ) -> Self {
         let resolved = Released::default();
+        let deadline = std::time::Instant::now() + agent.confinement.limits.timeout;
         Broker {
             identity,
             agent,
+            live: None,
             store: LazyStore::new(home),
             audit,
             anchored: false,
@@ -106,8 +130,19 @@ impl Broker {
             repeats: 0,
             denials: 0,
             calls: 0,
+            approver: Box::new(TerminalApprover::new(approval::timeout_from_env())),
+            approvals: Default::default(),
+            component: Hash::ZERO,
+            deadline,
             withheld: Vec::new(),
         }
+    }
+
+    /// Follows the policy file at `path` (whose bytes hash to `digest`
+    /// and gave the agent's grants): every request is then checked against
+    /// the grants as the file holds them at that moment.
+    pub fn watch_policy(&mut self, path: PathBuf, digest: blake3::Hash) {
+        self.live = Some(LivePolicy::new(path, digest));
     }
 
     pub fn identity(&self) -> &RunIdentity {
@@ -199,11 +234,23 @@ impl Broker {
         }
     }
 
+    /// Takes up changes to tasks.toml and the store file since the last
+    /// request (one `stat` each when there are none).
+    fn refresh(&mut self) {
+        if let Some(live) = &mut self.live
+            && let Some(grants) = live.refresh(&self.identity)
+        {
+            self.agent.grants = grants;
+        }
+        self.store.refresh();
+    }
+
     fn decide(
-        &self,
+        &mut self,
         requested: &str,
         now: OffsetDateTime,
     ) -> Result<(SecretName, u32, SecretString), Denial> {
+        self.refresh();
         if let Some(owner) = self.resolved.owner_within(requested) {
             return Err(Denial {
                 secret: format!("<value of {owner}>"),
@@ -212,10 +259,17 @@ impl Broker {
                 refusal: Refusal::Denied,
             });
         }
-        let secret = match self.agent.check(requested, now) {
-            GrantCheck::Granted { secret, .. } => secret,
+        let (secret, grant) = match self.agent.check(requested, now) {
+            GrantCheck::Granted { secret, grant } => (secret, grant),
             GrantCheck::Denied(reason) => return Err(self.explain(requested, reason)),
         };
+        if let Some(fault) = self.live.as_ref().and_then(LivePolicy::fault) {
+            let detail = fault.detail.clone();
+            return Err(denial(&secret, fault.code, detail, Refusal::Denied));
+        }
+        if grant.approve {
+            self.approved(&secret)?;
+        }
         self.unseal(secret)
     }
 
@@ -249,41 +303,6 @@ impl Broker {
                 ))
             }
         }
-    }
-
-    /// Turns the policy's reason into the most precise one the store allows.
-    fn explain(&self, requested: &str, reason: DenyReason) -> Denial {
-        let secret = match &reason {
-            DenyReason::InvalidName => {
-                let placeholder = format!("<invalid name: {} bytes>", requested.len());
-                return denial_raw(placeholder, reason.code(), reason.detail());
-            }
-            DenyReason::NotGranted { secret } => secret.clone(),
-            DenyReason::OtherProject { secret, .. } | DenyReason::Expired { secret, .. } => {
-                return denial(secret, reason.code(), reason.detail(), Refusal::Denied);
-            }
-        };
-        let project = &self.identity.project;
-        // The store only refines the reason; a request the policy already
-        // refuses does not stop the task when the store cannot be opened.
-        let Ok(store) = self.store.get() else {
-            return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
-        };
-        if store.find(project, &secret).is_some() {
-            return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
-        }
-        let holders = store.projects_holding(&secret);
-        if holders.is_empty() {
-            let detail = format!("no secret named {secret} is stored in any project");
-            return denial(&secret, "unknown-secret", detail, Refusal::Denied);
-        }
-        let holders: Vec<String> = holders.iter().map(ToString::to_string).collect();
-        let detail = format!(
-            "{secret} belongs to project {}, agent {} is in project {project}",
-            holders.join(", "),
-            self.identity.agent
-        );
-        denial(&secret, "other-project", detail, Refusal::Denied)
     }
 
     /// Counts one lookup; `false` once the agent's `secret_calls` limit is
@@ -323,15 +342,19 @@ impl Broker {
 
     /// The destinations the grant of `secret` binds it to (empty: none).
     pub fn hosts_of(&self, secret: &SecretName) -> Vec<HostPattern> {
-        self.injection_of(secret).0
+        let grant = self.agent.grant(secret);
+        grant.map(|grant| grant.hosts.clone()).unwrap_or_default()
     }
 
-    /// Where the grant of `secret` lets its value go: the destinations and
-    /// the position in a request (no grant: nowhere).
-    pub fn injection_of(&self, secret: &SecretName) -> (Vec<HostPattern>, InjectAt) {
+    /// Where the grant of `secret` lets its value go, as tasks.toml says
+    /// now: the destinations and the position in a request (no grant, or a
+    /// tasks.toml that cannot be used: nowhere).
+    pub fn injection_of(&mut self, secret: &SecretName) -> (Vec<HostPattern>, InjectAt) {
+        self.refresh();
+        let usable = self.live.as_ref().is_none_or(|live| live.fault().is_none());
         match self.agent.grant(secret) {
-            Some(grant) => (grant.hosts.clone(), grant.inject.clone()),
-            None => (Vec::new(), InjectAt::default()),
+            Some(grant) if usable => (grant.hosts.clone(), grant.inject.clone()),
+            _ => (Vec::new(), InjectAt::default()),
         }
     }
 

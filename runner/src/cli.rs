@@ -74,7 +74,7 @@ pub enum Command {
     Agent(AgentCommand),
     /// Let an agent resolve a stored secret, until an expiry (default 30 days)
     Grant(commands::grant::Grant),
-    /// Take a grant back: the agent is denied the secret from its next run on
+    /// Take a grant back: the agent is denied the secret from its next call on, also in running tasks
     Revoke(commands::revoke::Revoke),
     /// Check and read the audit log
     #[command(subcommand)]

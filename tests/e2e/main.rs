@@ -4,6 +4,7 @@
 mod harness;
 
 mod accept_restore;
+mod approval;
 mod audit_anchor;
 mod audit_anchor_file;
 mod audit_binding;
@@ -42,6 +43,7 @@ mod hostile_input;
 mod hostile_output;
 mod lazy_start;
 mod limits;
+mod live_grants;
 mod polyglot;
 mod sandbox_isolation;
 mod secret_inputs;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// A pseudo-terminal: (master, slave).
-fn open_pty() -> (File, File) {
+pub(crate) fn open_pty() -> (File, File) {
     // SAFETY: plain libc calls on a descriptor this function owns; the name
     // buffer is large enough and NUL-terminated by ptsname_r.
     unsafe {
@@ -43,7 +43,7 @@ fn echoes(tty: &File) -> bool {
 }
 
 /// Everything the terminal shows, up to and including `marker`.
-fn read_screen_until(master: &mut File, marker: &str) -> Vec<u8> {
+pub(crate) fn read_screen_until(master: &mut File, marker: &str) -> Vec<u8> {
     let mut screen = Vec::new();
     let mut chunk = [0u8; 4096];
     let start = Instant::now();

@@ -134,6 +134,25 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .str("reason", reason.as_str())
                 .str("detail", detail);
         }
+        Event::SecretApprove {
+            run,
+            agent,
+            project,
+            secret,
+            component,
+            outcome,
+            by_uid,
+            by_user,
+        } => {
+            f.put("run", run.as_bytes())
+                .str("agent", agent.as_str())
+                .str("project", project.as_str())
+                .str("secret", secret.as_str())
+                .put("component", component.as_bytes())
+                .str("outcome", outcome.as_str())
+                .put("by_uid", &by_uid.to_le_bytes())
+                .str("by_user", by_user);
+        }
         Event::ExecEnd {
             run,
             agent,

@@ -71,6 +71,22 @@ pub enum Event {
         reason: Token,
         detail: String,
     },
+    /// A person's answer to an approval grant's question (`approve =
+    /// true`), before the value is released or the request denied.
+    #[serde(rename = "secret.approve")]
+    SecretApprove {
+        run: RunId,
+        agent: AgentName,
+        project: ProjectName,
+        secret: SecretName,
+        /// blake3 of the component's `.wasm` bytes, as shown to the person.
+        component: Hash,
+        /// `allowed`, `refused` or `timed-out`.
+        outcome: Token,
+        /// Who answered: the uid and user name of the process at the terminal.
+        by_uid: u32,
+        by_user: String,
+    },
     #[serde(rename = "exec.end")]
     ExecEnd {
         run: RunId,
@@ -242,6 +258,7 @@ impl Event {
             Event::ExecStart { .. } => "exec.start",
             Event::SecretResolve { .. } => "secret.resolve",
             Event::SecretDeny { .. } => "secret.deny",
+            Event::SecretApprove { .. } => "secret.approve",
             Event::ExecEnd { .. } => "exec.end",
             Event::ExecRefused { .. } => "exec.refused",
             Event::HttpRequest { .. } => "http.request",
@@ -272,6 +289,16 @@ impl Event {
             }
             Event::SecretResolve { .. } => &[WHO[0], WHO[1], WHO[2], "secret", "version"],
             Event::SecretDeny { .. } => &[WHO[0], WHO[1], WHO[2], "secret", "reason", "detail"],
+            Event::SecretApprove { .. } => &[
+                WHO[0],
+                WHO[1],
+                WHO[2],
+                "secret",
+                "component",
+                "outcome",
+                "by_uid",
+                "by_user",
+            ],
             Event::ExecEnd { .. } => &[
                 WHO[0],
                 WHO[1],

@@ -64,6 +64,10 @@ pub(crate) struct WireLine<'a> {
     #[serde(default, deserialize_with = "present")]
     detail: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    by_uid: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    by_user: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     exit_code: Option<i32>,
     #[serde(default, deserialize_with = "present")]
     duration_ms: Option<u64>,
@@ -162,6 +166,16 @@ impl WireLine<'_> {
                 secret: take!(w.secret),
                 reason: take!(w.reason),
                 detail: take!(w.detail),
+            },
+            "secret.approve" => Event::SecretApprove {
+                run: take!(w.run),
+                agent: take!(w.agent),
+                project: take!(w.project),
+                secret: secret_name(take!(w.secret))?,
+                component: take!(w.component),
+                outcome: take!(w.outcome),
+                by_uid: take!(w.by_uid),
+                by_user: take!(w.by_user),
             },
             "exec.end" => Event::ExecEnd {
                 run: take!(w.run),

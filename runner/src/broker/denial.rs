@@ -1,11 +1,13 @@
 //! What a refused request leaves behind: the audit record's secret, reason
 //! code and detail, what the task is told, and the tasks.toml change that
 //! would allow it; and how the broker records and reports a refusal
-//! (synced, masked) and the secrets it had to withhold.
+//! (synced, masked) and the secrets it had to withhold; and how a policy
+//! denial is refined with what the store knows.
 
 use super::{Broker, Refusal, RunIdentity, StoreUnusable};
 use crate::audit::{Event, Token};
 use crate::names::{AgentName, SecretName};
+use crate::policy::DenyReason;
 
 /// Why a request was refused, for the audit log and the operator.
 pub(super) struct Denial {
@@ -118,5 +120,42 @@ impl Broker {
         if !self.withheld.contains(&secret) {
             self.withheld.push(secret);
         }
+    }
+}
+
+impl Broker {
+    /// Turns the policy's reason into the most precise one the store allows.
+    pub(super) fn explain(&self, requested: &str, reason: DenyReason) -> Denial {
+        let secret = match &reason {
+            DenyReason::InvalidName => {
+                let placeholder = format!("<invalid name: {} bytes>", requested.len());
+                return denial_raw(placeholder, reason.code(), reason.detail());
+            }
+            DenyReason::NotGranted { secret } => secret.clone(),
+            DenyReason::OtherProject { secret, .. } | DenyReason::Expired { secret, .. } => {
+                return denial(secret, reason.code(), reason.detail(), Refusal::Denied);
+            }
+        };
+        let project = &self.identity.project;
+        // The store only refines the reason; a request the policy already
+        // refuses does not stop the task when the store cannot be opened.
+        let Ok(store) = self.store.get() else {
+            return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
+        };
+        if store.find(project, &secret).is_some() {
+            return denial(&secret, reason.code(), reason.detail(), Refusal::Denied);
+        }
+        let holders = store.projects_holding(&secret);
+        if holders.is_empty() {
+            let detail = format!("no secret named {secret} is stored in any project");
+            return denial(&secret, "unknown-secret", detail, Refusal::Denied);
+        }
+        let holders: Vec<String> = holders.iter().map(ToString::to_string).collect();
+        let detail = format!(
+            "{secret} belongs to project {}, agent {} is in project {project}",
+            holders.join(", "),
+            self.identity.agent
+        );
+        denial(&secret, "other-project", detail, Refusal::Denied)
     }
 }

@@ -14,14 +14,22 @@
 //! before the task started. A request the policy refuses anyway only loses
 //! the refinement of its reason (`not-granted` stays `not-granted`).
 //!
+//! Once open, the store follows the file: before each request
+//! [`LazyStore::refresh`] stats the store file and, only when its
+//! [`FileStamp`] moved (a `secret rm`, `rotate` or `set` by another
+//! process), takes up the new file through [`Store::refresh`]: under the
+//! lock, with the key, MAC and rollback checks of an open. A file that fails
+//! them makes the store unusable for the rest of the run, as at open.
+//!
 //! Nobody is asked for a passphrase while a task runs: here it comes from
 //! the environment only; `runner exec` opens a store that would ask at the
 //! terminal before the task starts ([`LazyStore::open_now`]).
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::path::PathBuf;
 
-use crate::store::{AskPassphrase, Store, passphrase};
+use super::stamp::FileStamp;
+use crate::store::{AskPassphrase, STORE_FILE, Store, passphrase};
 
 /// Why the run's store cannot be used; stops the task (a wasmtime trap
 /// carrying this error) and becomes the run's outcome.
@@ -41,6 +49,8 @@ impl StoreUnusable {
 pub struct LazyStore {
     dir: PathBuf,
     opened: OnceCell<Result<Store, StoreUnusable>>,
+    /// The store file's stamp when the open store last read it.
+    stamp: Cell<Option<FileStamp>>,
 }
 
 impl LazyStore {
@@ -49,6 +59,7 @@ impl LazyStore {
         LazyStore {
             dir,
             opened: OnceCell::new(),
+            stamp: Cell::new(None),
         }
     }
 
@@ -69,12 +80,30 @@ impl LazyStore {
     fn open_with(&self, ask: AskPassphrase<'_>) -> Result<&Store, &StoreUnusable> {
         self.opened
             .get_or_init(|| {
-                Store::open_with(&self.dir, ask).map_err(|error| StoreUnusable {
-                    message: error.to_string(),
-                    hint: error.hint(),
-                })
+                // Stamped before the read, so a write landing during the
+                // open is taken up by the next refresh.
+                self.stamp.set(FileStamp::of(&self.dir.join(STORE_FILE)));
+                Store::open_with(&self.dir, ask).map_err(unusable)
             })
             .as_ref()
+    }
+
+    /// Takes up the store file as it is now if another process changed it
+    /// since it was read; a store not opened yet is left alone (its open
+    /// will read the current file). A file that fails the checks of an open
+    /// makes the store unusable for the rest of the run.
+    pub fn refresh(&mut self) {
+        let Some(Ok(store)) = self.opened.get_mut() else {
+            return;
+        };
+        let stamp = FileStamp::of(&self.dir.join(STORE_FILE));
+        if stamp.is_some() && stamp == self.stamp.get() {
+            return;
+        }
+        self.stamp.set(stamp);
+        if let Err(error) = store.refresh() {
+            self.opened = OnceCell::from(Err(unusable(error)));
+        }
     }
 
     /// The store if it has been opened successfully, without opening it.
@@ -85,5 +114,12 @@ impl LazyStore {
     /// Why the store could not be opened, if it was tried and failed.
     pub fn failure(&self) -> Option<&StoreUnusable> {
         self.opened.get().and_then(|opened| opened.as_ref().err())
+    }
+}
+
+fn unusable(error: crate::store::StoreError) -> StoreUnusable {
+    StoreUnusable {
+        message: error.to_string(),
+        hint: error.hint(),
     }
 }

@@ -156,6 +156,17 @@ impl<'a> Facts<'a> {
                 f.secrets.push(secret);
                 f.outcome = Some("denied");
             }
+            Event::SecretApprove {
+                run,
+                agent,
+                secret,
+                outcome,
+                ..
+            } => {
+                f.who(run, agent.as_str());
+                f.secrets.push(secret.as_str());
+                f.outcome = Some(outcome.as_str());
+            }
             Event::ExecEnd {
                 run,
                 agent,
@@ -292,6 +303,18 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>) -> String {
             ..
         } => format!(
             "secret.deny    run {} agent {agent} secret {secret} {reason}: {detail}",
+            short(&run.to_string())
+        ),
+        Event::SecretApprove {
+            run,
+            agent,
+            secret,
+            outcome,
+            by_uid,
+            by_user,
+            ..
+        } => format!(
+            "secret.approve run {} agent {agent} secret {secret} {outcome} by {by_user} (uid {by_uid})",
             short(&run.to_string())
         ),
         Event::ExecEnd {

@@ -75,6 +75,7 @@ impl Exec {
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
+        broker.set_component(Hash::of(wasm));
         let start = start_event(broker.identity(), wasm, policy);
         if opens_store_first(policy, &agent, &dir) {
             broker.open_store_now()?;
@@ -110,13 +111,10 @@ fn broker_for(dir: &Path, agent: &Agent, policy: &Policy) -> anyhow::Result<Brok
         project: agent.project.clone(),
     };
     let home = dir.to_path_buf();
-    Ok(Broker::new(
-        identity,
-        agent.clone(),
-        home,
-        audit,
-        policy.audit_sync(),
-    ))
+    let mut broker = Broker::new(identity, agent.clone(), home, audit, policy.audit_sync());
+    // Grants are checked as the file holds them at each request.
+    broker.watch_policy(policy.path().to_owned(), policy.digest());
+    Ok(broker)
 }
 
 /// The compiled-code cache for this run. An agent that is pinned or holds

@@ -235,6 +235,17 @@ impl Store {
         matches!(self.data.wrapping.source, KekSource::Passphrase(_))
     }
 
+    /// Takes up the store file as it is now (another process wrote it since
+    /// it was read: a `secret rm`, a rotation): read under the lock and
+    /// checked as at open (key, MAC, a generation neither below this
+    /// store's nor below the audit log's). After an error the store must
+    /// not be used any more.
+    pub fn refresh(&mut self) -> Result<(), StoreError> {
+        let _lock = format::lock(&self.dir)?;
+        self.data = self.reread_locked()?;
+        rollback::check(self)
+    }
+
     /// Re-reads the store file and checks it against the open store's key.
     pub fn check_integrity(&self) -> Result<(), StoreError> {
         self.reread().map(drop)

@@ -28,6 +28,26 @@ fn every_kind_round_trips_through_the_file() {
 }
 
 #[test]
+fn an_approval_round_trips_and_verifies() {
+    let (_dir, log) = new_log();
+    let event = Event::SecretApprove {
+        run: run_id(0xab),
+        agent: agent("support-analysis"),
+        project: project("analytics"),
+        secret: secret("posthog-read"),
+        component: Hash::of(b"component bytes"),
+        outcome: token("timed-out"),
+        by_uid: u32::MAX,
+        by_user: "op \u{e9}\n".into(),
+    };
+    let appended = log.append(event.clone()).unwrap();
+    let records = read_records(log.path()).unwrap();
+    assert_eq!(records[1], appended);
+    assert_eq!(records[1].event, event);
+    assert!(verify(log.path()).unwrap().is_intact());
+}
+
+#[test]
 fn append_links_records() {
     let (_dir, log) = new_log();
     let a = log.append(sample_events().remove(0)).unwrap();

@@ -9,7 +9,9 @@
 //! `dns:HOST` (resolve a name), `getenv:NAME` (print one variable's value),
 //! `get-len:N` (ask for a secret whose name is N bytes long),
 //! `symlink:TARGET:LINK` (create LINK, a path under a granted dir, pointing
-//! to TARGET, through wasi:filesystem's `symlink-at`).
+//! to TARGET, through wasi:filesystem's `symlink-at`), `poll:NAME` (resolve
+//! NAME once a second, one line per call, until the second denial in a row
+//! or 25 calls).
 
 use std::io::Read;
 
@@ -30,6 +32,7 @@ fn main() {
             "dns" => dns(arg),
             "get-len" => get(&"a".repeat(arg.parse().unwrap_or(0))),
             "get" => get(arg),
+            "poll" => poll(arg),
             "get-as-name" => get_as_name(arg),
             "exit" => std::process::exit(arg.parse().unwrap_or(1)),
             "panic" => panic!("the probe panics on purpose"),
@@ -130,5 +133,26 @@ fn get_as_name(name: &str) {
             Err(error) => println!("get-as-name {name}: {error:?}"),
         },
         Err(error) => println!("get-as-name {name}: first get {error:?}"),
+    }
+}
+
+fn poll(name: &str) {
+    let mut denied_in_a_row = 0;
+    for call in 1..=25 {
+        match get_secret(name) {
+            Ok(secret) => {
+                denied_in_a_row = 0;
+                let digest = blake3::hash(secret.expose().as_bytes()).to_hex();
+                println!("poll {call}: granted blake3={digest}");
+            }
+            Err(error) => {
+                denied_in_a_row += 1;
+                println!("poll {call}: {error:?}");
+            }
+        }
+        if denied_in_a_row == 2 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }
