@@ -108,7 +108,14 @@ fn a_grant_removed_from_tasks_toml_denies_the_next_call() {
 fn secret_rm_by_another_process_denies_the_next_call() {
     let world = world_with(r#"{ secret = "posthog-read" }"#);
     let (after, ready) = poll_across(&world, || {
-        world.ok(&["secret", "rm", "posthog-read", "--project", "analytics"]);
+        world.ok(&[
+            "secret",
+            "rm",
+            "posthog-read",
+            "--project",
+            "analytics",
+            "--force",
+        ]);
     });
     assert_denied_from_next_call(&after, ready);
     assert_eq!(deny_reasons(&world), ["not-stored", "not-stored"]);
@@ -210,7 +217,14 @@ fn a_rotation_mid_run_releases_the_new_version_and_records_it() {
     );
     assert!(out.status.success(), "{}", text(&out));
     lines_until(&lines, |l| l.contains(&hash(&new)));
-    world.ok(&["secret", "rm", "posthog-read", "--project", "analytics"]);
+    world.ok(&[
+        "secret",
+        "rm",
+        "posthog-read",
+        "--project",
+        "analytics",
+        "--force",
+    ]);
     let rest = lines_until(&lines, |l| l.ends_with("Denied"));
     assert!(rest.iter().all(|l| !l.contains(&hash(&old))), "{rest:?}");
     assert!(child.wait().unwrap().success());
