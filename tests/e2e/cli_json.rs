@@ -107,3 +107,15 @@ fn an_unknown_outcome_lists_the_valid_ones() {
     );
     world.ok(&["audit", "log", "--outcome", "limit-timeout"]);
 }
+
+#[test]
+fn readable_times_have_the_relative_time_beside_them() {
+    let world = World::new();
+    world.set_secret("analytics", "posthog-read", "v");
+    let list = stdout(&world.ok(&["secret", "list"]));
+    let row = list.lines().find(|l| l.contains("posthog-read")).unwrap();
+    assert!(row.contains("Z (just now)"), "{list}");
+    let log = stdout(&world.ok(&["audit", "log"]));
+    assert!(log.lines().count() >= 3, "{log}");
+    assert!(log.lines().all(|l| l.contains("Z (just now)  ")), "{log}");
+}

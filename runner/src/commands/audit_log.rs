@@ -67,13 +67,14 @@ impl AuditLogCmd {
         // Streamed: a rotated log may be far larger than memory; `-n N`
         // keeps only the last N lines.
         let mut tail = VecDeque::new();
+        let now = OffsetDateTime::now_utc();
         audit::for_each_record(&path, |record| {
             if failed.is_some() || !self.matches(&record) {
                 return;
             }
             let line = match self.json {
                 true => record.to_line().unwrap_or_default(),
-                false => escape_for_terminal(&describe(&record, &ended)).into_owned(),
+                false => escape_for_terminal(&describe(&record, &ended, now)).into_owned(),
             };
             match self.last {
                 Some(n) => keep_last(&mut tail, n, line),
@@ -262,7 +263,7 @@ fn keep_last(tail: &mut VecDeque<String>, n: usize, line: String) {
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.
-fn describe(record: &Record, ended: &HashSet<audit::RunId>) -> String {
+fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime) -> String {
     let ts = audit::format_timestamp(record.ts).unwrap_or_default();
     let what = match &record.event {
         Event::LogInit { store } => format!("log.init       store {store}"),
@@ -395,7 +396,8 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>) -> String {
             crate::report::escape_for_terminal(&text).into_owned()
         }
     };
-    format!("{:>6}  {ts}  {what}", record.seq)
+    let ago = crate::age::relative(record.ts, now);
+    format!("{:>6}  {ts} ({ago})  {what}", record.seq)
 }
 
 fn short(hex: &str) -> String {

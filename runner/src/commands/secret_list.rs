@@ -46,7 +46,10 @@ impl SecretList {
             }
             return Ok(crate::exit_code::OK);
         }
-        let rows: Vec<[String; 6]> = store.entries().map(|entry| row(entry, &history)).collect();
+        let rows: Vec<[String; 6]> = store
+            .entries()
+            .map(|entry| row(entry, &history, OffsetDateTime::now_utc()))
+            .collect();
         if rows.is_empty() {
             println!("no secrets stored; add one with `runner secret set NAME --project P`");
             return Ok(crate::exit_code::OK);
@@ -90,8 +93,9 @@ fn json_row(entry: &EntryInfo, history: &Histories) -> serde_json::Value {
     })
 }
 
-fn row(entry: &EntryInfo, history: &Histories) -> [String; 6] {
+fn row(entry: &EntryInfo, history: &Histories, now: OffsetDateTime) -> [String; 6] {
     let [created, rotated, resolved] = dates(entry, history);
+    let when = |time: Option<OffsetDateTime>, missing: &str| when(time, missing, now);
     [
         entry.project.to_string(),
         entry.name.to_string(),
@@ -102,8 +106,13 @@ fn row(entry: &EntryInfo, history: &Histories) -> [String; 6] {
     ]
 }
 
-fn when(time: Option<OffsetDateTime>, missing: &str) -> String {
-    let text = time.and_then(|t| t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok());
+/// An absolute time with the relative one beside it: `2026-01-31T00:00:00Z
+/// (3 minutes ago)`.
+fn when(time: Option<OffsetDateTime>, missing: &str, now: OffsetDateTime) -> String {
+    let text = time.and_then(|t| {
+        let absolute = t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()?;
+        Some(format!("{absolute} ({})", crate::age::relative(t, now)))
+    });
     text.unwrap_or_else(|| missing.into())
 }
 
