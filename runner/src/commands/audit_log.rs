@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Event, Record};
 use crate::cli::Global;
+use crate::commands::log_check;
 use crate::report::{StdoutError, escape_for_terminal};
 
 #[derive(Debug, Args)]
@@ -90,7 +91,9 @@ impl AuditLogCmd {
             Some(error) => Err(StdoutError(error).into()),
             None => {
                 out.flush().map_err(StdoutError)?;
-                Ok(crate::exit_code::OK)
+                let key = log_check::quiet_key(&dir);
+                let warning = log_check::check(&dir, key.as_ref())?;
+                Ok(log_check::finish(warning, crate::exit_code::OK))
             }
         }
     }

@@ -142,7 +142,7 @@ fn foreign_store(result: &Anchored, key: Option<&CheckpointKey>) -> Option<Strin
     })
 }
 
-fn exit_for(verdict: Verdict) -> u8 {
+pub(crate) fn exit_for(verdict: Verdict) -> u8 {
     match verdict {
         Verdict::Intact => exit_code::OK,
         Verdict::Invalid => exit_code::FAILURE,
@@ -225,7 +225,7 @@ fn authentication_note(result: &Anchored) -> Option<String> {
     })
 }
 
-fn summary(result: &Anchored) -> String {
+pub(crate) fn summary(result: &Anchored) -> String {
     match result.verdict {
         Verdict::Intact if result.unauthenticated == 0 => "INTACT (anchored)".into(),
         Verdict::Intact => format!(

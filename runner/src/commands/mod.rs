@@ -18,6 +18,7 @@ pub mod explain;
 mod explain_json;
 pub mod grant;
 pub mod init;
+mod log_check;
 pub mod project_add;
 pub mod project_list;
 pub mod rekey;

@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::audit::{self, Event};
 use crate::cli::Global;
+use crate::commands::log_check;
 use crate::names::{ProjectName, SecretName};
 use crate::store::{EntryInfo, Store};
 
@@ -44,7 +45,7 @@ impl SecretList {
             for entry in store.entries() {
                 println!("{}", json_row(entry, &history));
             }
-            return Ok(crate::exit_code::OK);
+            return log_verdict(&dir, &store);
         }
         let rows: Vec<[String; 6]> = store
             .entries()
@@ -63,8 +64,16 @@ impl SecretList {
             "LAST RESOLVED",
         ];
         print_table(&header, &rows);
-        Ok(crate::exit_code::OK)
+        log_verdict(&dir, &store)
     }
+}
+
+/// The exit code once the dates' source, the audit log, is verified
+/// ([`log_check`]): a warning on stderr when it does not verify.
+fn log_verdict(dir: &Path, store: &Store) -> anyhow::Result<u8> {
+    let key = crate::audit::CheckpointKey::from_store(store);
+    let warning = log_check::check(dir, Some(&key))?;
+    Ok(log_check::finish(warning, crate::exit_code::OK))
 }
 
 type Histories = BTreeMap<(ProjectName, SecretName), History>;
