@@ -105,6 +105,25 @@ fn a_grant_removed_from_tasks_toml_denies_the_next_call() {
 }
 
 #[test]
+fn runner_revoke_denies_the_next_call_of_a_running_task() {
+    let world = world_with(r#"{ secret = "posthog-read" }"#);
+    let (after, ready) = poll_across(&world, || {
+        world.ok(&["revoke", "posthog-read", "--agent", "poller"]);
+    });
+    assert_denied_from_next_call(&after, ready);
+    assert_eq!(deny_reasons(&world), ["not-granted", "not-granted"]);
+    // The revocation is recorded, by whom, before the first denial.
+    let kinds: Vec<String> = world
+        .records()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_owned())
+        .filter(|k| k == "grant.revoke" || k == "secret.deny")
+        .collect();
+    assert_eq!(kinds, ["grant.revoke", "secret.deny", "secret.deny"]);
+    world.ok(&["audit", "verify"]);
+}
+
+#[test]
 fn secret_rm_by_another_process_denies_the_next_call() {
     let world = world_with(r#"{ secret = "posthog-read" }"#);
     let (after, ready) = poll_across(&world, || {

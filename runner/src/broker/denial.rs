@@ -24,12 +24,14 @@ impl Denial {
     pub fn grant_hint(&self, agent: &AgentName) -> Option<String> {
         match self.code {
             "not-granted" => Some(format!(
-                "to allow it, add {{ secret = \"{}\" }} to grants of [agents.{agent}] in tasks.toml",
-                self.secret
+                "to allow it: runner grant {secret} --agent {agent} (or add {{ secret = \"{secret}\" }} \
+                 to grants of [agents.{agent}] in tasks.toml)",
+                secret = self.secret
             )),
             "expired" => Some(format!(
-                "the grant of {} to {agent} has expired; renew its `expires` in tasks.toml",
-                self.secret
+                "the grant of {secret} to {agent} has expired; renew it: runner grant {secret} \
+                 --agent {agent} --expires 30d (or edit its `expires` in tasks.toml)",
+                secret = self.secret
             )),
             _ => None,
         }
