@@ -119,3 +119,52 @@ fn readable_times_have_the_relative_time_beside_them() {
     assert!(log.lines().count() >= 3, "{log}");
     assert!(log.lines().all(|l| l.contains("Z (just now)  ")), "{log}");
 }
+
+/// `audit log` with stdout on a pseudo-terminal: everything it printed.
+fn log_on_a_terminal(world: &World, no_color: Option<&str>) -> String {
+    use std::io::Read;
+    let (mut master, slave) = crate::terminal_input::open_pty();
+    let status = {
+        // The command holds the slave until dropped.
+        let mut cmd = world.cmd(&["audit", "log"]);
+        cmd.stdout(slave);
+        if let Some(value) = no_color {
+            cmd.env("NO_COLOR", value);
+        }
+        cmd.status().unwrap()
+    };
+    assert!(status.success());
+    // The slave is closed now: the master reads what was written, then EIO.
+    let mut screen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = master.read(&mut chunk) {
+        screen.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&screen).into_owned()
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let world = World::new();
+    world.set_secret("analytics", "posthog-read", "v");
+    let out = world.exec(
+        "probe",
+        "support-analysis",
+        &["get:posthog-read", "get:nope"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let screen = log_on_a_terminal(&world, None);
+    let deny = screen.lines().find(|l| l.contains("secret.deny")).unwrap();
+    assert!(deny.starts_with("\x1b[31m"), "{deny:?}");
+    let resolve = screen
+        .lines()
+        .find(|l| l.contains("secret.resolve"))
+        .unwrap();
+    assert!(resolve.starts_with("\x1b[32m"), "{resolve:?}");
+    let plain = log_on_a_terminal(&world, Some("1"));
+    assert!(
+        plain.contains("secret.deny") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    assert!(!stdout(&world.ok(&["audit", "log"])).contains('\x1b'));
+}

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Event, Record};
 use crate::cli::Global;
-use crate::commands::log_check;
+use crate::commands::{audit_log_filters, colour, log_check};
 use crate::report::{StdoutError, escape_for_terminal};
 
 #[derive(Debug, Args)]
@@ -47,7 +47,7 @@ pub struct AuditLogCmd {
     pub last: Option<usize>,
     /// Only records with this outcome: resolved, denied, allowed, or an
     /// exec.end outcome (exited, trapped, refused, ...)
-    #[arg(long, value_name = "OUTCOME", value_parser = parse_outcome)]
+    #[arg(long, value_name = "OUTCOME", value_parser = audit_log_filters::parse_outcome)]
     pub outcome: Option<String>,
     /// Only records of this kind, e.g. grant.add, grant.revoke, policy.change, secret.resolve
     #[arg(long, value_name = "KIND")]
@@ -69,16 +69,21 @@ impl AuditLogCmd {
         // keeps only the last N lines.
         let mut tail = VecDeque::new();
         let now = OffsetDateTime::now_utc();
+        let painting = !self.json && colour::on_stdout();
         audit::for_each_record(&path, |record| {
             if failed.is_some() || !self.matches(&record) {
                 return;
             }
             let line = match self.json {
                 true => record.to_line().unwrap_or_default(),
-                false => escape_for_terminal(&describe(&record, &ended, now)).into_owned(),
+                false => {
+                    let line = escape_for_terminal(&describe(&record, &ended, now)).into_owned();
+                    let outcome = Facts::of(&record.event).outcome;
+                    colour::paint(line, painting.then_some(outcome).flatten())
+                }
             };
             match self.last {
-                Some(n) => keep_last(&mut tail, n, line),
+                Some(n) => audit_log_filters::keep_last(&mut tail, n, line),
                 None => failed = writeln!(out, "{line}").err(),
             }
         })?;
@@ -221,48 +226,6 @@ impl<'a> Facts<'a> {
         self.run = Some(run.to_string());
         self.agent = Some(agent);
     }
-}
-
-/// Every outcome a record can have: `secret.resolve`/`deny`, `http.request`
-/// decisions, `exec.refused`, and the `exec.end` outcomes
-/// ([`crate::sandbox::Outcome::token`]).
-const OUTCOMES: [&str; 14] = [
-    "resolved",
-    "denied",
-    "allowed",
-    "refused",
-    "exited",
-    "trapped",
-    "interrupted",
-    "store-unusable",
-    "limit-timeout",
-    "limit-memory",
-    "limit-instances",
-    "limit-secret-calls",
-    "limit-output",
-    "limit-requests",
-];
-
-/// `--outcome`: one of [`OUTCOMES`]; a typo is an error listing them.
-fn parse_outcome(text: &str) -> Result<String, String> {
-    match OUTCOMES.contains(&text) {
-        true => Ok(text.to_owned()),
-        false => Err(format!(
-            "{text:?} is not an outcome; valid outcomes: {}",
-            OUTCOMES.join(", ")
-        )),
-    }
-}
-
-/// Appends `line`, dropping the oldest so at most `n` remain.
-fn keep_last(tail: &mut VecDeque<String>, n: usize, line: String) {
-    if n == 0 {
-        return;
-    }
-    if tail.len() == n {
-        tail.pop_front();
-    }
-    tail.push_back(line);
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.
