@@ -8,8 +8,7 @@
 //!   agents or grants differ from the last state recorded for that path, a
 //!   `policy.change` record with the difference, attributed to the file's
 //!   owner, is appended first (before the run's `exec.start`). The first
-//!   load of a path sets the baseline without a record (the policy as it
-//!   was is bound to the run by `exec.start`'s digest).
+//!   load of a path records every agent and grant in it as added.
 //! - The warm path stays cheap: `policy.state` in the state dir keeps, per
 //!   policy path, the digest of the last recorded file and its agents and
 //!   grants; a file with that digest costs one small read.
@@ -59,12 +58,10 @@ pub fn note_hand_edits(home: &Path, policy: &Policy, log: &AuditLog) -> anyhow::
         return Ok(());
     }
     let now = Snapshot::of(policy);
-    // First sight of this path: the baseline (bound to the run by
-    // `exec.start`'s policy digest); differences are recorded from here on.
-    let changes = match state.policies.get(&key) {
-        Some(old) => old.snapshot.diff(&now),
-        None => String::new(),
-    };
+    // First sight of this path: everything in it is recorded as added, so
+    // the log holds who could resolve what from the first run on.
+    let old = state.policies.get(&key).map(|r| &r.snapshot);
+    let changes = old.cloned().unwrap_or_default().diff(&now);
     if !changes.is_empty() {
         let owner = std::fs::metadata(policy.path()).map_or(u32::MAX, |m| m.uid());
         let by = Operator::owner(owner);
@@ -143,8 +140,8 @@ fn key(path: &Path) -> String {
     dir.join(name).display().to_string()
 }
 
-/// The state, or an empty one when missing or unreadable (the next load is
-/// then a first sight: a new baseline).
+/// The state, or an empty one when missing or unreadable (everything is
+/// then recorded again: a spurious record, never a missing one).
 fn read(home: &Path) -> State {
     std::fs::read(home.join(STATE_FILE))
         .ok()

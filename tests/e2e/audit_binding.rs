@@ -143,15 +143,16 @@ fn records_without_a_mac_at_the_end_are_counted_as_unauthenticated() {
     ));
     let out = world.exec("hello", "bare", &[]);
     assert!(out.status.success(), "{}", text(&out));
+    // policy.change (the first sight of tasks.toml), exec.start, exec.end.
     let (code, shown) = verify(&world);
     assert_eq!(code, Some(0), "{shown}");
     assert!(
-        shown.contains("the last 2 record(s) are NOT authenticated"),
+        shown.contains("the last 3 record(s) are NOT authenticated"),
         "{shown}"
     );
     assert!(
         shown.contains(
-            "result: INTACT (anchored up to seq 0; the last 2 record(s) unauthenticated)"
+            "result: INTACT (anchored up to seq 0; the last 3 record(s) unauthenticated)"
         ),
         "{shown}"
     );

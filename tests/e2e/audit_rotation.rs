@@ -183,7 +183,10 @@ fn an_anchor_taken_before_rotations_verifies_after_them() {
     let (code, shown) = verify(&world, &["--anchor", &anchor]);
     assert_eq!(code, Some(0), "{shown}");
     assert!(shown.contains("appended since"), "{shown}");
-    assert!(shown.contains("4 segment files"), "{shown}");
+    // Three rotations on demand, and any the small segment limit adds.
+    let files = 1 + sealed(&world).len();
+    assert!(files >= 4, "{shown}");
+    assert!(shown.contains(&format!("{files} segment files")), "{shown}");
 }
 
 #[test]

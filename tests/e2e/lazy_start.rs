@@ -59,14 +59,15 @@ fn records_that_release_nothing_are_anchored_by_the_next_synced_one() {
     world.set_secret("analytics", "posthog-read", &canary());
     let hello = world.exec("hello", "bare", &[]);
     assert!(hello.status.success(), "{}", text(&hello));
-    // exec.start and exec.end of the hello run follow the checkpoint.
+    // The first sight of tasks.toml (policy.change), exec.start and
+    // exec.end of the hello run follow the checkpoint.
     let shown = stdout(&world.run(&["audit", "verify"]));
-    assert!(shown.contains("2 record(s) appended since"), "{shown}");
+    assert!(shown.contains("3 record(s) appended since"), "{shown}");
     // They carry no MAC (the hello run never opened the store): verify
     // counts them instead of calling them anchored.
     assert!(
         shown.contains("result: INTACT (anchored up to seq")
-            && shown.contains("the last 2 record(s) unauthenticated)"),
+            && shown.contains("the last 3 record(s) unauthenticated)"),
         "{shown}"
     );
     let get = world.exec("probe", "support-analysis", &["get:posthog-read"]);
@@ -105,6 +106,9 @@ fn every_record_mode_anchors_each_run_at_once() {
 #[test]
 fn every_record_mode_opens_the_store_before_the_task_starts() {
     let world = every_record_world();
+    // A first run records the first sight of tasks.toml (policy.change).
+    let settle = world.exec("hello", "support-analysis", &[]);
+    assert!(settle.status.success(), "{}", text(&settle));
     let before = world.records().len();
     std::fs::remove_file(world.home().join("key")).unwrap();
     let out = world.exec("hello", "support-analysis", &[]);
