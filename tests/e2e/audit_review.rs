@@ -72,21 +72,66 @@ fn grants_show_last_use_counts_and_flags() {
     let missing = row(&rows, "support-analysis", "never-stored");
     assert_eq!(
         missing["flags"],
-        serde_json::json!(["never-used", "missing"])
+        serde_json::json!(["never-used", "no-expiry", "missing"])
     );
     let ghost = row(&rows, "billing-bot", "billing-admin");
     assert_eq!(ghost["granted"], false);
     assert_eq!(ghost["resolutions"], 1);
     assert_eq!(ghost["flags"], serde_json::json!(["ghost"]));
+    // billing-admin is stored, and after the revoke no grant names it.
+    let (ungranted, rows): (Vec<Value>, Vec<Value>) =
+        rows.into_iter().partition(|r| r["ungranted"] == true);
     assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(ungranted.len(), 1, "{ungranted:?}");
+    assert_eq!(ungranted[0]["secret"], "billing-admin");
     // Everything resolved is older than zero minutes.
     let rows = json_lines(&world.run(&["audit", "grants", "--json", "--stale", "0m"]));
     let stale = row(&rows, "support-analysis", "posthog-read");
     assert_eq!(stale["flags"], serde_json::json!(["stale"]));
     let table = stdout(&world.ok(&["audit", "grants"]));
     assert!(table.starts_with("AGENT"), "{table}");
-    assert!(table.contains("never-used,missing"), "{table}");
+    assert!(table.contains("never-used,no-expiry,missing"), "{table}");
     assert!(table.contains("(not granted)"), "{table}");
+    assert!(
+        table.contains("stored, granted to no agent: billing/billing-admin"),
+        "{table}"
+    );
+}
+
+#[test]
+fn fail_on_exits_1_for_ci_on_the_flags_it_names_only() {
+    let world = prepared();
+    // old-key expired, never-stored is missing and has no expiry,
+    // billing-admin is a ghost: each listed flag fails, naming the grant.
+    for (flags, named) in [
+        ("expired", "support-analysis/old-key (never-used,expired)"),
+        ("missing", "support-analysis/never-stored"),
+        ("no-expiry", "support-analysis/never-stored"),
+        ("ghost", "billing-bot/billing-admin (ghost)"),
+        ("stale,expired", "support-analysis/old-key"),
+    ] {
+        let out = world.run(&["audit", "grants", "--fail-on", flags]);
+        assert_eq!(out.status.code(), Some(1), "{flags}: {}", text(&out));
+        assert!(stderr(&out).contains(named), "{flags}: {}", text(&out));
+        assert!(stdout(&out).starts_with("AGENT"), "the table still prints");
+    }
+    // Nothing expires within 7 days; within 100 years posthog-read does.
+    let calm = world.run(&["audit", "grants", "--fail-on", "expiring,stale"]);
+    assert_eq!(calm.status.code(), Some(0), "{}", text(&calm));
+    let args = [
+        "audit",
+        "grants",
+        "--fail-on",
+        "expiring",
+        "--within",
+        "100y",
+    ];
+    let out = world.run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stderr(&out).contains("support-analysis/posthog-read (expiring)"));
+    let bogus = world.run(&["audit", "grants", "--fail-on", "bogus"]);
+    assert_eq!(bogus.status.code(), Some(2), "{}", text(&bogus));
+    assert!(stderr(&bogus).contains("valid: never-used, stale, expired"));
 }
 
 #[test]

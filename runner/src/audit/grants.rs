@@ -2,7 +2,8 @@
 //!
 //! For every grant in the policy: when its secret was last resolved by that
 //! agent, how often, when the grant expires, and flags: never used, unused
-//! for longer than a threshold, expired, secret missing from the store.
+//! for longer than a threshold, expired, expiring soon, without expiry,
+//! secret missing from the store. Stored secrets no grant names are listed.
 //! Agents that resolved a secret in the past but no longer hold the grant
 //! ("ghost" readers) get a row of their own. Pure: the caller supplies the
 //! policy's grants, the store's entries and the records.
@@ -37,7 +38,22 @@ pub enum GrantFlag {
     Missing,
     /// Resolved in the past, but the policy no longer grants it.
     Ghost,
+    /// Granted with no expiry (`expires` absent or `never`).
+    NoExpiry,
+    /// Expires within the review's horizon (`--within`), not yet expired.
+    Expiring,
 }
+
+/// Every flag, for parsing and listing the valid codes.
+pub const GRANT_FLAGS: [GrantFlag; 7] = [
+    GrantFlag::NeverUsed,
+    GrantFlag::Stale,
+    GrantFlag::Expired,
+    GrantFlag::Missing,
+    GrantFlag::Ghost,
+    GrantFlag::NoExpiry,
+    GrantFlag::Expiring,
+];
 
 impl GrantFlag {
     pub fn code(self) -> &'static str {
@@ -47,8 +63,24 @@ impl GrantFlag {
             GrantFlag::Expired => "expired",
             GrantFlag::Missing => "missing",
             GrantFlag::Ghost => "ghost",
+            GrantFlag::NoExpiry => "no-expiry",
+            GrantFlag::Expiring => "expiring",
         }
     }
+
+    /// The flag whose [`GrantFlag::code`] is `code`.
+    pub fn from_code(code: &str) -> Option<GrantFlag> {
+        GRANT_FLAGS.into_iter().find(|f| f.code() == code)
+    }
+}
+
+/// What a review looks for, beyond the grants themselves.
+#[derive(Debug, Clone, Copy)]
+pub struct Horizon {
+    /// Flag grants not resolved for longer than this.
+    pub stale_after: Option<Duration>,
+    /// Flag grants that expire within this.
+    pub expiring_within: Duration,
 }
 
 /// One row of the review.
@@ -87,8 +119,9 @@ pub fn review(
     stored: &BTreeSet<(ProjectName, SecretName)>,
     records: impl IntoIterator<Item = Record>,
     now: OffsetDateTime,
-    stale_after: Option<Duration>,
+    horizon: Horizon,
 ) -> Vec<GrantUse> {
+    let stale_after = horizon.stale_after;
     let mut granted_by = BTreeMap::new();
     let mut usage = usage_of(records, &mut granted_by);
     let by = |reader: &Reader| {
@@ -109,9 +142,7 @@ pub fn review(
                 }
                 Some(_) => {}
             }
-            if grant.expires.is_some_and(|at| at <= now) {
-                flags.push(GrantFlag::Expired);
-            }
+            flags.extend(expiry_flag(grant.expires, now, horizon.expiring_within));
             let (_, project, secret) = &grant.reader;
             if !stored.contains(&(project.clone(), secret.clone())) {
                 flags.push(GrantFlag::Missing);
@@ -126,6 +157,35 @@ pub fn review(
         .map(|(reader, used)| row(reader, false, None, used, vec![GrantFlag::Ghost]));
     rows.extend(ghosts);
     rows
+}
+
+/// `expired`, `expiring` (within `within`) or `no-expiry`, if any.
+fn expiry_flag(
+    expires: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    within: Duration,
+) -> Option<GrantFlag> {
+    match expires {
+        None => Some(GrantFlag::NoExpiry),
+        Some(at) if at <= now => Some(GrantFlag::Expired),
+        Some(at) if now.checked_add(within).is_none_or(|soon| at <= soon) => {
+            Some(GrantFlag::Expiring)
+        }
+        Some(_) => None,
+    }
+}
+
+/// Stored secrets that no grant of the policy names.
+pub fn ungranted<'a>(
+    grants: &[PolicyGrant],
+    stored: &'a BTreeSet<(ProjectName, SecretName)>,
+) -> Vec<&'a (ProjectName, SecretName)> {
+    let named: BTreeSet<(&ProjectName, &SecretName)> =
+        grants.iter().map(|g| (&g.reader.1, &g.reader.2)).collect();
+    stored
+        .iter()
+        .filter(|(project, secret)| !named.contains(&(project, secret)))
+        .collect()
 }
 
 fn row(

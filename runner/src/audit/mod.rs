@@ -75,7 +75,10 @@ pub use checkpoint::{
     VERSION as CHECKPOINT_VERSION,
 };
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
-pub use grants::{GrantFlag, GrantUse, GrantedBy, PolicyGrant, Reader, review as review_grants};
+pub use grants::{
+    GRANT_FLAGS, GrantFlag, GrantUse, GrantedBy, Horizon, PolicyGrant, Reader,
+    review as review_grants, ungranted,
+};
 pub use ids::{Hash, IdError, LogId, MAX_TOKEN_LEN, RunId, Token};
 pub use mac::{RECORD_MAC_CONTEXT, always_keyed};
 pub use policy_events::describe as describe_policy;

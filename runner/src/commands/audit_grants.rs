@@ -1,7 +1,9 @@
-//! `runner audit grants [--stale 30d] [--json]`: every grant in tasks.toml
-//! with its last use, number of uses and expiry, flagged never-used, stale,
-//! expired, missing (secret not in the store) or ghost (an agent that
-//! resolved a secret it is no longer granted).
+//! `runner audit grants [--stale 30d] [--within 7d] [--fail-on FLAGS] [--json]`:
+//! every grant in tasks.toml with its last use, number of uses and expiry,
+//! flagged never-used, stale, expired, expiring, no-expiry, missing (secret
+//! not in the store) or ghost (an agent that resolved a secret it is no
+//! longer granted); then the stored secrets no grant names. With
+//! `--fail-on`, a flag in the list makes the command exit 1 (for CI).
 
 use std::collections::BTreeSet;
 
@@ -10,9 +12,10 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::audit::{self, GrantUse, PolicyGrant};
+use crate::audit::{self, GRANT_FLAGS, GrantFlag, GrantUse, Horizon, PolicyGrant};
 use crate::cli::Global;
 use crate::commands::secret_list::print_table;
+use crate::names::{ProjectName, SecretName};
 use crate::policy::Policy;
 use crate::store::Store;
 
@@ -21,6 +24,13 @@ pub struct AuditGrants {
     /// Flag grants not resolved for longer than this (e.g. 30d, 12h, 2w)
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub stale: Option<Duration>,
+    /// Flag grants that expire within this (default 7d)
+    #[arg(long, value_name = "AGE", value_parser = parse_age, default_value = "7d")]
+    pub within: Duration,
+    /// Exit 1 if any grant has one of these flags (comma-separated: stale,
+    /// expired, ghost, missing, no-expiry, expiring, never-used)
+    #[arg(long, value_name = "FLAGS", value_delimiter = ',', value_parser = parse_flag)]
+    pub fail_on: Vec<GrantFlag>,
     /// Print one JSON object per grant (JSON Lines)
     #[arg(long)]
     pub json: bool,
@@ -36,18 +46,56 @@ impl AuditGrants {
             .map(|e| (e.project.clone(), e.name.clone()))
             .collect();
         let records = audit::read_records(&dir.join(audit::AUDIT_FILE))?;
-        let rows = audit::review_grants(
-            &grants_of(&policy),
-            &stored,
-            records,
-            OffsetDateTime::now_utc(),
-            self.stale,
-        );
+        let grants = grants_of(&policy);
+        let horizon = Horizon {
+            stale_after: self.stale,
+            expiring_within: self.within,
+        };
+        let now = OffsetDateTime::now_utc();
+        let rows = audit::review_grants(&grants, &stored, records, now, horizon);
+        let unnamed = audit::ungranted(&grants, &stored);
         match self.json {
-            true => rows.iter().for_each(|r| println!("{}", to_json(r))),
-            false => print_rows(&rows),
+            true => print_json(&rows, &unnamed),
+            false => print_rows(&rows, &unnamed),
         }
-        Ok(crate::exit_code::OK)
+        Ok(self.verdict(&rows))
+    }
+
+    /// 1 if a row has a flag `--fail-on` names (saying which on stderr).
+    fn verdict(&self, rows: &[GrantUse]) -> u8 {
+        let failing: Vec<&GrantUse> = rows
+            .iter()
+            .filter(|r| r.flags.iter().any(|f| self.fail_on.contains(f)))
+            .collect();
+        if failing.is_empty() {
+            return crate::exit_code::OK;
+        }
+        let names: Vec<String> = failing
+            .iter()
+            .map(|r| format!("{}/{} ({})", r.reader.0, r.reader.2, flags(r)))
+            .collect();
+        eprintln!(
+            "error: {} grant(s) have a flag named by --fail-on: {}",
+            failing.len(),
+            names.join(", ")
+        );
+        crate::exit_code::FAILURE
+    }
+}
+
+fn parse_flag(code: &str) -> Result<GrantFlag, String> {
+    GrantFlag::from_code(code).ok_or_else(|| {
+        let valid: Vec<&str> = GRANT_FLAGS.iter().map(|f| f.code()).collect();
+        format!("unknown flag {code:?}; valid: {}", valid.join(", "))
+    })
+}
+
+fn print_json(rows: &[GrantUse], unnamed: &[&(ProjectName, SecretName)]) {
+    rows.iter().for_each(|r| println!("{}", to_json(r)));
+    for (project, secret) in unnamed {
+        let line = json!({ "project": project.as_str(), "secret": secret.as_str(),
+            "ungranted": true });
+        println!("{line}");
     }
 }
 
@@ -78,11 +126,18 @@ fn flags(row: &GrantUse) -> String {
     codes.join(",")
 }
 
-fn print_rows(rows: &[GrantUse]) {
-    if rows.is_empty() {
-        println!("no grants in the policy and no secret resolutions in the log");
-        return;
+fn print_rows(rows: &[GrantUse], unnamed: &[&(ProjectName, SecretName)]) {
+    match rows.is_empty() {
+        true => println!("no grants in the policy and no secret resolutions in the log"),
+        false => print_table_of(rows),
     }
+    if !unnamed.is_empty() {
+        let names: Vec<String> = unnamed.iter().map(|(p, s)| format!("{p}/{s}")).collect();
+        println!("stored, granted to no agent: {}", names.join(", "));
+    }
+}
+
+fn print_table_of(rows: &[GrantUse]) {
     let header = [
         "AGENT",
         "PROJECT",
