@@ -109,3 +109,43 @@ fn hints_that_cite_docs_also_give_the_fix() {
     }
     golden("errors_policy_hints", &transcript);
 }
+
+#[test]
+fn init_writes_a_starter_tasks_toml_only_where_none_exists() {
+    let world = World::new();
+    std::fs::remove_dir_all(world.home()).unwrap();
+    std::fs::remove_file(world.config()).unwrap();
+    let out = world.ok(&["init"]);
+    assert!(stdout(&out).contains("wrote a starter"), "{}", text(&out));
+    let starter = std::fs::read_to_string(world.config()).unwrap();
+    assert!(starter.contains("runner grant posthog-read --agent support-bot"));
+    // It loads (it declares nothing yet), and the CLI fills it in place.
+    world.ok(&["project", "add", "analytics"]);
+    world.ok(&["agent", "add", "support-bot", "--project", "analytics"]);
+    let filled = std::fs::read_to_string(world.config()).unwrap();
+    let comments: String = starter.lines().take_while(|l| l.starts_with('#')).collect();
+    let kept: String = filled.lines().take_while(|l| l.starts_with('#')).collect();
+    assert_eq!(kept, comments, "comments kept, first:\n{filled}");
+    assert!(filled.contains("[projects.analytics]"), "{filled}");
+    assert!(filled.contains("[agents.support-bot]"), "{filled}");
+    // An existing tasks.toml is never overwritten.
+    let other = World::new();
+    std::fs::remove_dir_all(other.home()).unwrap();
+    let before = std::fs::read(other.config()).unwrap();
+    let out = other.ok(&["init"]);
+    assert!(!stdout(&out).contains("wrote a starter"), "{}", text(&out));
+    assert_eq!(std::fs::read(other.config()).unwrap(), before);
+}
+
+#[test]
+fn a_missing_tasks_toml_says_how_to_get_one() {
+    let world = World::new();
+    std::fs::remove_file(world.config()).unwrap();
+    let out = world.run(&["audit", "grants"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("`runner init` writes a starter tasks.toml"),
+        "{}",
+        text(&out)
+    );
+}

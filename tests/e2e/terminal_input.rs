@@ -119,8 +119,11 @@ fn a_value_typed_at_a_terminal_is_not_echoed() {
 fn at_terminal(home: &std::path::Path, slave: &File, args: &[&str]) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     let mut cmd = std::process::Command::new(RUNNER);
+    // In the state dir's parent, so that the default ./tasks.toml is there
+    // (`init` writes a starter one where none exists).
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(home.parent().unwrap())
         .arg("--home")
         .arg(home)
         .args(args)
@@ -192,6 +195,7 @@ fn with_passphrase(home: &std::path::Path, pass: &str, args: &[&str], input: &st
     let mut cmd = std::process::Command::new(RUNNER);
     cmd.env_clear()
         .env("SCOPEHOLD_PASSPHRASE", pass)
+        .current_dir(home.parent().unwrap())
         .arg("--home")
         .arg(home)
         .args(args);

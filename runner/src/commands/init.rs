@@ -21,6 +21,7 @@ use clap::Args;
 
 use crate::audit::{AUDIT_FILE, AuditLog, CHECKPOINT_FILE, CheckpointKey};
 use crate::cli::Global;
+use crate::policy::LockedPolicy;
 use crate::store::{
     KEY_FILE, KeyProtection, LOCK_FILE, NEXT_KEY_FILE, STORE_FILE, Store, passphrase,
 };
@@ -80,6 +81,7 @@ impl Init {
             .context("cannot create the audit log")?
             .checkpoint_now()
             .context("cannot write the audit log's first checkpoint")?;
+        write_starter_policy(&global.config());
         Ok(done(&dir, &store, resumed))
     }
 
@@ -99,6 +101,53 @@ impl Init {
 }
 
 /// Tells the operator what was done and what comes next.
+/// The commented tasks.toml `init` writes where none exists: valid (it
+/// declares nothing) and a guide to the two ways of filling it.
+const STARTER_POLICY: &str = r#"# tasks.toml: which agent may resolve which secret, until when.
+# Reference: docs/tasks-toml.md. Fill it from the command line (edits keep
+# your comments and are recorded in the audit log):
+#
+#   runner project add analytics --description "Product analytics"
+#   runner agent add support-bot --project analytics
+#   runner grant posthog-read --agent support-bot --expires 30d
+#
+# or by hand, as below (hand edits are recorded too, on the next run):
+#
+# [projects.analytics]
+# description = "Product analytics"
+#
+# [agents.support-bot]
+# project = "analytics"
+# grants = [
+#   { secret = "posthog-read", expires = "2027-01-01T00:00:00Z" },
+# ]
+
+[projects]
+
+[agents]
+"#;
+
+/// Writes [`STARTER_POLICY`] at `path` unless a file is there (never
+/// overwritten). The state dir is initialised either way: a failure here
+/// is a warning.
+fn write_starter_policy(path: &Path) {
+    let written = LockedPolicy::open(path).and_then(|file| {
+        let absent = file.text().is_empty() && !path.exists();
+        absent.then(|| file.replace(STARTER_POLICY)).transpose()
+    });
+    match written {
+        Ok(Some(())) => println!(
+            "wrote a starter {} (it declares nothing yet)",
+            path.display()
+        ),
+        Ok(None) => {}
+        Err(error) => eprintln!(
+            "scopehold: warning: no starter tasks.toml written at {}: {error}",
+            path.display()
+        ),
+    }
+}
+
 fn done(dir: &Path, store: &Store, resumed: bool) -> u8 {
     if resumed {
         println!("completed an interrupted init");

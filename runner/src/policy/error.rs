@@ -36,11 +36,16 @@ pub enum PolicyError {
     },
 }
 
+/// The remedy for a tasks.toml that cannot be opened (most often: none
+/// yet where the runner looks).
+pub const NO_POLICY_HINT: &str = "pass --config FILE or set SCOPEHOLD_CONFIG; \
+    for a new one, `runner init` writes a starter tasks.toml where none exists";
+
 impl PolicyError {
     /// A one-line remedy for the user.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            PolicyError::Read { .. } => "pass --config FILE or set SCOPEHOLD_CONFIG".to_owned(),
+            PolicyError::Read { .. } => NO_POLICY_HINT.to_owned(),
             PolicyError::Invalid(invalid) => invalid.problem.hint(),
             PolicyError::Unsafe(unsafe_file) => return unsafe_file.hint(),
             PolicyError::UnknownAgent { known, path, .. } if known.is_empty() => format!(
@@ -385,10 +390,7 @@ mod tests {
             source: std::io::ErrorKind::NotFound.into(),
         };
         assert!(err.to_string().contains("x.toml"));
-        assert_eq!(
-            err.hint().unwrap(),
-            "pass --config FILE or set SCOPEHOLD_CONFIG"
-        );
+        assert_eq!(err.hint().unwrap(), NO_POLICY_HINT);
         let err = PolicyError::UnknownAgent {
             name: "x\u{1b}".into(),
             path: "tasks.toml".into(),

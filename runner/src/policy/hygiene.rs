@@ -42,7 +42,7 @@ impl UnsafePolicyFile {
     pub fn hint(&self) -> Option<String> {
         match self {
             UnsafePolicyFile::Input(InputError::Open { .. }) => {
-                Some("pass --config FILE or set SCOPEHOLD_CONFIG".into())
+                Some(super::error::NO_POLICY_HINT.into())
             }
             UnsafePolicyFile::Input(error) => error.hint(),
             UnsafePolicyFile::Writable { path, .. } => {

@@ -140,10 +140,7 @@ fn unreadable_file_names_path_with_hint() {
         err.to_string().contains(&path.display().to_string()),
         "{err}"
     );
-    assert_eq!(
-        err.hint().unwrap(),
-        "pass --config FILE or set SCOPEHOLD_CONFIG"
-    );
+    assert_eq!(err.hint().unwrap(), crate::policy::error::NO_POLICY_HINT);
     let err = Policy::load(dir.path()).unwrap_err();
     assert!(
         matches!(err, PolicyError::Unsafe(_)),
