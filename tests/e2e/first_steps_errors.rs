@@ -135,6 +135,8 @@ fn init_writes_a_starter_tasks_toml_only_where_none_exists() {
     let out = other.ok(&["init"]);
     assert!(!stdout(&out).contains("wrote a starter"), "{}", text(&out));
     assert_eq!(std::fs::read(other.config()).unwrap(), before);
+    let lock = other.config().with_file_name(".tasks.toml.lock");
+    assert!(!lock.exists(), "init left its directory untouched");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::audit::{AuditLog, Event};
 use crate::cli::Global;
 use crate::names::AgentName;
 use crate::operator::Operator;
-use crate::policy::{Edit, EditError, LockedPolicy};
+use crate::policy::{Edit, EditError, LockedPolicy, known_agent};
 use crate::policy_history::{command_line, commit};
 
 #[derive(Debug, Args)]
@@ -20,11 +20,7 @@ impl AgentRm {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
         let file = LockedPolicy::open(&global.config())?;
-        let agent = file
-            .policy()
-            .agent(self.name.as_str())
-            .map_err(|_| EditError::UnknownAgent(self.name.clone()))
-            .map_err(no_such_agent)?;
+        let agent = known_agent(file.policy(), &self.name).map_err(no_such_agent)?;
         let by = Operator::current();
         let event = Event::AgentRemove {
             user: by.user,

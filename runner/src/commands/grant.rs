@@ -11,7 +11,7 @@ use crate::audit::{AuditLog, CheckpointKey, Event};
 use crate::cli::Global;
 use crate::names::{AgentName, SecretName};
 use crate::operator::Operator;
-use crate::policy::{Agent, Edit, EditError, Expiry, HostPattern, LockedPolicy};
+use crate::policy::{Agent, Edit, Expiry, HostPattern, LockedPolicy, known_agent};
 use crate::policy_history::{command_line, commit};
 use crate::report::Refused;
 use crate::store::Store;
@@ -41,10 +41,7 @@ impl Grant {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
         let file = LockedPolicy::open(&global.config())?;
-        let agent = file
-            .policy()
-            .agent(self.agent.as_str())
-            .map_err(|_| EditError::UnknownAgent(self.agent.clone()))?;
+        let agent = known_agent(file.policy(), &self.agent)?;
         check_hosts(&self.hosts)?;
         let store = Store::open(&dir)?;
         check_stored(&store, agent, &self.secret)?;

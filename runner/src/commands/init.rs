@@ -131,6 +131,11 @@ const STARTER_POLICY: &str = r#"# tasks.toml: which agent may resolve which secr
 /// overwritten). The state dir is initialised either way: a failure here
 /// is a warning.
 fn write_starter_policy(path: &Path) {
+    // Most inits find a tasks.toml: leave it, and its directory, untouched
+    // (no lock file); the check is repeated under the lock.
+    if path.exists() {
+        return;
+    }
     let written = LockedPolicy::open(path).and_then(|file| {
         let absent = file.text().is_empty() && !path.exists();
         absent.then(|| file.replace(STARTER_POLICY)).transpose()

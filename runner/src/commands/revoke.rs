@@ -8,7 +8,7 @@ use crate::audit::{AuditLog, Event};
 use crate::cli::Global;
 use crate::names::{AgentName, SecretName};
 use crate::operator::Operator;
-use crate::policy::{Edit, EditError, LockedPolicy};
+use crate::policy::{Edit, EditError, LockedPolicy, known_agent};
 use crate::policy_history::{command_line, commit};
 
 #[derive(Debug, Args)]
@@ -24,10 +24,7 @@ impl Revoke {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
         let file = LockedPolicy::open(&global.config())?;
-        let agent = file
-            .policy()
-            .agent(self.agent.as_str())
-            .map_err(|_| EditError::UnknownAgent(self.agent.clone()))?;
+        let agent = known_agent(file.policy(), &self.agent)?;
         if agent.grant(&self.secret).is_none() {
             return Err(EditError::NoGrant {
                 agent: self.agent.clone(),

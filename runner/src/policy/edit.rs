@@ -233,15 +233,23 @@ struct GrantSpec<'a> {
     approve: bool,
 }
 
+/// The agent `name` of `policy`, or the edit error that names it unknown.
+pub fn known_agent<'a>(
+    policy: &'a Policy,
+    name: &AgentName,
+) -> Result<&'a super::Agent, EditError> {
+    policy
+        .agent(name.as_str())
+        .map_err(|_| EditError::UnknownAgent(name.clone()))
+}
+
 fn grant(
     doc: &mut DocumentMut,
     policy: &Policy,
     agent_name: &AgentName,
     spec: &GrantSpec<'_>,
 ) -> Result<(), EditError> {
-    policy
-        .agent(agent_name.as_str())
-        .map_err(|_| EditError::UnknownAgent(agent_name.clone()))?;
+    known_agent(policy, agent_name)?;
     let table = agent(doc, agent_name)?;
     if !table.contains_key("grants") {
         let mut list = Array::new();
