@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 
 /// The longest age accepted: 100 years, far past any log, and small enough
 /// that "now minus the age" is always a valid time.
-pub const MAX_AGE_DAYS: i64 = 36_500;
+pub(crate) const MAX_AGE_DAYS: i64 = 36_500;
 
 /// Units of an age and their length in seconds (`y` is 365 days).
 const UNITS: [(&str, i64); 6] = [

@@ -38,10 +38,10 @@ impl Global {
     }
 
     /// The state dir, checked to exist and be private.
-    pub fn open_home(&self) -> anyhow::Result<PathBuf> {
+    pub fn open_home(&self) -> anyhow::Result<crate::state_dir::StateDir> {
         let dir = self.home()?;
         crate::home::open(&dir)?;
-        Ok(dir)
+        Ok(crate::state_dir::StateDir::new(dir))
     }
 
     pub fn config(&self) -> PathBuf {

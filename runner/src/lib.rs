@@ -16,5 +16,6 @@ pub mod sandbox;
 
 #[allow(unused_imports)]
 use scopehold_core::{
-    age, audit, broker, home, input, names, operator, policy, policy_history, store, task_file,
+    age, audit, broker, home, input, names, operator, policy, policy_history, state_dir, store,
+    task_file,
 };

@@ -258,7 +258,12 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
 /// The record hash: blake3 in `derive_key` mode with the public context
 /// [`HASH_CONTEXT`] over [`encode`]'s output (no secret: see `mac.rs`). `buf` is scratch
 /// space, reused across calls so that verify does not allocate per record.
-pub fn record_hash(header: &Header<'_>, event: &Event, prev: &Hash, buf: &mut Vec<u8>) -> Hash {
+pub(crate) fn record_hash(
+    header: &Header<'_>,
+    event: &Event,
+    prev: &Hash,
+    buf: &mut Vec<u8>,
+) -> Hash {
     encode(header, event, prev, buf);
     let mut hasher = blake3::Hasher::new_from_context_key(&CONTEXT_KEY);
     hasher.update(buf);

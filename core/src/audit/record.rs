@@ -279,7 +279,7 @@ impl Event {
     }
 
     /// The kind's own fields, in line and hashing order.
-    pub fn field_names(&self) -> &'static [&'static str] {
+    pub(crate) fn field_names(&self) -> &'static [&'static str] {
         const WHO: [&str; 3] = ["run", "agent", "project"];
         match self {
             Event::LogInit { .. } => &["store"],
@@ -407,7 +407,7 @@ impl Record {
 
     /// The hash this record's fields produce (equal to `hash` when intact);
     /// `None` if `ts` has no canonical text.
-    pub fn compute_hash(&self) -> Option<Hash> {
+    pub(crate) fn compute_hash(&self) -> Option<Hash> {
         let text = timestamp::format(self.ts)?;
         let header = Header {
             log: &self.log,

@@ -134,7 +134,7 @@ macro_rules! take {
 
 impl WireLine<'_> {
     /// Builds the event of this line's `kind` from exactly that kind's fields.
-    pub fn take_event(&mut self) -> Result<Event, String> {
+    pub(crate) fn take_event(&mut self) -> Result<Event, String> {
         let w = self;
         let event = match &*w.kind {
             "log.init" => Event::LogInit {
@@ -327,7 +327,7 @@ pub(crate) struct Parsed {
 
 impl Parsed {
     /// Parses one line strictly and recomputes its hash.
-    pub fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
+    pub(crate) fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
         let mut wire = parse_wire(line)?;
         let ts = timestamp::parse(&wire.ts)?;
         let event = wire.take_event()?;

@@ -38,7 +38,7 @@ pub enum PolicyError {
 
 /// The remedy for a tasks.toml that cannot be opened (most often: none
 /// yet where the runner looks).
-pub const NO_POLICY_HINT: &str = "pass --config FILE or set SCOPEHOLD_CONFIG; \
+pub(crate) const NO_POLICY_HINT: &str = "pass --config FILE or set SCOPEHOLD_CONFIG; \
     for a new one, `runner init` writes a starter tasks.toml where none exists";
 
 impl PolicyError {

@@ -51,7 +51,7 @@ pub use hygiene::{UnsafePolicyFile, check_file_safety, open_trusted};
 pub use inject::InjectAt;
 pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
-pub use snapshot::Snapshot;
+pub(crate) use snapshot::Snapshot;
 
 use crate::input::{InputError, MAX_POLICY_BYTES, Opened};
 use crate::names::{AgentName, ProjectName, SecretName};

@@ -57,7 +57,7 @@ pub struct AuditLogCmd {
 impl AuditLogCmd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let path = dir.join(audit::AUDIT_FILE);
+        let path = dir.audit_log();
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // The first write that fails (a closed pipe, a full disk) ends the output.
         let mut failed = None;
