@@ -20,5 +20,6 @@ pub mod policy;
 pub mod policy_history;
 pub mod report;
 pub mod sandbox;
+pub mod script;
 pub mod store;
 pub mod task_file;

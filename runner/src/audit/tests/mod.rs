@@ -58,6 +58,8 @@ pub(super) fn sample_events() -> Vec<Event> {
             component: Hash::of(b"component bytes"),
             policy: Hash::of(b"policy bytes"),
             policy_path: "/home/op/tasks.toml".into(),
+            script: None,
+            script_bytes: None,
         },
         Event::SecretResolve {
             run,
