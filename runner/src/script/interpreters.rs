@@ -98,6 +98,11 @@ impl Interpreter {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
             _ => home.join("interpreters"),
         };
+        Interpreter::load_from(&dir, language)
+    }
+
+    /// The interpreter for `language` in `dir`.
+    fn load_from(dir: &Path, language: Language) -> Result<Interpreter, InterpreterError> {
         let path = dir.join(language.file_name());
         let name = language.as_str();
         let opened = match Opened::open(&path, MAX_COMPONENT_BYTES) {
@@ -117,7 +122,7 @@ impl Interpreter {
             problem,
         };
         check_owner(&opened.meta).map_err(|p| unsafe_error(format!("the file {p}")))?;
-        let dir_meta = std::fs::metadata(&dir).map_err(|e| unsafe_error(e.to_string()))?;
+        let dir_meta = std::fs::metadata(dir).map_err(|e| unsafe_error(e.to_string()))?;
         check_owner(&dir_meta).map_err(|p| unsafe_error(format!("its directory {p}")))?;
         let wasm = opened.read_all().map_err(|e| unusable(name, e.into()))?;
         crate::task_file::check(&path, &wasm).map_err(|e| unusable(name, e))?;
@@ -142,4 +147,67 @@ fn check_owner(meta: &std::fs::Metadata) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_extension_names_the_language() {
+        assert_eq!(Language::of(Path::new("a/fix.py")), Some(Language::Python));
+        assert_eq!(Language::of(Path::new("x.mjs")), Some(Language::JavaScript));
+        assert_eq!(Language::of(Path::new("x.js")), Some(Language::JavaScript));
+        for other in ["task.wasm", "py", "x.PY", "x.pyc", "noext"] {
+            assert_eq!(Language::of(Path::new(other)), None, "{other}");
+        }
+    }
+
+    /// A component header: `\0asm`, version 0x0d, layer 1.
+    const HEADER: &[u8] = b"\0asm\x0d\0\x01\0";
+
+    #[test]
+    fn an_interpreter_others_can_write_is_refused_and_a_missing_one_has_a_hint() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("interpreters");
+        let missing = Interpreter::load_from(&dir, Language::Python)
+            .err()
+            .unwrap();
+        assert!(matches!(missing, InterpreterError::Missing { .. }));
+        assert!(
+            missing
+                .hint()
+                .unwrap()
+                .contains("interpreters/build.sh --install")
+        );
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let file = dir.join("python.wasm");
+        std::fs::write(&file, HEADER).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let loaded = Interpreter::load_from(&dir, Language::Python).ok().unwrap();
+        assert_eq!(loaded.wasm, HEADER);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o622)).unwrap();
+        let open = Interpreter::load_from(&dir, Language::Python)
+            .err()
+            .unwrap();
+        assert!(
+            open.to_string().contains("writable by group or others"),
+            "{open}"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let open = Interpreter::load_from(&dir, Language::Python)
+            .err()
+            .unwrap();
+        assert!(open.to_string().contains("its directory"), "{open}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(&file, b"not wasm").unwrap();
+        let bad = Interpreter::load_from(&dir, Language::Python)
+            .err()
+            .unwrap();
+        assert!(matches!(bad, InterpreterError::Unusable { .. }), "{bad}");
+    }
 }
