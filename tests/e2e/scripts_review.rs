@@ -138,3 +138,39 @@ fn audit_show_refuses_a_stored_script_changed_after_the_run() {
     let shown = lab.world.ok(&["audit", "show", &run, "--script"]);
     assert_eq!(shown.stdout, script.as_bytes());
 }
+
+/// Refusals that need no interpreter: they come first.
+#[test]
+fn a_missing_interpreter_or_a_bad_script_file_is_a_clear_error() {
+    let policy = "[projects.analytics]\n\n[agents.a]\nproject = \"analytics\"\nscripts = \"any\"\n";
+    let world = World::with_policy(policy);
+    let script = world.tmp.path().join("fix.py");
+    std::fs::write(&script, "print('hi')\n").unwrap();
+    let run = |path: &std::path::Path| world.run(&["exec", path.to_str().unwrap(), "--agent", "a"]);
+    let out = run(&script);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no python interpreter"), "{err}");
+    assert!(
+        err.contains(
+            "hint: build and install the interpreters with `interpreters/build.sh --install"
+        ),
+        "{err}"
+    );
+    let binary = world.tmp.path().join("bad.js");
+    std::fs::write(&binary, b"console.log('\xff\xfe');\n").unwrap();
+    let out = run(&binary);
+    assert_eq!(out.status.code(), Some(REFUSED), "{}", text(&out));
+    assert!(stderr(&out).contains("is not UTF-8 text"), "{}", text(&out));
+    let huge = world.tmp.path().join("huge.py");
+    std::fs::write(&huge, "#".repeat((1 << 20) + 1)).unwrap();
+    let out = run(&huge);
+    assert_eq!(out.status.code(), Some(REFUSED), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("larger than the 1048576-byte limit"),
+        "{}",
+        text(&out)
+    );
+    // None of them started a run.
+    assert!(world.records_of("exec.start").is_empty());
+}

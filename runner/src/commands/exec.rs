@@ -71,7 +71,9 @@ impl Exec {
             Some(script) => std::mem::take(&mut script.interpreter.wasm),
             None => read_component(&self.task)?,
         });
-        check_pinned(&agent, wasm)?;
+        // Hashed once: a script's interpreter is tens of megabytes.
+        let digest = ComponentDigest::of(wasm);
+        check_pinned(&agent, &digest)?;
         // A missing state dir is reported after the component (a refused
         // task is the more useful error), and only costs the cache.
         let mut prepared = global
@@ -88,13 +90,13 @@ impl Exec {
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
-        broker.set_component(Hash::of(wasm));
+        broker.set_component(digest.0.into());
         if let Some(script) = &script {
             script
                 .keep(&dir)
                 .context("cannot keep the script for review; it was not started")?;
         }
-        let start = start_event(broker.identity(), wasm, policy, script.as_ref());
+        let start = start_event(broker.identity(), digest.0.into(), policy, script.as_ref());
         if opens_store_first(policy, &agent, &dir) {
             broker.open_store_now()?;
         }
@@ -173,9 +175,8 @@ pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Refuses a component the agent is not pinned to, before it is compiled.
-fn check_pinned(agent: &Agent, wasm: &[u8]) -> anyhow::Result<()> {
-    let digest = ComponentDigest::of(wasm);
-    if agent.confinement.allows(&digest) {
+fn check_pinned(agent: &Agent, digest: &ComponentDigest) -> anyhow::Result<()> {
+    if agent.confinement.allows(digest) {
         return Ok(());
     }
     Err(crate::report::Refused {
@@ -203,7 +204,7 @@ fn opens_store_first(policy: &Policy, agent: &Agent, home: &Path) -> bool {
 
 fn start_event(
     identity: &RunIdentity,
-    wasm: &[u8],
+    component: Hash,
     policy: &Policy,
     script: Option<&ScriptRun>,
 ) -> Event {
@@ -212,7 +213,7 @@ fn start_event(
         run: identity.run,
         agent: identity.agent.clone(),
         project: identity.project.clone(),
-        component: Hash::of(wasm),
+        component,
         policy: policy.digest().into(),
         policy_path: policy.path().display().to_string(),
         script,
