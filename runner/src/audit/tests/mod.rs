@@ -9,6 +9,7 @@ mod guard;
 mod proptests;
 mod rotation;
 mod roundtrip;
+mod script_fields;
 mod strict;
 mod tamper;
 mod vectors;
