@@ -148,7 +148,7 @@ class ScriptExit {
 
 // `import ... from "scopehold"` becomes a destructuring of the SDK, on the
 // same lines; any other import is refused before the script runs.
-const IMPORT = /^([ \t]*)import\s+([^;'"]*?)\s*from\s*(["'])([^"']+)\3\s*;?|^([ \t]*)import\s*(["'])([^"']+)\6\s*;?/gm;
+const IMPORT = /^([ \t]*)import(?=[\s{*])\s*([^;'"]*?)\s*from\s*(["'])([^"']+)\3\s*;?|^([ \t]*)import\s*(["'])([^"']+)\6\s*;?/gm;
 
 class ImportRefused extends Error {
   constructor(module, line) {

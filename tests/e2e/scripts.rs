@@ -273,7 +273,7 @@ except SecretDenied as error:
         }
         Lang::Js => {
             r#"// resolve and deny
-import { getSecret } from "scopehold";
+import{getSecret}from"scopehold";
 
 function fnv1a64(text) {
   let hash = 0xcbf29ce484222325n;

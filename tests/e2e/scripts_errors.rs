@@ -155,7 +155,7 @@ fn raising(lang: Lang) -> &'static str {
             "# raises\ndef check(n):\n    raise ValueError(f\"bad value {n}\")\n\ncheck(7)\n"
         }
         Lang::Js => {
-            "// raises\nfunction check(n) {\n  throw new RangeError(`bad value ${n}`);\n}\ncheck(7);\n"
+            "// raises\nimport {\n  getSecret,\n} from \"scopehold\";\nfunction check(n) {\n  throw new RangeError(`bad value ${n}`);\n}\ncheck(7);\n"
         }
     }
 }
@@ -175,8 +175,8 @@ fn an_uncaught_exception_prints_the_scripts_traceback_and_exits_1() {
             ],
             Lang::Js => &[
                 "RangeError: bad value 7",
-                "at check (raises.js:3:",
-                "(raises.js:5:",
+                "at check (raises.js:6:",
+                "(raises.js:8:",
             ],
         };
         for line in expected {
