@@ -13,6 +13,7 @@ pub mod commands;
 pub mod exit_code;
 pub mod report;
 pub mod sandbox;
+pub mod script;
 
 #[allow(unused_imports)]
 use scopehold_core::{

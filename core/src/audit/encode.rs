@@ -98,6 +98,8 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
             component,
             policy,
             policy_path,
+            script,
+            script_bytes,
         } => {
             f.put("run", run.as_bytes())
                 .str("agent", agent.as_str())
@@ -105,6 +107,11 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .put("component", component.as_bytes())
                 .put("policy", policy.as_bytes())
                 .str("policy_path", policy_path);
+            // Only script runs have these: older records hash as before.
+            if let (Some(script), Some(bytes)) = (script, script_bytes) {
+                f.put("script", script.as_bytes())
+                    .put("script_bytes", &bytes.to_le_bytes());
+            }
         }
         Event::SecretResolve {
             run,
