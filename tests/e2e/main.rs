@@ -50,6 +50,7 @@ mod sandbox_isolation;
 mod scripts;
 mod scripts_errors;
 mod scripts_review;
+mod scripts_secrets;
 mod secret_inputs;
 mod store_custody;
 mod store_lifecycle;

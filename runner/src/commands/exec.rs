@@ -62,15 +62,8 @@ impl Exec {
         wasm: &mut Option<Vec<u8>>,
     ) -> anyhow::Result<u8> {
         let agent = policy.agent(&self.agent)?.clone();
-        // A script (.py, .js, .mjs) runs in its language's interpreter.
-        let mut script = match ScriptRun::prepare(&self.task, &global.home()?, &agent) {
-            Some(prepared) => Some(prepared?),
-            None => None,
-        };
-        let wasm: &[u8] = wasm.insert(match &mut script {
-            Some(script) => std::mem::take(&mut script.interpreter.wasm),
-            None => read_component(&self.task)?,
-        });
+        let (code, script) = self.code(global, &agent)?;
+        let wasm: &[u8] = wasm.insert(code);
         // Hashed once: a script's interpreter is tens of megabytes.
         let digest = ComponentDigest::of(wasm);
         check_pinned(&agent, &digest)?;
@@ -115,6 +108,21 @@ impl Exec {
         let (outcome, broker, elapsed) =
             run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
         finish(&broker, &outcome, elapsed)
+    }
+}
+
+impl Exec {
+    /// The code to run: the task component, or for a script (.py, .js,
+    /// .mjs) its language's interpreter, with the script to give it.
+    fn code(&self, global: &Global, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
+        match ScriptRun::prepare(&self.task, &global.home()?, agent) {
+            Some(prepared) => {
+                let mut script = prepared?;
+                let wasm = std::mem::take(&mut script.interpreter.wasm);
+                Ok((wasm, Some(script)))
+            }
+            None => Ok((read_component(&self.task)?, None)),
+        }
     }
 }
 
