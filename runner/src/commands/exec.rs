@@ -14,10 +14,12 @@
 //! (docs/cache.md). `[audit] sync = "every-record"` syncs and anchors them too.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 
+use super::exec_summary::{Summary, millis};
 use crate::audit::{self, AuditLog, Event, Hash, Token};
 use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
@@ -27,6 +29,12 @@ use crate::sandbox::{CacheKey, CodeCache, Grants, Interrupts, Outcome, Task};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: the task's own (0, or 1 for any failure); 118 the audit log \
+    refused the append; 119-124 a limit passed (requests, memory, instances, secret_calls, \
+    output, timeout); 125 the runner failed (policy, store, audit log, I/O); 126 refused before \
+    the task started; 130/143 SIGINT/SIGTERM; 134 the task trapped. README.md, \"Exit codes\"."
+)]
 pub struct Exec {
     /// The task: a WASI 0.2 command component (.wasm)
     pub task: PathBuf,
@@ -36,17 +44,37 @@ pub struct Exec {
     /// Arguments passed to the task
     #[arg(last = true)]
     pub args: Vec<String>,
+    /// At the end, write one JSON object about the run (run id, component,
+    /// exit code, outcome, secrets resolved by name, counts, durations) to
+    /// stderr, or with =FILE to FILE (docs/exec-summary.md)
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "-"
+    )]
+    pub json_summary: Option<PathBuf>,
 }
 
 impl Exec {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let policy = Policy::load_trusted(&global.config())?;
-        let mut wasm = None;
-        let result = self.run(global, &policy, &mut wasm);
-        if let Err(error) = &result
-            && crate::report::exec_exit_code(error) == exit_code::REFUSED
-        {
-            super::exec_refused::record(global, self, wasm.as_deref(), error);
+        let mut summary = Summary::new(&self.agent, &self.task);
+        let result = Policy::load_trusted(&global.config())
+            .map_err(anyhow::Error::from)
+            .and_then(|policy| {
+                let mut wasm = None;
+                let result = self.run(global, &policy, &mut wasm, &mut summary);
+                if let Err(error) = &result
+                    && crate::report::exec_exit_code(error) == exit_code::REFUSED
+                {
+                    super::exec_refused::record(global, self, wasm.as_deref(), error);
+                }
+                result
+            });
+        if let Some(target) = &self.json_summary {
+            summary.end(&result);
+            summary.write(target);
         }
         result
     }
@@ -58,9 +86,12 @@ impl Exec {
         global: &Global,
         policy: &Policy,
         wasm: &mut Option<Vec<u8>>,
+        summary: &mut Summary,
     ) -> anyhow::Result<u8> {
         let agent = policy.agent(&self.agent)?.clone();
+        summary.project = Some(agent.project.to_string());
         let wasm: &[u8] = wasm.insert(read_component(&self.task)?);
+        summary.component = Some(ComponentDigest::of(wasm).to_string());
         check_pinned(&agent, wasm)?;
         // A missing state dir is reported after the component (a refused
         // task is the more useful error), and only costs the cache.
@@ -71,11 +102,14 @@ impl Exec {
             Ok((broker, dir)) => cache_for(dir, &agent, policy, broker),
             Err(_) => None,
         };
+        let loading = Instant::now();
         let task = Task::load_cached(wasm, cache.as_ref())?;
+        summary.load_ms = Some(millis(loading.elapsed()));
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
         broker.set_component(Hash::of(wasm));
+        summary.run = Some(broker.identity().run.to_string());
         let start = start_event(broker.identity(), wasm, policy);
         if opens_store_first(policy, &agent, &dir) {
             broker.open_store_now()?;
@@ -94,6 +128,7 @@ impl Exec {
         let argv = argv(&self.task, &self.args);
         let (outcome, broker, elapsed) =
             run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
+        summary.tally(&broker, outcome.token(), elapsed);
         finish(&broker, &outcome, elapsed)
     }
 }
@@ -260,7 +295,7 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
         agent,
         project,
         exit_code,
-        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        duration_ms: millis(elapsed),
         outcome: Token::new(outcome.token()).expect("outcome tokens are valid"),
         repeats: broker.repeats(),
     };
