@@ -85,11 +85,17 @@ fn follow_never_shows_a_record_that_does_not_chain_on() {
     let (child, lines) = follow(&world);
     until(&lines, "log.init");
     let log = std::fs::read_to_string(world.audit_path()).unwrap();
-    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    let mut forged = last.clone();
+    // The last record again, as the next one: canonical, chained by `prev`,
+    // but its hash no longer covers its fields.
+    let line = log.lines().last().unwrap();
+    let last: serde_json::Value = serde_json::from_str(line).unwrap();
     let seq = last["seq"].as_u64().unwrap() + 1;
-    forged["seq"] = seq.into();
-    forged["prev"] = last["hash"].clone();
+    let forged = line
+        .replace(&format!("\"seq\":{}", seq - 1), &format!("\"seq\":{seq}"))
+        .replace(
+            &format!("\"prev\":{}", last["prev"]),
+            &format!("\"prev\":{}", last["hash"]),
+        );
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(world.audit_path())

@@ -11,7 +11,8 @@ use crate::harness::*;
 use crate::terminal_input::{open_pty, read_screen_until};
 
 /// Every time in `text` (`YYYY-MM-DDT...` up to a space, quote, bracket or
-/// comma).
+/// comma), but the `time=` of a checkpoint line: that is a data format (read
+/// back by `audit verify --anchor`), in the log's own microsecond form.
 fn times(text: &str) -> Vec<&str> {
     let b = text.as_bytes();
     let is_date = |i: usize| {
@@ -23,6 +24,7 @@ fn times(text: &str) -> Vec<&str> {
     };
     (0..b.len())
         .filter(|&i| (i == 0 || !b[i - 1].is_ascii_digit()) && is_date(i))
+        .filter(|&i| !text[..i].ends_with("time="))
         .map(|i| {
             let end = text[i..]
                 .find([' ', '"', ')', ',', '\n'])
@@ -255,7 +257,10 @@ fn exec_at_terminal(world: &World, slave: &std::fs::File) -> std::process::Child
         "--agent",
         "support-analysis",
     ]);
-    cmd.stdout(Stdio::piped())
+    // A terminal's TERM (the harness clears the environment; without it,
+    // or with TERM=dumb, no terminal drawing is attempted).
+    cmd.env("TERM", "xterm-256color")
+        .stdout(Stdio::piped())
         .stderr(Stdio::from(slave.try_clone().unwrap()));
     cmd.spawn().unwrap()
 }
@@ -264,6 +269,22 @@ fn exec_at_terminal(world: &World, slave: &std::fs::File) -> std::process::Child
 fn a_spinner_shows_the_compilation_on_a_terminal() {
     let world = World::new();
     let (mut master, slave) = open_pty();
+    // A terminal has a size (a new pty's is 0x0, where nothing fits).
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ on a descriptor this test owns, with a valid winsize.
+    let set = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&slave),
+            libc::TIOCSWINSZ,
+            &size,
+        )
+    };
+    assert_eq!(set, 0);
     let child = exec_at_terminal(&world, &slave);
     let screen = read_screen_until(&mut master, "compiling the component");
     let out = child.wait_with_output().unwrap();

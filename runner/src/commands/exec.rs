@@ -72,11 +72,16 @@ impl Exec {
                 }
                 result
             });
-        if let Some(target) = &self.json_summary {
-            summary.end(&result);
-            summary.write(target);
+        let Some(target) = &self.json_summary else {
+            return result;
+        };
+        summary.end(&result);
+        // The summary is the last line on stderr: an error goes before it.
+        if let Err(error) = &result {
+            crate::report::print_error(error);
         }
-        result
+        summary.write(target);
+        Ok(summary.exit_code)
     }
 
     /// The run; `wasm` is filled in as soon as the task file is read, so a
