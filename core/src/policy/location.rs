@@ -82,7 +82,7 @@ impl fmt::Display for Snippet<'_> {
 /// Replaces characters that could reposition the cursor, recolour the
 /// terminal or reorder the displayed text.
 fn printable(c: char) -> char {
-    if c != '\t' && crate::report::is_terminal_unsafe(c) {
+    if c != '\t' && crate::terminal::is_terminal_unsafe(c) {
         '\u{FFFD}'
     } else {
         c

@@ -26,7 +26,7 @@ use crate::store::format::StoreData;
 impl Store {
     /// Opens the store without the rollback check: clean crash leftovers,
     /// read and parse the file, unwrap the data key, check the MAC.
-    pub(crate) fn open_unchecked(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
+    pub fn open_unchecked(dir: &Path, ask: AskPassphrase<'_>) -> Result<Store, StoreError> {
         hygiene::disable_core_dumps()?;
         recover::at_open(dir)?;
         let mut asked = None;

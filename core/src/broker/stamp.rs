@@ -89,7 +89,7 @@ mod tests {
 
     /// The price of the freshness check when nothing changed: one stamp of
     /// tasks.toml and one of the store file per resolution. Run with
-    /// `cargo test -p runner --lib stamp_cost -- --ignored --nocapture`.
+    /// `cargo test -p scopehold-core --lib stamp_cost -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn stamp_cost() {

@@ -1,4 +1,4 @@
-//! Runs every test vector in `runner/tests/audit-vectors/` through
+//! Runs every test vector in `core/tests/audit-vectors/` through
 //! [`verify_anchored`] and compares the result with its `expected` file.
 
 use std::fs;

@@ -30,7 +30,7 @@ mod crypto;
 mod error;
 mod format;
 /// The store file format this runner reads and writes (shown by `runner --version`).
-pub(crate) use format::FORMAT_VERSION as STORE_FORMAT_VERSION;
+pub use format::FORMAT_VERSION as STORE_FORMAT_VERSION;
 mod hygiene;
 mod kek;
 mod keyfile;
@@ -67,7 +67,7 @@ use sealing::{is_intact, new_kek, open_entry, seal_header, seal_into, seal_subke
 
 pub use error::StoreError;
 pub use kek::{MAX_LANES, MAX_MEMORY_KIB, MAX_PASSES, MIN_PASSPHRASE_LEN};
-pub(crate) use recover::NEXT_KEY_FILE;
+pub use recover::NEXT_KEY_FILE;
 pub use value::read_value;
 
 /// The key file in the state dir: 32 random bytes, mode 0600.

@@ -1,5 +1,5 @@
-//! Writes the test vectors in `runner/tests/audit-vectors/` (run with
-//! `cargo test -p runner --lib audit::tests::vectors_gen -- --ignored`).
+//! Writes the test vectors in `core/tests/audit-vectors/` (run with
+//! `cargo test -p scopehold-core --lib audit::tests::vectors_gen -- --ignored`).
 //!
 //! Each vector is a directory: `audit.jsonl` (absent for a deleted log),
 //! sealed segments `audit.<first seq>.jsonl` for a rotated log (see

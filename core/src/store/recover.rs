@@ -20,7 +20,7 @@ use super::kek::{Kek, KekSource};
 use super::{KEY_FILE, STORE_FILE, StoreError, format, keyfile};
 
 /// The new key file of a rekey in progress.
-pub(crate) const NEXT_KEY_FILE: &str = "key.next";
+pub const NEXT_KEY_FILE: &str = "key.next";
 
 /// Cleans up if there is anything to clean; cheap when there is not.
 pub(crate) fn at_open(dir: &Path) -> Result<(), StoreError> {

@@ -74,7 +74,7 @@ fn host_name() -> String {
 
 /// A name safe to print and record: short, nothing that drives a terminal.
 fn printable(text: &str) -> bool {
-    let unsafe_char = text.chars().any(crate::report::is_terminal_unsafe);
+    let unsafe_char = text.chars().any(crate::terminal::is_terminal_unsafe);
     !text.is_empty() && text.len() <= 255 && !unsafe_char
 }
 

@@ -87,7 +87,7 @@ fn thread_cpu_time() -> Duration {
 
 /// Throughput against the target (500,000 records/s on one core), on
 /// 1,000,000 records, printed:
-/// `cargo test --release -p runner --lib audit::tests::concurrent::verify_throughput -- --ignored --nocapture`
+/// `cargo test --release -p scopehold-core --lib audit::tests::concurrent::verify_throughput -- --ignored --nocapture`
 #[test]
 #[ignore = "timing; run in release"]
 fn verify_throughput() {

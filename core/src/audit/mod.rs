@@ -153,7 +153,7 @@ pub enum AuditError {
 impl AuditError {
     /// Whether the log refused the append because it diverged from its
     /// checkpoint or the clock is behind it (`runner exec` exits with
-    /// [`crate::exit_code::AUDIT_REFUSED`]).
+    /// `exit_code::AUDIT_REFUSED` in the runner).
     pub fn refuses_appends(&self) -> bool {
         match self {
             AuditError::Diverged { .. } | AuditError::ClockBehind { .. } => true,

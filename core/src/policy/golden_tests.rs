@@ -1,4 +1,4 @@
-//! Golden tests over `runner/tests/policy/`: every `fail_<case>.toml` must be
+//! Golden tests over `core/tests/policy/`: every `fail_<case>.toml` must be
 //! rejected with exactly the text of `fail_<case>.err` (the error as `main`
 //! prints it: `error: ...` then `hint: ...`), and every `ok_<case>.toml` must
 //! load. Run with `UPDATE_GOLDEN=1` to rewrite the `.err` files, then review
@@ -52,7 +52,7 @@ fn check_fail(case: &Path, update: bool) -> Result<(), String> {
 fn golden_cases() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut cases: Vec<PathBuf> = fs::read_dir(golden_dir())
-        .expect("runner/tests/policy exists")
+        .expect("core/tests/policy exists")
         .map(|entry| entry.expect("dir entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();

@@ -79,7 +79,7 @@ fn an_oversized_event_in_a_batch_fails_alone() {
 
 /// Durable appends per second with 1, 4 and 16 writer threads, with and
 /// without group commit:
-/// `cargo test --release -p runner --lib audit::tests::group::append_throughput -- --ignored --nocapture`
+/// `cargo test --release -p scopehold-core --lib audit::tests::group::append_throughput -- --ignored --nocapture`
 #[test]
 #[ignore = "timing; run in release"]
 fn append_throughput() {

@@ -24,7 +24,7 @@ use super::{EntryInfo, LOCK_FILE, STORE_FILE, StoreError};
 use crate::names::{ProjectName, SecretName};
 
 /// The store file format this code reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 2;
 /// Length of the wrapped data key: 32 key bytes and a 16-byte tag.
 const WRAPPED_LEN: usize = 32 + TAG_LEN;
 
