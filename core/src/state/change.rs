@@ -28,7 +28,8 @@ pub enum Change<'a> {
         project: &'a ProjectName,
         name: &'a SecretName,
     },
-    /// The data key re-wrapped (and, with `data_key`, replaced).
+    /// The data key re-wrapped (and, with `data_key`, replaced); recorded
+    /// as `store.rekey`.
     Rekey {
         protection: KeyProtection,
         data_key: bool,
@@ -95,7 +96,18 @@ impl Change<'_> {
             Change::Rekey {
                 protection,
                 data_key,
-            } => keyed(store.rekey(protection, data_key)),
+            } => {
+                let by = match protection {
+                    KeyProtection::Passphrase(_) => "a new passphrase",
+                    KeyProtection::KeyFile => "a new key file",
+                };
+                let mut applied = keyed(store.rekey(protection, data_key))?;
+                applied.event = Some(Event::StoreRekey {
+                    store: store.store_id().to_owned(),
+                    detail: format!("{}, protected by {by}", rekey_done(data_key)),
+                });
+                Ok(applied)
+            }
             Change::AcceptRestore { recorded } => {
                 let applied = keyed(store.accept_restore(recorded).map(drop))?;
                 if applied.unfinished.is_some() {
@@ -104,6 +116,14 @@ impl Change<'_> {
                 Ok(applied)
             }
         }
+    }
+}
+
+/// What a rekey did, as `runner rekey` says it and `store.rekey` records it.
+pub fn rekey_done(data_key: bool) -> &'static str {
+    match data_key {
+        true => "re-encrypted every secret under a new data key",
+        false => "re-wrapped the data key",
     }
 }
 

@@ -31,7 +31,7 @@ use crate::audit::{AuditError, Event};
 use crate::store::{AskPassphrase, Store, StoreError, passphrase};
 
 pub use backend::Backend;
-pub use change::{Change, Written};
+pub use change::{Change, Written, rekey_done};
 pub use file::FileBackend;
 
 /// An open store and the audit chain its changes go to.

@@ -14,10 +14,12 @@
 //! (docs/cache.md). `[audit] sync = "every-record"` syncs and anchors them too.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 
+use super::exec_summary::{Summary, millis};
 use crate::audit::{self, AuditLog, Event, Hash, Token};
 use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
@@ -28,6 +30,12 @@ use crate::script::ScriptRun;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: the task's own (0, or 1 for any failure); 118 the audit log \
+    refused the append; 119-124 a limit passed (requests, memory, instances, secret_calls, \
+    output, timeout); 125 the runner failed (policy, store, audit log, I/O); 126 refused before \
+    the task started; 130/143 SIGINT/SIGTERM; 134 the task trapped. README.md, \"Exit codes\"."
+)]
 pub struct Exec {
     /// The task: a WASI 0.2 command component (.wasm), or a script (.py,
     /// .js, .mjs) run in its language's interpreter (docs/scripts.md)
@@ -38,19 +46,44 @@ pub struct Exec {
     /// Arguments passed to the task
     #[arg(last = true)]
     pub args: Vec<String>,
+    /// At the end, write one JSON object about the run (run id, component,
+    /// exit code, outcome, secrets resolved by name, counts, durations) to
+    /// stderr, or with =FILE to FILE (docs/exec-summary.md)
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "-"
+    )]
+    pub json_summary: Option<PathBuf>,
 }
 
 impl Exec {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let policy = Policy::load_trusted(&global.config())?;
-        let mut wasm = None;
-        let result = self.run(global, &policy, &mut wasm);
-        if let Err(error) = &result
-            && crate::report::exec_exit_code(error) == exit_code::REFUSED
-        {
-            super::exec_refused::record(global, self, wasm.as_deref(), error);
+        let mut summary = Summary::new(&self.agent, &self.task);
+        let result = Policy::load_trusted(&global.config())
+            .map_err(anyhow::Error::from)
+            .and_then(|policy| {
+                let mut wasm = None;
+                let result = self.run(global, &policy, &mut wasm, &mut summary);
+                if let Err(error) = &result
+                    && crate::report::exec_exit_code(error) == exit_code::REFUSED
+                {
+                    super::exec_refused::record(global, self, wasm.as_deref(), error);
+                }
+                result
+            });
+        let Some(target) = &self.json_summary else {
+            return result;
+        };
+        summary.end(&result);
+        // The summary is the last line on stderr: an error goes before it.
+        if let Err(error) = &result {
+            crate::report::print_error(error);
         }
-        result
+        summary.write(target);
+        Ok(summary.exit_code)
     }
 
     /// The run; `wasm` is filled in as soon as the task file is read, so a
@@ -60,19 +93,15 @@ impl Exec {
         global: &Global,
         policy: &Policy,
         wasm: &mut Option<Vec<u8>>,
+        summary: &mut Summary,
     ) -> anyhow::Result<u8> {
         let agent = policy.agent(&self.agent)?.clone();
-        // A script (.py, .js, .mjs) runs in its language's interpreter.
-        let mut script = match ScriptRun::prepare(&self.task, &global.home()?, &agent) {
-            Some(prepared) => Some(prepared?),
-            None => None,
-        };
-        let wasm: &[u8] = wasm.insert(match &mut script {
-            Some(script) => std::mem::take(&mut script.interpreter.wasm),
-            None => read_component(&self.task)?,
-        });
+        summary.project = Some(agent.project.to_string());
+        let (code, script) = self.code(global, &agent)?;
+        let wasm: &[u8] = wasm.insert(code);
         // Hashed once: a script's interpreter is tens of megabytes.
         let digest = ComponentDigest::of(wasm);
+        summary.component = Some(digest.to_string());
         check_pinned(&agent, &digest)?;
         // A missing state dir is reported after the component (a refused
         // task is the more useful error), and only costs the cache.
@@ -83,7 +112,9 @@ impl Exec {
             Ok((broker, dir)) => cache_for(dir, &agent, policy, broker),
             Err(_) => None,
         };
+        let loading = Instant::now();
         let mut task = Task::load_cached(wasm, cache.as_ref())?;
+        summary.load_ms = Some(millis(loading.elapsed()));
         if let Some(script) = &script {
             task = task.with_input(script.script.text.clone());
         }
@@ -91,6 +122,7 @@ impl Exec {
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
         broker.set_component(digest.0.into());
+        summary.run = Some(broker.identity().run.to_string());
         if let Some(script) = &script {
             script
                 .keep(&dir)
@@ -114,7 +146,23 @@ impl Exec {
         let argv = argv(&self.task, &self.args);
         let (outcome, broker, elapsed) =
             run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
+        summary.tally(&broker, outcome.token(), elapsed);
         finish(&broker, &outcome, elapsed)
+    }
+}
+
+impl Exec {
+    /// The code to run: the task component, or for a script (.py, .js,
+    /// .mjs) its language's interpreter, with the script to give it.
+    fn code(&self, global: &Global, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
+        match ScriptRun::prepare(&self.task, &global.home()?, agent) {
+            Some(prepared) => {
+                let mut script = prepared?;
+                let wasm = std::mem::take(&mut script.interpreter.wasm);
+                Ok((wasm, Some(script)))
+            }
+            None => Ok((read_component(&self.task)?, None)),
+        }
     }
 }
 
@@ -287,7 +335,7 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
         agent,
         project,
         exit_code,
-        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        duration_ms: millis(elapsed),
         outcome: Token::new(outcome.token()).expect("outcome tokens are valid"),
         repeats: broker.repeats(),
     };

@@ -3,13 +3,14 @@
 //! Without `--data-key` only the data key's wrapping changes: a new key file
 //! (or passphrase) replaces the old one, which no longer opens the store.
 //! With `--data-key` every secret is also re-encrypted under a new data key,
-//! in one atomic write. Either way the store write is audited.
+//! in one atomic write. Either way the change is audited: `store.rekey`
+//! (what changed), then `store.write`.
 
 use clap::Args;
 
 use crate::cli::Global;
 use crate::commands::secret_set::finish;
-use crate::state::{Change, State};
+use crate::state::{Change, State, rekey_done};
 use crate::store::{KeyProtection, passphrase};
 
 #[derive(Debug, Args)]
@@ -39,10 +40,7 @@ impl Rekey {
             protection,
             data_key: self.data_key,
         })?;
-        let what = match self.data_key {
-            true => "re-encrypted every secret under a new data key",
-            false => "re-wrapped the data key",
-        };
+        let what = rekey_done(self.data_key);
         match to_passphrase {
             true => println!("{what}; the new passphrase now opens the store"),
             false => println!(
