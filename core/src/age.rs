@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 /// The longest age accepted: 100 years, far past any log, and small enough
 /// that "now minus the age" is always a valid time.
-pub const MAX_AGE_DAYS: i64 = 36_500;
+pub(crate) const MAX_AGE_DAYS: i64 = 36_500;
 
 /// Units of a duration and their length in milliseconds (`y` is 365 days).
 const UNITS: [(&str, i64); 7] = [

@@ -335,7 +335,7 @@ impl Broker {
     }
 
     /// The destinations the grant of `secret` binds it to (empty: none).
-    pub fn hosts_of(&self, secret: &SecretName) -> Vec<HostPattern> {
+    pub(crate) fn hosts_of(&self, secret: &SecretName) -> Vec<HostPattern> {
         let grant = self.agent.grant(secret);
         grant.map(|grant| grant.hosts.clone()).unwrap_or_default()
     }

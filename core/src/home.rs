@@ -14,11 +14,11 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the state dir.
-pub const HOME_ENV: &str = "SCOPEHOLD_HOME";
+pub(crate) const HOME_ENV: &str = "SCOPEHOLD_HOME";
 /// Environment variable naming the policy file.
-pub const CONFIG_ENV: &str = "SCOPEHOLD_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "SCOPEHOLD_CONFIG";
 /// Policy file used when neither `--config` nor `$SCOPEHOLD_CONFIG` is given.
-pub const DEFAULT_CONFIG: &str = "tasks.toml";
+pub(crate) const DEFAULT_CONFIG: &str = "tasks.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {

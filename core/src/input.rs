@@ -17,7 +17,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Largest tasks.toml accepted (4 MiB: thousands of agents).
-pub const MAX_POLICY_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_POLICY_BYTES: u64 = 4 << 20;
 /// Largest task component accepted (128 MiB; a Python component is ~40 MiB).
 pub const MAX_COMPONENT_BYTES: u64 = 128 << 20;
 /// Largest anchor file accepted (a checkpoint line is a few hundred bytes).

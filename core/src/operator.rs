@@ -44,7 +44,7 @@ impl Operator {
 }
 
 /// The account name of `uid` in `/etc/passwd`, if there is one.
-pub fn user_name(uid: u32) -> Option<String> {
+pub(crate) fn user_name(uid: u32) -> Option<String> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd_lookup(&passwd, uid)
 }

@@ -33,7 +33,7 @@ use crate::operator::Operator;
 use crate::policy::{Edit, LockedPolicy, Policy, Snapshot, apply_edit};
 
 /// The state file's name in the state dir.
-pub const STATE_FILE: &str = "policy.state";
+pub(crate) const STATE_FILE: &str = "policy.state";
 
 #[derive(Default, Serialize, Deserialize)]
 struct State {

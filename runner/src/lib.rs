@@ -13,8 +13,10 @@ pub mod commands;
 pub mod exit_code;
 pub mod report;
 pub mod sandbox;
+pub mod script;
 
 #[allow(unused_imports)]
 use scopehold_core::{
-    age, audit, broker, home, input, names, operator, policy, policy_history, store, task_file,
+    age, audit, broker, home, input, names, operator, policy, policy_history, state_dir, store,
+    task_file,
 };

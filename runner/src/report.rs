@@ -182,6 +182,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::broker::StoreUnusable>() {
             return e.hint();
         }
+        if let Some(hint) = crate::script::hint_for(cause) {
+            return hint;
+        }
         cause
             .downcast_ref::<crate::sandbox::LoadError>()
             .and_then(|e| e.hint())
@@ -195,6 +198,7 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
         cause.is::<Refused>()
             || cause.is::<crate::sandbox::LoadError>()
             || cause.is::<crate::task_file::TaskFileError>()
+            || cause.is::<crate::script::ScriptError>()
             || cause.is::<crate::sandbox::DirError>()
             || cause.is::<crate::policy::UnsafePolicyFile>()
             || matches!(

@@ -81,7 +81,7 @@ impl Chain {
 
     /// Segment records agree with where they are (`in_file` records of this
     /// file came before).
-    pub fn check_segment(&self, record: &Record, in_file: u64) -> Option<ProblemKind> {
+    pub(crate) fn check_segment(&self, record: &Record, in_file: u64) -> Option<ProblemKind> {
         let reason = match record.event {
             Event::SegmentOpen { .. } if in_file > 0 => {
                 "segment.open in the middle of a segment".to_owned()
@@ -116,7 +116,7 @@ impl Chain {
     /// A `segment.open` carries the generation of the last `store.write`
     /// for the log's store before it (checked after [`Chain::check_segment`],
     /// which compares the store ids).
-    pub fn check_carry(&self, record: &Record) -> Option<ProblemKind> {
+    pub(crate) fn check_carry(&self, record: &Record) -> Option<ProblemKind> {
         match record.event {
             Event::SegmentOpen { generation, .. } if generation != self.store_generation => {
                 Some(ProblemKind::CarriedGeneration {
@@ -129,7 +129,7 @@ impl Chain {
     }
 
     /// Checks the record's MAC with `key` (after the chain checks).
-    pub fn check_mac(&mut self, record: &Record, key: &RecordKey) -> Option<ProblemKind> {
+    pub(crate) fn check_mac(&mut self, record: &Record, key: &RecordKey) -> Option<ProblemKind> {
         match mac::authentic(key, record) {
             Some(true) => {
                 self.authenticated = Some(record.seq);
@@ -143,7 +143,7 @@ impl Chain {
         }
     }
 
-    pub fn advance(&mut self, record: &Record) {
+    pub(crate) fn advance(&mut self, record: &Record) {
         if self.last_ts.is_some_and(|ts| record.ts < ts) {
             let back = self.time_back.get_or_insert(TimeBack {
                 first_seq: record.seq,

@@ -66,7 +66,8 @@ impl CheckpointKey {
     }
 
     /// [`CheckpointKey::new`] bound to a store id (tests).
-    pub fn for_store(key: SecretBox<[u8; 32]>, store: &str) -> CheckpointKey {
+    #[cfg(test)]
+    pub(crate) fn for_store(key: SecretBox<[u8; 32]>, store: &str) -> CheckpointKey {
         CheckpointKey {
             store: Some(store.to_owned()),
             ..CheckpointKey::new(key)
@@ -115,7 +116,7 @@ impl Checkpoint {
     }
 
     /// [`Checkpoint::seal`] at a given time (test vectors are reproducible).
-    pub fn seal_at(
+    pub(crate) fn seal_at(
         key: &CheckpointKey,
         log: LogId,
         seq: u64,
@@ -136,7 +137,7 @@ impl Checkpoint {
     }
 
     /// Whether `key` made this checkpoint (constant-time comparison).
-    pub fn is_authentic(&self, key: &CheckpointKey) -> bool {
+    pub(crate) fn is_authentic(&self, key: &CheckpointKey) -> bool {
         let expected = blake3::Hash::from_bytes(*key.mac(self).as_bytes());
         expected == blake3::Hash::from_bytes(*self.mac.as_bytes())
     }

@@ -98,6 +98,8 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
             component,
             policy,
             policy_path,
+            script,
+            script_bytes,
         } => {
             f.put("run", run.as_bytes())
                 .str("agent", agent.as_str())
@@ -105,6 +107,11 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .put("component", component.as_bytes())
                 .put("policy", policy.as_bytes())
                 .str("policy_path", policy_path);
+            // Only script runs have these: older records hash as before.
+            if let (Some(script), Some(bytes)) = (script, script_bytes) {
+                f.put("script", script.as_bytes())
+                    .put("script_bytes", &bytes.to_le_bytes());
+            }
         }
         Event::SecretResolve {
             run,
@@ -261,7 +268,12 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
 /// The record hash: blake3 in `derive_key` mode with the public context
 /// [`HASH_CONTEXT`] over [`encode`]'s output (no secret: see `mac.rs`). `buf` is scratch
 /// space, reused across calls so that verify does not allocate per record.
-pub fn record_hash(header: &Header<'_>, event: &Event, prev: &Hash, buf: &mut Vec<u8>) -> Hash {
+pub(crate) fn record_hash(
+    header: &Header<'_>,
+    event: &Event,
+    prev: &Hash,
+    buf: &mut Vec<u8>,
+) -> Hash {
     encode(header, event, prev, buf);
     let mut hasher = blake3::Hasher::new_from_context_key(&CONTEXT_KEY);
     hasher.update(buf);

@@ -37,7 +37,7 @@ use super::{AuditError, timestamp};
 
 /// How far the clock may be behind the log's newest record before appends
 /// are refused (small steps back, e.g. by NTP, are absorbed).
-pub const CLOCK_TOLERANCE: Duration = Duration::seconds(1);
+pub(crate) const CLOCK_TOLERANCE: Duration = Duration::seconds(1);
 
 /// Bytes read per step backwards.
 const BLOCK: u64 = 64 * 1024;

@@ -24,7 +24,7 @@ use super::record::Event;
 pub const RECORD_MAC_CONTEXT: &str = "scopehold audit record mac v1";
 
 /// The record MAC key. Never printed.
-pub struct RecordKey(SecretBox<[u8; 32]>);
+pub(crate) struct RecordKey(SecretBox<[u8; 32]>);
 
 impl RecordKey {
     pub(crate) fn new(key: SecretBox<[u8; 32]>) -> RecordKey {

@@ -51,6 +51,15 @@ pub enum Event {
         /// blake3 of the tasks.toml bytes.
         policy: Hash,
         policy_path: String,
+        /// For a script run (`runner exec SCRIPT.py`): blake3 of the
+        /// script's exact text, kept in the state dir's script store;
+        /// `component` is then the interpreter's digest. Absent otherwise
+        /// (and in every record written before scripts existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        script: Option<Hash>,
+        /// The script's size in bytes; present exactly when `script` is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        script_bytes: Option<u64>,
     },
     /// Written, and synced, before the value is handed to the task.
     #[serde(rename = "secret.resolve")]
@@ -285,14 +294,26 @@ impl Event {
     }
 
     /// The kind's own fields, in line and hashing order.
-    pub fn field_names(&self) -> &'static [&'static str] {
+    pub(crate) fn field_names(&self) -> &'static [&'static str] {
         const WHO: [&str; 3] = ["run", "agent", "project"];
         match self {
             Event::LogInit { .. } => &["store"],
             Event::LogRecover { .. } => &["dropped_bytes", "dropped_hash"],
-            Event::ExecStart { .. } => {
+            Event::ExecStart { script: None, .. } => {
                 &[WHO[0], WHO[1], WHO[2], "component", "policy", "policy_path"]
             }
+            Event::ExecStart {
+                script: Some(_), ..
+            } => &[
+                WHO[0],
+                WHO[1],
+                WHO[2],
+                "component",
+                "policy",
+                "policy_path",
+                "script",
+                "script_bytes",
+            ],
             Event::SecretResolve { .. } => &[WHO[0], WHO[1], WHO[2], "secret", "version"],
             Event::SecretDeny { .. } => &[WHO[0], WHO[1], WHO[2], "secret", "reason", "detail"],
             Event::SecretApprove { .. } => &[
@@ -414,7 +435,7 @@ impl Record {
 
     /// The hash this record's fields produce (equal to `hash` when intact);
     /// `None` if `ts` has no canonical text.
-    pub fn compute_hash(&self) -> Option<Hash> {
+    pub(crate) fn compute_hash(&self) -> Option<Hash> {
         let text = timestamp::format(self.ts)?;
         let header = Header {
             log: &self.log,

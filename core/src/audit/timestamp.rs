@@ -10,7 +10,7 @@
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// Length of a canonical timestamp.
-pub const TS_LEN: usize = 27;
+pub(crate) const TS_LEN: usize = 27;
 
 /// `ts` truncated to whole microseconds, in UTC: the instant a record stores.
 pub fn truncate(ts: OffsetDateTime) -> OffsetDateTime {

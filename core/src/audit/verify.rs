@@ -57,7 +57,8 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    pub fn is_intact(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_intact(&self) -> bool {
         self.first_problem.is_none()
     }
 }

@@ -54,6 +54,10 @@ pub(crate) struct WireLine<'a> {
     pub(super) policy: Option<Hash>,
     #[serde(default, deserialize_with = "present")]
     policy_path: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    script: Option<Hash>,
+    #[serde(default, deserialize_with = "present")]
+    script_bytes: Option<u64>,
     /// A [`SecretName`] except in `secret.deny`.
     #[serde(default, deserialize_with = "present")]
     pub(super) secret: Option<String>,
@@ -134,7 +138,7 @@ macro_rules! take {
 
 impl WireLine<'_> {
     /// Builds the event of this line's `kind` from exactly that kind's fields.
-    pub fn take_event(&mut self) -> Result<Event, String> {
+    pub(crate) fn take_event(&mut self) -> Result<Event, String> {
         let w = self;
         let event = match &*w.kind {
             "log.init" => Event::LogInit {
@@ -144,14 +148,17 @@ impl WireLine<'_> {
                 dropped_bytes: take!(w.dropped_bytes),
                 dropped_hash: take!(w.dropped_hash),
             },
-            "exec.start" => Event::ExecStart {
+            "exec.start" if w.script.is_some() == w.script_bytes.is_some() => Event::ExecStart {
                 run: take!(w.run),
                 agent: take!(w.agent),
                 project: take!(w.project),
                 component: take!(w.component),
                 policy: take!(w.policy),
                 policy_path: take!(w.policy_path),
+                script: w.script.take(),
+                script_bytes: w.script_bytes.take(),
             },
+            "exec.start" => return Err("`script` and `script_bytes` go together".into()),
             "secret.resolve" => Event::SecretResolve {
                 run: take!(w.run),
                 agent: take!(w.agent),
@@ -278,6 +285,8 @@ impl WireLine<'_> {
             ("component", self.component.is_some()),
             ("policy", self.policy.is_some()),
             ("policy_path", self.policy_path.is_some()),
+            ("script", self.script.is_some()),
+            ("script_bytes", self.script_bytes.is_some()),
             ("secret", self.secret.is_some()),
             ("version", self.version.is_some()),
             ("reason", self.reason.is_some()),
@@ -331,7 +340,7 @@ pub(crate) struct Parsed {
 
 impl Parsed {
     /// Parses one line strictly and recomputes its hash.
-    pub fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
+    pub(crate) fn from_line(line: &[u8], scratch: &mut Scratch) -> Result<Parsed, String> {
         let mut wire = parse_wire(line)?;
         let ts = timestamp::parse(&wire.ts)?;
         let event = wire.take_event()?;

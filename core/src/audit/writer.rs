@@ -78,7 +78,8 @@ impl AuditLog {
     /// Rotates the active segment once it reaches `bytes` (instead of
     /// [`DEFAULT_SEGMENT_LIMIT`](super::DEFAULT_SEGMENT_LIMIT) or the environment's
     /// [`SEGMENT_LIMIT_ENV`](super::SEGMENT_LIMIT_ENV)).
-    pub fn with_segment_limit(mut self, bytes: u64) -> AuditLog {
+    #[cfg(test)]
+    pub(crate) fn with_segment_limit(mut self, bytes: u64) -> AuditLog {
         self.segment_limit = bytes.max(1);
         self
     }
@@ -151,7 +152,8 @@ impl AuditLog {
     /// and sync under the lock, one append at a time. For measuring what
     /// group commit saves (BENCHMARKS.md).
     #[doc(hidden)]
-    pub fn append_alone(&self, event: Event) -> Result<Record, AuditError> {
+    #[cfg(test)]
+    pub(crate) fn append_alone(&self, event: Event) -> Result<Record, AuditError> {
         let (file, tail) = self.lock_tail(true)?;
         let Written {
             file,

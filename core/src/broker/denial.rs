@@ -21,7 +21,7 @@ pub(super) struct Denial {
 
 impl Denial {
     /// The tasks.toml change that would allow the request, where one would.
-    pub fn grant_hint(&self, agent: &AgentName) -> Option<String> {
+    pub(crate) fn grant_hint(&self, agent: &AgentName) -> Option<String> {
         match self.code {
             "not-granted" => Some(format!(
                 "to allow it: runner grant {secret} --agent {agent} (or add {{ secret = \"{secret}\" }} \

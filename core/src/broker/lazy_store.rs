@@ -46,7 +46,7 @@ impl StoreUnusable {
     }
 }
 
-pub struct LazyStore {
+pub(crate) struct LazyStore {
     dir: PathBuf,
     opened: OnceCell<Result<Store, StoreUnusable>>,
     /// The store file's stamp when the open store last read it.
@@ -73,7 +73,7 @@ impl LazyStore {
     }
 
     /// Opens the store now, asking at the terminal if it needs to.
-    pub fn open_now(&self) -> Result<&Store, &StoreUnusable> {
+    pub(crate) fn open_now(&self) -> Result<&Store, &StoreUnusable> {
         self.open_with(&passphrase::current)
     }
 
@@ -92,7 +92,7 @@ impl LazyStore {
     /// since it was read; a store not opened yet is left alone (its open
     /// will read the current file). A file that fails the checks of an open
     /// makes the store unusable for the rest of the run.
-    pub fn refresh(&mut self) {
+    pub(crate) fn refresh(&mut self) {
         let Some(Ok(store)) = self.opened.get_mut() else {
             return;
         };
@@ -107,7 +107,7 @@ impl LazyStore {
     }
 
     /// The store if it has been opened successfully, without opening it.
-    pub fn if_open(&self) -> Option<&Store> {
+    pub(crate) fn if_open(&self) -> Option<&Store> {
         self.opened.get().and_then(|opened| opened.as_ref().ok())
     }
 

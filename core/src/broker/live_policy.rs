@@ -61,7 +61,7 @@ impl LivePolicy {
 
     /// The agent's new grants if the file changed to another valid policy;
     /// `None` if nothing changed or the file cannot be used ([`Self::fault`]).
-    pub fn refresh(&mut self, identity: &RunIdentity) -> Option<Vec<Grant>> {
+    pub(crate) fn refresh(&mut self, identity: &RunIdentity) -> Option<Vec<Grant>> {
         if self.stamp.is_some() && FileStamp::of(&self.path) == self.stamp {
             return None;
         }

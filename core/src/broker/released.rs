@@ -24,7 +24,7 @@ use crate::policy::{Destination, HostPattern, allows};
 const PLACEHOLDER_PREFIX: &str = "scopehold-placeholder-";
 
 /// One released value and the destinations its grant binds it to.
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: SecretName,
     pub value: SecretString,
     pub hosts: Vec<HostPattern>,
@@ -72,7 +72,7 @@ impl Released {
     }
 
     /// The name of a released secret whose value occurs anywhere in `text`.
-    pub fn owner_within(&self, text: &str) -> Option<SecretName> {
+    pub(crate) fn owner_within(&self, text: &str) -> Option<SecretName> {
         let inner = self.lock();
         inner
             .values
@@ -120,7 +120,7 @@ impl Released {
     }
 
     /// A new placeholder standing for `name`.
-    pub fn new_placeholder(&self, name: SecretName) -> Result<String, getrandom::Error> {
+    pub(crate) fn new_placeholder(&self, name: SecretName) -> Result<String, getrandom::Error> {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes)?;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

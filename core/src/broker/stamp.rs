@@ -22,7 +22,7 @@ use std::path::Path;
 
 /// What `stat` (following symlinks) says about a file's identity and state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
+pub(crate) struct FileStamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -40,7 +40,7 @@ impl FileStamp {
 
     /// Whether the file was modified less than a second ago (or in the
     /// future): a same-size rewrite could still land in the same mtime.
-    pub fn is_recent(&self) -> bool {
+    pub(crate) fn is_recent(&self) -> bool {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -49,7 +49,7 @@ impl FileStamp {
     }
 
     /// The stamp of a file already opened (its `fstat`).
-    pub fn from_meta(meta: &Metadata) -> FileStamp {
+    pub(crate) fn from_meta(meta: &Metadata) -> FileStamp {
         FileStamp {
             dev: meta.dev(),
             ino: meta.ino(),

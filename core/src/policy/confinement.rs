@@ -24,6 +24,33 @@ pub struct Confinement {
     pub env: BTreeMap<String, String>,
     /// When not empty, the only components that may run as the agent.
     pub components: Vec<ComponentDigest>,
+    /// The scripts (`runner exec SCRIPT.py`) that may run as the agent.
+    pub scripts: ScriptPolicy,
+}
+
+/// Which scripts may run as an agent (`scripts` in tasks.toml). Scripts are
+/// code written at run time, often by a model, so none runs unless the
+/// operator says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ScriptPolicy {
+    /// `scripts` not set: no script runs as the agent.
+    #[default]
+    Refused,
+    /// `scripts = "any"`.
+    Any,
+    /// `scripts = ["blake3:..."]`: only scripts with these digests.
+    Pinned(Vec<ComponentDigest>),
+}
+
+impl ScriptPolicy {
+    /// Whether a script with `digest` may run under this policy.
+    pub fn allows(&self, digest: &ComponentDigest) -> bool {
+        match self {
+            ScriptPolicy::Refused => false,
+            ScriptPolicy::Any => true,
+            ScriptPolicy::Pinned(pins) => pins.contains(digest),
+        }
+    }
 }
 
 impl Confinement {
@@ -67,8 +94,8 @@ impl DirMode {
     }
 }
 
-/// The blake3 digest of a component's exact `.wasm` bytes, written
-/// `blake3:<64 lowercase hex digits>`.
+/// The blake3 digest of a component's exact `.wasm` bytes (or of a script's
+/// exact text), written `blake3:<64 lowercase hex digits>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ComponentDigest(pub blake3::Hash);
 

@@ -47,7 +47,7 @@ const MIN_RANDOM: usize = 24;
 const MIN_ENTROPY: f64 = 3.8;
 
 /// Why `value` looks like a credential, or `None`.
-pub fn looks_like_key(value: &str) -> Option<String> {
+pub(crate) fn looks_like_key(value: &str) -> Option<String> {
     let token_like = !value.is_empty()
         && value
             .chars()

@@ -38,7 +38,7 @@ pub enum PolicyError {
 
 /// The remedy for a tasks.toml that cannot be opened (most often: none
 /// yet where the runner looks).
-pub const NO_POLICY_HINT: &str = "pass --config FILE or set SCOPEHOLD_CONFIG; \
+pub(crate) const NO_POLICY_HINT: &str = "pass --config FILE or set SCOPEHOLD_CONFIG; \
     for a new one, `runner init` writes a starter tasks.toml where none exists";
 
 impl PolicyError {
@@ -162,6 +162,8 @@ pub enum Problem {
     BadInject { agent: AgentName, reason: String },
     #[error("agent \"{agent}\", components: {reason}")]
     BadComponent { agent: AgentName, reason: String },
+    #[error("agent \"{agent}\", scripts: {reason}")]
+    BadScripts { agent: AgentName, reason: String },
     #[error("agent \"{agent}\" is granted secret \"{secret}\" twice")]
     DuplicateGrant {
         agent: AgentName,
@@ -233,6 +235,10 @@ impl Problem {
                 "write the digest `runner digest TASK.wasm` prints, like \"blake3:<64 hex>\""
                     .to_owned()
             }
+            Problem::BadScripts { .. } => "write scripts = \"any\" (any script may run as the \
+                 agent) or scripts = [\"blake3:<64 hex>\"] (the digests `runner digest SCRIPT.py` \
+                 prints)"
+                .to_owned(),
             Problem::DuplicateGrant { first_line, .. } => {
                 format!("remove one of the grants; the first is on line {first_line}")
             }

@@ -95,7 +95,7 @@ impl LockedPolicy {
     }
 
     /// Refuses when the file no longer holds what was read.
-    pub fn check_unchanged(&self) -> Result<(), FileError> {
+    pub(crate) fn check_unchanged(&self) -> Result<(), FileError> {
         let now = read_or_empty(&self.path)?;
         match blake3::hash(&now) == blake3::hash(self.text.as_bytes()) {
             true => Ok(()),
@@ -184,7 +184,7 @@ fn file_name(path: &Path) -> String {
 }
 
 /// `.tasks.toml.lock` next to the file.
-pub fn lock_path(path: &Path) -> PathBuf {
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
     parent(path).join(format!(".{}.lock", file_name(path)))
 }
 

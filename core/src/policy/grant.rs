@@ -83,7 +83,7 @@ impl fmt::Display for DenyReason {
 
 impl Grant {
     /// Expired when `expires` is at or before `now`.
-    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+    pub(crate) fn is_expired(&self, now: OffsetDateTime) -> bool {
         self.expires.is_some_and(|at| at <= now)
     }
 }

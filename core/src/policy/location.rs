@@ -48,7 +48,7 @@ impl Location {
 
     /// The offending source line with a caret line under the problem, in the
     /// style of rustc (no trailing newline).
-    pub fn snippet(&self) -> impl fmt::Display + '_ {
+    pub(crate) fn snippet(&self) -> impl fmt::Display + '_ {
         Snippet(self)
     }
 }

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-pub use confinement::{ComponentDigest, Confinement, DirGrant, DirMode};
+pub use confinement::{ComponentDigest, Confinement, DirGrant, DirMode, ScriptPolicy};
 pub use edit::{Edit, EditError, Expiry, apply as apply_edit, known_agent};
 pub use egress::{Destination, HostPattern, Scheme, allows};
 pub use env_keys::masked as masked_env;
@@ -51,7 +51,7 @@ pub use hygiene::{UnsafePolicyFile, check_file_safety, open_trusted};
 pub use inject::InjectAt;
 pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
-pub use snapshot::Snapshot;
+pub(crate) use snapshot::Snapshot;
 
 use crate::input::{InputError, MAX_POLICY_BYTES, Opened};
 use crate::names::{AgentName, ProjectName, SecretName};

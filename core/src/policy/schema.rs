@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use toml::Spanned;
 
-use super::confinement::{self, ComponentDigest, Confinement, DirGrant, DirMode};
+use super::confinement::{self, ComponentDigest, Confinement, DirGrant, DirMode, ScriptPolicy};
 use super::egress::HostPattern;
 use super::error::{PolicyError, Problem, classify};
 use super::inject::InjectAt;
@@ -63,6 +63,8 @@ struct RawAgent {
     env: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     components: Vec<Spanned<String>>,
+    /// `"any"` or a list of script digests.
+    scripts: Option<Spanned<toml::Value>>,
     allowed_hosts: Option<Vec<Spanned<String>>>,
 }
 
@@ -177,6 +179,7 @@ impl Context<'_> {
             dirs: self.dirs(&name, raw.dirs)?,
             env: self.env(&name, raw.env)?,
             components: self.components(&name, raw.components)?,
+            scripts: self.scripts(&name, raw.scripts)?,
         };
         let allowed_hosts = match raw.allowed_hosts {
             Some(list) => Some(self.hosts(&name, "allowed_hosts", list)?),
@@ -300,6 +303,37 @@ impl Context<'_> {
             pins.push(digest);
         }
         Ok(pins)
+    }
+
+    /// `scripts`: `"any"` or a list of `blake3:` digests; unset refuses
+    /// every script.
+    fn scripts(
+        &self,
+        agent: &AgentName,
+        raw: Option<Spanned<toml::Value>>,
+    ) -> Result<ScriptPolicy, PolicyError> {
+        let Some(raw) = raw else {
+            return Ok(ScriptPolicy::Refused);
+        };
+        let error = |reason: String| {
+            let agent = agent.clone();
+            self.error(raw.span(), Problem::BadScripts { agent, reason })
+        };
+        match raw.get_ref() {
+            toml::Value::String(text) if text == "any" => Ok(ScriptPolicy::Any),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(text) => ComponentDigest::parse(text),
+                    other => Err(format!("{other} is not a string")),
+                })
+                .collect::<Result<_, _>>()
+                .map(ScriptPolicy::Pinned)
+                .map_err(error),
+            other => Err(error(format!(
+                "{other} is neither \"any\" nor a list of digests"
+            ))),
+        }
     }
 
     /// Validates an agent's grants, rejecting a secret granted twice.

@@ -20,7 +20,7 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentState {
+pub(crate) struct AgentState {
     pub project: String,
     /// Secret -> `expires ... hosts ... [approve] [inject ...]`.
     pub grants: BTreeMap<String, String>,

@@ -301,3 +301,20 @@ fn audit_sync_defaults_to_releases_and_reads_every_record() {
     let err = parse("[audit]\nsync = \"always\"\n").unwrap_err();
     assert_eq!(err.location().map(|l| (l.line, l.column)), Some((2, 8)));
 }
+
+#[test]
+fn scripts_are_refused_unless_allowed_any_or_by_digest() {
+    use super::{ComponentDigest, ScriptPolicy};
+    let agent = |scripts: &str| {
+        let text = format!("[projects.a]\n[agents.b]\nproject = \"a\"\n{scripts}");
+        let policy = Policy::parse(&text, "t.toml".as_ref()).unwrap();
+        policy.agent("b").unwrap().confinement.scripts.clone()
+    };
+    let (pinned, other) = (ComponentDigest::of(b"print(1)"), ComponentDigest::of(b"x"));
+    assert_eq!(agent(""), ScriptPolicy::Refused);
+    assert!(!agent("").allows(&pinned));
+    assert!(agent("scripts = \"any\"\n").allows(&other));
+    let list = agent(&format!("scripts = [\"{pinned}\"]\n"));
+    assert!(list.allows(&pinned) && !list.allows(&other));
+    assert!(!agent("scripts = []\n").allows(&pinned));
+}

@@ -77,7 +77,7 @@ pub const STORE_FILE: &str = "secrets.json";
 /// The file writers lock to serialise updates.
 pub const LOCK_FILE: &str = "store.lock";
 /// Largest accepted secret value, in bytes.
-pub const MAX_VALUE_LEN: usize = 1024 * 1024;
+pub(crate) const MAX_VALUE_LEN: usize = 1024 * 1024;
 
 /// Public metadata of a stored secret; holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub enum KeyProtection {
 }
 
 /// Supplies the passphrase when (and only when) the store needs one.
-pub type AskPassphrase<'a> = &'a dyn Fn() -> Result<SecretString, StoreError>;
+pub(crate) type AskPassphrase<'a> = &'a dyn Fn() -> Result<SecretString, StoreError>;
 
 /// An open, authenticated store: metadata and ciphertexts in memory, the data
 /// key in a `SecretBox`.
@@ -240,14 +240,15 @@ impl Store {
     /// checked as at open (key, MAC, a generation neither below this
     /// store's nor below the audit log's). After an error the store must
     /// not be used any more.
-    pub fn refresh(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn refresh(&mut self) -> Result<(), StoreError> {
         let _lock = format::lock(&self.dir)?;
         self.data = self.reread_locked()?;
         rollback::check(self)
     }
 
     /// Re-reads the store file and checks it against the open store's key.
-    pub fn check_integrity(&self) -> Result<(), StoreError> {
+    #[cfg(test)]
+    pub(crate) fn check_integrity(&self) -> Result<(), StoreError> {
         self.reread().map(drop)
     }
 

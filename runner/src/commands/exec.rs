@@ -26,6 +26,7 @@ use crate::cli::Global;
 use crate::exit_code;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{CacheKey, CodeCache, Grants, Interrupts, Outcome, Task};
+use crate::script::ScriptRun;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -36,7 +37,8 @@ use crate::store::Store;
     the task started; 130/143 SIGINT/SIGTERM; 134 the task trapped. README.md, \"Exit codes\"."
 )]
 pub struct Exec {
-    /// The task: a WASI 0.2 command component (.wasm)
+    /// The task: a WASI 0.2 command component (.wasm), or a script (.py,
+    /// .js, .mjs) run in its language's interpreter (docs/scripts.md)
     pub task: PathBuf,
     /// The agent the task runs as (an [agents.NAME] table in tasks.toml)
     #[arg(long)]
@@ -95,9 +97,12 @@ impl Exec {
     ) -> anyhow::Result<u8> {
         let agent = policy.agent(&self.agent)?.clone();
         summary.project = Some(agent.project.to_string());
-        let wasm: &[u8] = wasm.insert(read_component(&self.task)?);
-        summary.component = Some(ComponentDigest::of(wasm).to_string());
-        check_pinned(&agent, wasm)?;
+        let (code, script) = self.code(global, &agent)?;
+        let wasm: &[u8] = wasm.insert(code);
+        // Hashed once: a script's interpreter is tens of megabytes.
+        let digest = ComponentDigest::of(wasm);
+        summary.component = Some(digest.to_string());
+        check_pinned(&agent, &digest)?;
         // A missing state dir is reported after the component (a refused
         // task is the more useful error), and only costs the cache.
         let mut prepared = global
@@ -108,14 +113,22 @@ impl Exec {
             Err(_) => None,
         };
         let loading = Instant::now();
-        let task = Task::load_cached(wasm, cache.as_ref())?;
+        let mut task = Task::load_cached(wasm, cache.as_ref())?;
         summary.load_ms = Some(millis(loading.elapsed()));
+        if let Some(script) = &script {
+            task = task.with_input(script.script.text.clone());
+        }
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
-        broker.set_component(Hash::of(wasm));
+        broker.set_component(digest.0.into());
         summary.run = Some(broker.identity().run.to_string());
-        let start = start_event(broker.identity(), wasm, policy);
+        if let Some(script) = &script {
+            script
+                .keep(&dir)
+                .context("cannot keep the script for review; it was not started")?;
+        }
+        let start = start_event(broker.identity(), digest.0.into(), policy, script.as_ref());
         if opens_store_first(policy, &agent, &dir) {
             broker.open_store_now()?;
         }
@@ -135,6 +148,21 @@ impl Exec {
             run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
         summary.tally(&broker, outcome.token(), elapsed);
         finish(&broker, &outcome, elapsed)
+    }
+}
+
+impl Exec {
+    /// The code to run: the task component, or for a script (.py, .js,
+    /// .mjs) its language's interpreter, with the script to give it.
+    fn code(&self, global: &Global, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
+        match ScriptRun::prepare(&self.task, &global.home()?, agent) {
+            Some(prepared) => {
+                let mut script = prepared?;
+                let wasm = std::mem::take(&mut script.interpreter.wasm);
+                Ok((wasm, Some(script)))
+            }
+            None => Ok((read_component(&self.task)?, None)),
+        }
     }
 }
 
@@ -195,9 +223,8 @@ pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Refuses a component the agent is not pinned to, before it is compiled.
-fn check_pinned(agent: &Agent, wasm: &[u8]) -> anyhow::Result<()> {
-    let digest = ComponentDigest::of(wasm);
-    if agent.confinement.allows(&digest) {
+fn check_pinned(agent: &Agent, digest: &ComponentDigest) -> anyhow::Result<()> {
+    if agent.confinement.allows(digest) {
         return Ok(());
     }
     Err(crate::report::Refused {
@@ -223,14 +250,22 @@ fn opens_store_first(policy: &Policy, agent: &Agent, home: &Path) -> bool {
         || (!agent.grants.is_empty() && Store::asks_at_terminal(home))
 }
 
-fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {
+fn start_event(
+    identity: &RunIdentity,
+    component: Hash,
+    policy: &Policy,
+    script: Option<&ScriptRun>,
+) -> Event {
+    let (script, script_bytes) = script.map(ScriptRun::recorded).unzip();
     Event::ExecStart {
         run: identity.run,
         agent: identity.agent.clone(),
         project: identity.project.clone(),
-        component: Hash::of(wasm),
+        component,
         policy: policy.digest().into(),
         policy_path: policy.path().display().to_string(),
+        script,
+        script_bytes,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod audit_log;
 mod audit_log_filters;
 mod audit_log_follow;
 pub mod audit_rotate;
+pub mod audit_show;
 pub mod audit_verify;
 pub mod cache_clear;
 mod colour;

@@ -9,6 +9,7 @@ mod guard;
 mod proptests;
 mod rotation;
 mod roundtrip;
+mod script_fields;
 mod strict;
 mod tamper;
 mod vectors;
@@ -58,6 +59,8 @@ pub(super) fn sample_events() -> Vec<Event> {
             component: Hash::of(b"component bytes"),
             policy: Hash::of(b"policy bytes"),
             policy_path: "/home/op/tasks.toml".into(),
+            script: None,
+            script_bytes: None,
         },
         Event::SecretResolve {
             run,

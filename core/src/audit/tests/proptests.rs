@@ -113,8 +113,15 @@ fn event() -> impl Strategy<Value = Event> {
             dropped_bytes,
             dropped_hash
         }),
-        (ctx(), hash(), hash(), text()).prop_map(
-            |((run, a, p), component, policy, policy_path)| {
+        (
+            ctx(),
+            hash(),
+            hash(),
+            text(),
+            proptest::option::of((hash(), any::<u64>()))
+        )
+            .prop_map(|((run, a, p), component, policy, policy_path, script)| {
+                let (script, script_bytes) = script.unzip();
                 Event::ExecStart {
                     run,
                     agent: agent(&a),
@@ -122,9 +129,10 @@ fn event() -> impl Strategy<Value = Event> {
                     component,
                     policy,
                     policy_path,
+                    script,
+                    script_bytes,
                 }
-            }
-        ),
+            }),
         (ctx(), name(), any::<u32>()).prop_map(|((run, a, p), s, version)| Event::SecretResolve {
             run,
             agent: agent(&a),
