@@ -196,10 +196,13 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::task_file::TaskFileError>() {
             return e.hint();
         }
-        if let Some(e) = cause.downcast_ref::<crate::sandbox::DirError>() {
+        if let Some(e) = cause.downcast_ref::<crate::policy::DirError>() {
             return e.hint();
         }
         if let Some(e) = cause.downcast_ref::<crate::broker::StoreUnusable>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::broker::readiness::NotReady>() {
             return e.hint();
         }
         cause
@@ -215,7 +218,8 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
         cause.is::<Refused>()
             || cause.is::<crate::sandbox::LoadError>()
             || cause.is::<crate::task_file::TaskFileError>()
-            || cause.is::<crate::sandbox::DirError>()
+            || cause.is::<crate::policy::DirError>()
+            || cause.is::<crate::broker::readiness::NotReady>()
             || cause.is::<crate::policy::UnsafePolicyFile>()
             || matches!(
                 cause.downcast_ref::<crate::policy::PolicyError>(),

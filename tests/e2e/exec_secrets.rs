@@ -43,7 +43,6 @@ fn every_denial_is_denied_with_its_precise_reason() {
         ("billing-admin", "other-project"),
         ("billing/billing-admin", "other-project"),
         ("no-such-secret", "unknown-secret"),
-        ("never-stored", "not-stored"),
     ];
     let args: Vec<String> = cases
         .iter()
@@ -184,17 +183,23 @@ fn rotated_secret_resolves_its_new_version() {
     assert_eq!(world.records_of("secret.resolve")[0]["version"], 2);
 }
 
+/// A secret removed while still granted refuses the next run before it
+/// starts (`readiness.rs`); removed during a run, the next call is denied
+/// `not-stored` (`live_grants.rs`).
 #[test]
-fn removed_secret_is_denied() {
+fn removed_secret_still_granted_refuses_the_run() {
     let (world, _canary) = stocked();
     world.ok(&["secret", "rm", "posthog-read", "--force"]);
     let out = world.exec("probe", "support-analysis", &["get:posthog-read"]);
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out));
+    assert!(!stdout(&out).contains("get posthog-read"), "{}", text(&out));
     assert!(
-        stdout(&out).contains("get posthog-read: Denied"),
+        stderr(&out).contains("the granted secret analytics/posthog-read is not stored"),
         "{}",
         text(&out)
     );
-    assert_eq!(world.records_of("secret.deny")[0]["reason"], "not-stored");
+    assert_eq!(world.records_of("exec.refused")[0]["reason"], "not-stored");
+    assert!(world.records_of("secret.deny").is_empty());
     assert_eq!(world.records_of("secret.remove").len(), 1);
 }
 

@@ -45,6 +45,7 @@ mod lazy_start;
 mod limits;
 mod live_grants;
 mod polyglot;
+mod readiness;
 mod review_verified;
 mod sandbox_isolation;
 mod secret_inputs;

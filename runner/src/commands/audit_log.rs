@@ -10,6 +10,10 @@
 //! A run with an `exec.start` and no `exec.end` (killed, crashed, or still
 //! running) is marked `unfinished` in the readable view: a first pass over
 //! the log collects the runs that ended.
+//!
+//! The records shown are read through `audit verify`'s verifier
+//! ([`log_check::stream`]): on damage they are all still shown, then a
+//! warning with the verdict, and the exit code of `audit verify`.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
@@ -63,21 +67,23 @@ impl AuditLogCmd {
         let mut failed = None;
         let ended = match self.json {
             true => HashSet::new(),
-            false => ended_runs(&path)?,
+            false => ended_runs(&path),
         };
         // Streamed: a rotated log may be far larger than memory; `-n N`
         // keeps only the last N lines.
         let mut tail = VecDeque::new();
         let now = OffsetDateTime::now_utc();
         let painting = !self.json && colour::on_stdout();
-        audit::for_each_record(&path, |record| {
-            if failed.is_some() || !self.matches(&record) {
+        // Read through the verifier: what is shown is what was verified.
+        let key = log_check::quiet_key(&dir);
+        let warning = log_check::stream(&dir, key.as_ref(), |record| {
+            if failed.is_some() || !self.matches(record) {
                 return;
             }
             let line = match self.json {
                 true => record.to_line().unwrap_or_default(),
                 false => {
-                    let line = escape_for_terminal(&describe(&record, &ended, now)).into_owned();
+                    let line = escape_for_terminal(&describe(record, &ended, now)).into_owned();
                     let outcome = Facts::of(&record.event).outcome;
                     colour::paint(line, painting.then_some(outcome).flatten())
                 }
@@ -96,8 +102,6 @@ impl AuditLogCmd {
             Some(error) => Err(StdoutError(error).into()),
             None => {
                 out.flush().map_err(StdoutError)?;
-                let key = log_check::quiet_key(&dir);
-                let warning = log_check::check(&dir, key.as_ref())?;
                 Ok(log_check::finish(warning, crate::exit_code::OK))
             }
         }
@@ -126,15 +130,17 @@ impl AuditLogCmd {
     }
 }
 
-/// The runs that have an `exec.end` (16 bytes a run, whatever the log's size).
-fn ended_runs(path: &std::path::Path) -> anyhow::Result<HashSet<audit::RunId>> {
+/// The runs that have an `exec.end` (16 bytes a run, whatever the log's
+/// size). Only a mark on the display: up to a line that does not parse,
+/// and the records themselves are shown (and verified) by the second pass.
+fn ended_runs(path: &std::path::Path) -> HashSet<audit::RunId> {
     let mut ended = HashSet::new();
-    audit::for_each_record(path, |record| {
+    let _ = audit::for_each_record(path, |record| {
         if let Event::ExecEnd { run, .. } = record.event {
             ended.insert(run);
         }
-    })?;
-    Ok(ended)
+    });
+    ended
 }
 
 /// The filterable facts of one event.

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::broker::readiness::Unready;
 use crate::policy::{Agent, ComponentDigest, Limit, Limits};
 
 /// What `explain` found, as one JSON object.
@@ -15,6 +16,8 @@ pub struct Facts<'a> {
     pub agent: &'a Agent,
     /// Why the component may not run as the agent; `None` when it may.
     pub verdict: Option<&'a str>,
+    /// What would fail the run before it starts.
+    pub problems: &'a [Unready],
 }
 
 impl Facts<'_> {
@@ -42,6 +45,11 @@ impl Facts<'_> {
             "limits": limits(&c.limits),
             "may_run": self.verdict.is_none(),
             "refused_because": self.verdict,
+            "would_fail": self.problems.iter().map(|p| json!({
+                "reason": p.reason(),
+                "message": p.to_string(),
+                "hint": p.hint(),
+            })).collect::<Vec<_>>(),
         })
     }
 }

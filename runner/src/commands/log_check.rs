@@ -1,7 +1,8 @@
-//! The check `audit log` and `secret list` make of the records they show:
-//! the same verification as `audit verify` (chain, record MACs when the key
-//! is at hand, the local checkpoint), run with the same streaming verifier,
-//! and its verdict in the same words. On damage the command still prints
+//! The check `audit log`, `audit grants` and `secret list` make of the
+//! records they show: they read them through the streaming verifier of
+//! `audit verify` (chain, record MACs when the key is at hand, the local
+//! checkpoint), so what they show is what was verified, in one pass, and
+//! its verdict comes in the same words. On damage the command still prints
 //! what it read, then ends with the warning and `audit verify`'s exit code.
 //!
 //! Only an `INVALID` verdict (tampered, truncated, rewritten, forged) is
@@ -11,7 +12,7 @@
 
 use std::path::Path;
 
-use crate::audit::{self, AnchorSource, Checkpoint, CheckpointKey, Verdict};
+use crate::audit::{self, AnchorSource, Checkpoint, CheckpointKey, Record, Verdict};
 use crate::commands::audit_verify::{exit_for, summary};
 
 /// The verdict's warning and exit code, or `None` when the log is intact.
@@ -20,14 +21,20 @@ pub struct LogWarning {
     pub code: u8,
 }
 
-/// Verifies the log in `dir` with `key` (if any): `None` when nothing is
-/// wrong with it.
-pub fn check(dir: &Path, key: Option<&CheckpointKey>) -> anyhow::Result<Option<LogWarning>> {
+/// Reads the log in `dir` through the verifier, handing each record it
+/// reads to `each` (all of them, intact or not), and verifies it with `key`
+/// (if any) on the way: `None` when nothing is wrong with it.
+pub fn stream(
+    dir: &Path,
+    key: Option<&CheckpointKey>,
+    each: impl FnMut(&Record),
+) -> anyhow::Result<Option<LogWarning>> {
     let mut checkpoints = Vec::new();
     if let Some(local) = Checkpoint::load(&dir.join(audit::CHECKPOINT_FILE))? {
         checkpoints.push((AnchorSource::Local, local));
     }
-    let result = audit::verify_anchored(&dir.join(audit::AUDIT_FILE), checkpoints, key)?;
+    let path = dir.join(audit::AUDIT_FILE);
+    let result = audit::verify_anchored_each(&path, checkpoints, key, each)?;
     if result.verdict != Verdict::Invalid {
         return Ok(None);
     }
@@ -41,7 +48,7 @@ pub fn check(dir: &Path, key: Option<&CheckpointKey>) -> anyhow::Result<Option<L
     }))
 }
 
-/// The key for [`check`] without asking at a terminal: from a key file, or
+/// The key for [`stream`] without asking at a terminal: from a key file, or
 /// a passphrase in the environment.
 pub fn quiet_key(dir: &Path) -> Option<CheckpointKey> {
     let ask = &crate::store::passphrase::from_env_only;
