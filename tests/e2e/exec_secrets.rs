@@ -206,6 +206,8 @@ fn removed_secret_still_granted_refuses_the_run() {
 #[test]
 fn exit_code_and_run_records() {
     let world = World::new();
+    // Its grant must be stored, or the run is refused before it starts.
+    world.set_secret("analytics", "posthog-read", &canary());
     // WASI 0.2's `exit` carries success or failure only: any non-zero code is 1.
     let out = world.exec("probe", "support-analysis", &["exit:7"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
