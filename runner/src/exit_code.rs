@@ -36,7 +36,7 @@ pub const TIMEOUT: u8 = 124;
 pub const RUNNER_ERROR: u8 = 125;
 /// The task was refused before it started: unknown agent, invalid component,
 /// or what would fail the run (a missing directory, a store that cannot be
-/// opened, a granted secret not stored: `crate::broker::readiness`);
+/// opened: `crate::broker::readiness`);
 /// recorded as `exec.refused`.
 pub const REFUSED: u8 = 126;
 /// `exec`: SIGINT stopped the run (128 + 2, as a shell reports it).

@@ -3,10 +3,12 @@
 //! (key file missing, wrong or unreadable; a wrong passphrase; a file that
 //! does not decrypt), a granted secret that is not stored.
 //!
-//! Guarantees: `runner explain` reports and `runner exec` refuses on the
-//! same list, made by [`check`], so the two always agree; `exec` refuses
-//! before its task runs, so nothing the task would do (a file written, a
-//! request sent) happens before a failure that was knowable.
+//! Guarantees: `runner explain` reports and `runner exec` acts on the same
+//! list, made by [`check`], so the two always agree. A missing directory or
+//! an unusable store refuses the run before its task runs, so nothing the
+//! task would do (a file written, a request sent) happens before a failure
+//! that was knowable. A granted secret that is not stored is a warning
+//! ([`Unready::refuses`]): the task runs and is denied it if it asks.
 //!
 //! The store is looked at only when the run needs it ([`needs_store`]):
 //! every record is to be anchored, or the component imports the secrets
@@ -40,6 +42,14 @@ pub enum Unready {
 }
 
 impl Unready {
+    /// Whether it refuses the run. A granted secret that is not stored
+    /// does not: the run fails only if the task asks for it, and it may
+    /// never (an agent granted several keys, a task that uses one), so
+    /// both commands warn with the fix instead.
+    pub fn refuses(&self) -> bool {
+        !matches!(self, Unready::NotStored { .. })
+    }
+
     /// Short code, recorded as the `exec.refused` reason.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -136,17 +146,21 @@ pub fn check_opening(
 impl Broker {
     /// [`check`] for the run this broker serves, before its task starts:
     /// opens the store first when the run needs it (asking at the terminal
-    /// if it must; then every record can be anchored).
-    pub fn check_ready(&mut self, needs_store: bool) -> Result<(), NotReady> {
+    /// if it must; then every record can be anchored). `Err` with what
+    /// refuses the run, else the warnings.
+    pub fn check_ready(&mut self, needs_store: bool) -> Result<Vec<Unready>, NotReady> {
         if needs_store {
             // A failure is kept by the store and reported by `check`.
             let _ = self.open_store_now();
         }
         let store = needs_store.then(|| self.store.open_now());
         let problems = check(&self.agent, store, OffsetDateTime::now_utc());
-        match problems.is_empty() {
-            true => Ok(()),
-            false => Err(NotReady(problems)),
+        let (refusals, warnings) = problems
+            .into_iter()
+            .partition::<Vec<_>, _>(Unready::refuses);
+        match refusals.is_empty() {
+            true => Ok(warnings),
+            false => Err(NotReady(refusals)),
         }
     }
 }

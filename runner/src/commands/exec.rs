@@ -3,8 +3,8 @@
 //! Order matters: the agent is checked and the component compiled before
 //! anything is recorded, so a refused task never starts; what would fail the
 //! run and is knowable now (a missing directory, a store that cannot be
-//! opened, a granted secret not stored: [`readiness`], the check `explain`
-//! reports) refuses it before its task can act; `exec.start` is in the log
+//! opened: [`readiness`], the check `explain` reports) refuses it before
+//! its task can act, and a granted secret not stored is a warning; `exec.start` is in the log
 //! before any task code runs; `exec.end` records how it ended.
 //!
 //! Neither of the two releases anything, so by default neither waits for
@@ -81,7 +81,12 @@ impl Exec {
         // What would fail the run is found now, before the task can act.
         let needs_store =
             readiness::needs_store(&agent, policy.audit_sync(), task.asks_for_secrets());
-        broker.check_ready(needs_store)?;
+        for warning in broker.check_ready(needs_store)? {
+            eprintln!("scopehold: warning: {warning}");
+            if let Some(hint) = warning.hint() {
+                eprintln!("scopehold: hint: {hint}");
+            }
+        }
         broker.set_component(Hash::of(wasm));
         let start = start_event(broker.identity(), wasm, policy);
         // From the start record on, SIGINT and SIGTERM stop the task and

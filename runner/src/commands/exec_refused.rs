@@ -1,8 +1,7 @@
 //! The `exec.refused` record: a run refused before its task started (unknown
 //! agent, unpinned component, a file that is not a component, an unsupported
 //! import, and what would have failed it: a missing host directory, a store
-//! that cannot be opened, a granted secret not stored) is an attempt an
-//! operator wants to see.
+//! that cannot be opened) is an attempt an operator wants to see.
 //!
 //! Recording it is best effort: the run is refused either way, and a state
 //! dir that does not exist yet (no `init`) has no log to record it in. The

@@ -5,8 +5,8 @@
 //! grants marked), egress, directories, environment and limits, and whether
 //! this component may run as the agent (pinning, linking, and what `exec`
 //! would refuse the run on before it starts: a missing directory, a store
-//! that cannot be opened, a granted secret not stored; one check for both,
-//! [`readiness`]). The component is compiled to read its imports and to check
+//! that cannot be opened; and a granted secret not stored, a warning in
+//! both; one check for both, [`readiness`]). The component is compiled to read its imports and to check
 //! it links, but never instantiated, so no task code runs. Exits 0 when the
 //! component may run as the agent, 1 when it may not.
 
@@ -76,7 +76,11 @@ impl Explain {
             verdict.as_deref().unwrap_or("yes")
         );
         for problem in &problems {
-            let _ = writeln!(out, "  would fail: {problem}");
+            let label = match problem.refuses() {
+                true => "would fail",
+                false => "warning",
+            };
+            let _ = writeln!(out, "  {label}: {problem}");
             if let Some(hint) = problem.hint() {
                 let _ = writeln!(out, "  hint: {hint}");
             }
@@ -127,7 +131,7 @@ fn verdict(
     if let Some(error) = link_error {
         return Some(format!("no: {error}"));
     }
-    match problems.len() {
+    match problems.iter().filter(|p| p.refuses()).count() {
         0 => None,
         1 => Some("no: the run would fail (below)".to_owned()),
         n => Some(format!("no: the run would fail for {n} reasons (below)")),

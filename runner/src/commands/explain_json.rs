@@ -47,6 +47,7 @@ impl Facts<'_> {
             "refused_because": self.verdict,
             "would_fail": self.problems.iter().map(|p| json!({
                 "reason": p.reason(),
+                "refuses": p.refuses(),
                 "message": p.to_string(),
                 "hint": p.hint(),
             })).collect::<Vec<_>>(),
