@@ -61,13 +61,13 @@ pub struct AuditLogCmd {
 impl AuditLogCmd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let path = dir.join(audit::AUDIT_FILE);
+        let path = dir.audit_log();
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // The first write that fails (a closed pipe, a full disk) ends the output.
         let mut failed = None;
         let ended = match self.json {
             true => HashSet::new(),
-            false => ended_runs(&path),
+            false => ended_runs(&path)?,
         };
         // Streamed: a rotated log may be far larger than memory; `-n N`
         // keeps only the last N lines.
@@ -130,17 +130,22 @@ impl AuditLogCmd {
     }
 }
 
+/// The run id a record belongs to, if any (for `audit show`).
+pub(super) fn run_of(event: &Event) -> Option<String> {
+    Facts::of(event).run
+}
+
 /// The runs that have an `exec.end` (16 bytes a run, whatever the log's
-/// size). Only a mark on the display: up to a line that does not parse,
-/// and the records themselves are shown (and verified) by the second pass.
-fn ended_runs(path: &std::path::Path) -> HashSet<audit::RunId> {
+/// size). Only a mark on the display: read up to a line that does not
+/// parse; the records themselves are shown (and verified) by the main pass.
+pub(super) fn ended_runs(path: &std::path::Path) -> anyhow::Result<HashSet<audit::RunId>> {
     let mut ended = HashSet::new();
     let _ = audit::for_each_record(path, |record| {
         if let Event::ExecEnd { run, .. } = record.event {
             ended.insert(run);
         }
     });
-    ended
+    Ok(ended)
 }
 
 /// The filterable facts of one event.
@@ -235,7 +240,11 @@ impl<'a> Facts<'a> {
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.
-fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime) -> String {
+pub(super) fn describe(
+    record: &Record,
+    ended: &HashSet<audit::RunId>,
+    now: OffsetDateTime,
+) -> String {
     let ts = audit::format_timestamp(record.ts).unwrap_or_default();
     let what = match &record.event {
         Event::LogInit { store } => format!("log.init       store {store}"),
@@ -247,11 +256,16 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime)
             agent,
             project,
             component,
+            script,
             ..
         } => format!(
-            "exec.start     run {} agent {agent} ({project}) component {}{}",
+            "exec.start     run {} agent {agent} ({project}) component {}{}{}",
             short(&run.to_string()),
             short(&component.to_string()),
+            script.map_or(String::new(), |s| format!(
+                " script {}",
+                short(&s.to_string())
+            )),
             match ended.contains(run) {
                 true => "",
                 false => "  unfinished (no exec.end: killed, crashed or still running)",

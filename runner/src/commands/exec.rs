@@ -28,11 +28,13 @@ use crate::cli::Global;
 use crate::exit_code;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{CacheKey, CodeCache, Interrupts, Outcome, Task};
+use crate::script::ScriptRun;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct Exec {
-    /// The task: a WASI 0.2 command component (.wasm)
+    /// The task: a WASI 0.2 command component (.wasm), or a script (.py,
+    /// .js, .mjs) run in its language's interpreter (docs/scripts.md)
     pub task: PathBuf,
     /// The agent the task runs as (an [agents.NAME] table in tasks.toml)
     #[arg(long)]
@@ -64,8 +66,11 @@ impl Exec {
         wasm: &mut Option<Vec<u8>>,
     ) -> anyhow::Result<u8> {
         let agent = policy.agent(&self.agent)?.clone();
-        let wasm: &[u8] = wasm.insert(read_component(&self.task)?);
-        check_pinned(&agent, wasm)?;
+        let (code, script) = self.code(global, &agent)?;
+        let wasm: &[u8] = wasm.insert(code);
+        // Hashed once: a script's interpreter is tens of megabytes.
+        let digest = ComponentDigest::of(wasm);
+        check_pinned(&agent, &digest)?;
         // A missing state dir is reported after the component (a refused
         // task is the more useful error), and only costs the cache.
         let mut prepared = global
@@ -75,9 +80,12 @@ impl Exec {
             Ok((broker, dir)) => cache_for(dir, &agent, policy, broker),
             Err(_) => None,
         };
-        let task = Task::load_cached(wasm, cache.as_ref())?;
+        let mut task = Task::load_cached(wasm, cache.as_ref())?;
+        if let Some(script) = &script {
+            task = task.with_input(script.script.text.clone());
+        }
         let confinement = agent.confinement.clone();
-        let (mut broker, _) = prepared?;
+        let (mut broker, dir) = prepared?;
         // What would fail the run is found now, before the task can act.
         let needs_store =
             readiness::needs_store(&agent, policy.audit_sync(), task.asks_for_secrets());
@@ -87,8 +95,13 @@ impl Exec {
                 eprintln!("scopehold: hint: {hint}");
             }
         }
-        broker.set_component(Hash::of(wasm));
-        let start = start_event(broker.identity(), wasm, policy);
+        broker.set_component(digest.0.into());
+        if let Some(script) = &script {
+            script
+                .keep(&dir)
+                .context("cannot keep the script for review; it was not started")?;
+        }
+        let start = start_event(broker.identity(), digest.0.into(), policy, script.as_ref());
         // From the start record on, SIGINT and SIGTERM stop the task and
         // the run records its end (not earlier: a passphrase prompt stays
         // interruptible the usual way).
@@ -104,6 +117,21 @@ impl Exec {
         let (outcome, broker, elapsed) =
             run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
         finish(&broker, &outcome, elapsed)
+    }
+}
+
+impl Exec {
+    /// The code to run: the task component, or for a script (.py, .js,
+    /// .mjs) its language's interpreter, with the script to give it.
+    fn code(&self, global: &Global, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
+        match ScriptRun::prepare(&self.task, &global.home()?, agent) {
+            Some(prepared) => {
+                let mut script = prepared?;
+                let wasm = std::mem::take(&mut script.interpreter.wasm);
+                Ok((wasm, Some(script)))
+            }
+            None => Ok((read_component(&self.task)?, None)),
+        }
     }
 }
 
@@ -164,9 +192,8 @@ pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Refuses a component the agent is not pinned to, before it is compiled.
-fn check_pinned(agent: &Agent, wasm: &[u8]) -> anyhow::Result<()> {
-    let digest = ComponentDigest::of(wasm);
-    if agent.confinement.allows(&digest) {
+fn check_pinned(agent: &Agent, digest: &ComponentDigest) -> anyhow::Result<()> {
+    if agent.confinement.allows(digest) {
         return Ok(());
     }
     Err(crate::report::Refused {
@@ -192,14 +219,22 @@ fn opens_store_first(policy: &Policy, agent: &Agent, home: &Path) -> bool {
         || (!agent.grants.is_empty() && Store::asks_at_terminal(home))
 }
 
-fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {
+fn start_event(
+    identity: &RunIdentity,
+    component: Hash,
+    policy: &Policy,
+    script: Option<&ScriptRun>,
+) -> Event {
+    let (script, script_bytes) = script.map(ScriptRun::recorded).unzip();
     Event::ExecStart {
         run: identity.run,
         agent: identity.agent.clone(),
         project: identity.project.clone(),
-        component: Hash::of(wasm),
+        component,
         policy: policy.digest().into(),
         policy_path: policy.path().display().to_string(),
+        script,
+        script_bytes,
     }
 }
 

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use crate::audit::{self, AnchorSource, Checkpoint, CheckpointKey, Record, Verdict};
 use crate::commands::audit_verify::{exit_for, summary};
+use crate::state_dir::StateDir;
 
 /// The verdict's warning and exit code, or `None` when the log is intact.
 pub struct LogWarning {
@@ -21,20 +22,25 @@ pub struct LogWarning {
     pub code: u8,
 }
 
+/// Verifies the log in `dir` with `key` (if any): `None` when nothing is
+/// wrong with it.
+pub fn check(dir: &StateDir, key: Option<&CheckpointKey>) -> anyhow::Result<Option<LogWarning>> {
+    stream(dir, key, |_| {})
+}
+
 /// Reads the log in `dir` through the verifier, handing each record it
 /// reads to `each` (all of them, intact or not), and verifies it with `key`
 /// (if any) on the way: `None` when nothing is wrong with it.
 pub fn stream(
-    dir: &Path,
+    dir: &StateDir,
     key: Option<&CheckpointKey>,
     each: impl FnMut(&Record),
 ) -> anyhow::Result<Option<LogWarning>> {
     let mut checkpoints = Vec::new();
-    if let Some(local) = Checkpoint::load(&dir.join(audit::CHECKPOINT_FILE))? {
+    if let Some(local) = Checkpoint::load(&dir.checkpoint())? {
         checkpoints.push((AnchorSource::Local, local));
     }
-    let path = dir.join(audit::AUDIT_FILE);
-    let result = audit::verify_anchored_each(&path, checkpoints, key, each)?;
+    let result = audit::verify_anchored_each(&dir.audit_log(), checkpoints, key, each)?;
     if result.verdict != Verdict::Invalid {
         return Ok(None);
     }
