@@ -28,6 +28,7 @@ mod approval;
 mod denial;
 mod lazy_store;
 mod live_policy;
+pub mod readiness;
 mod released;
 mod stamp;
 mod tally;

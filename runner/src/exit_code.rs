@@ -31,10 +31,13 @@ pub const LIMIT_SECRET_CALLS: u8 = 122;
 pub const LIMIT_OUTPUT: u8 = 123;
 /// The task ran past its time limit and was stopped.
 pub const TIMEOUT: u8 = 124;
-/// The runner itself failed: unreadable policy, store or audit log, I/O error.
+/// The runner itself failed: unreadable policy or audit log, I/O error, a
+/// store that became unusable while the task ran.
 pub const RUNNER_ERROR: u8 = 125;
-/// The task was refused before it started: unknown agent, invalid component
-/// (recorded as `exec.refused`).
+/// The task was refused before it started: unknown agent, invalid component,
+/// or what would fail the run (a missing directory, a store that cannot be
+/// opened: `crate::broker::readiness`);
+/// recorded as `exec.refused`.
 pub const REFUSED: u8 = 126;
 /// `exec`: SIGINT stopped the run (128 + 2, as a shell reports it).
 pub const INTERRUPTED: u8 = 130;

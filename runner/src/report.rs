@@ -179,10 +179,13 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::task_file::TaskFileError>() {
             return e.hint();
         }
-        if let Some(e) = cause.downcast_ref::<crate::sandbox::DirError>() {
+        if let Some(e) = cause.downcast_ref::<crate::policy::DirError>() {
             return e.hint();
         }
         if let Some(e) = cause.downcast_ref::<crate::broker::StoreUnusable>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::broker::readiness::NotReady>() {
             return e.hint();
         }
         if let Some(hint) = crate::script::hint_for(cause) {
@@ -202,7 +205,8 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<crate::sandbox::LoadError>()
             || cause.is::<crate::task_file::TaskFileError>()
             || cause.is::<crate::script::ScriptError>()
-            || cause.is::<crate::sandbox::DirError>()
+            || cause.is::<crate::policy::DirError>()
+            || cause.is::<crate::broker::readiness::NotReady>()
             || cause.is::<crate::policy::UnsafePolicyFile>()
             || matches!(
                 cause.downcast_ref::<crate::policy::PolicyError>(),

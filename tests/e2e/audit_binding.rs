@@ -266,6 +266,7 @@ fn a_rewrite_without_one_secrets_resolutions_never_verifies_intact() {
     let (value, other) = (canary(), canary());
     world.set_secret("analytics", "posthog-read", &value);
     world.set_secret("analytics", "never-stored", &other);
+    world.ok(&["grant", "never-stored", "--agent", "support-analysis"]);
     for _ in 0..2 {
         let out = world.exec(
             "probe",

@@ -5,7 +5,9 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-/// Runs as both agents, then revokes billing-bot's grant.
+/// Runs as both agents, then revokes billing-bot's grant and grants
+/// support-analysis a secret that is not stored (a run would be refused
+/// with it: `readiness.rs`).
 fn prepared() -> World {
     let world = World::new();
     for (project, name) in [
@@ -21,8 +23,14 @@ fn prepared() -> World {
     }
     let out = world.exec("probe", "billing-bot", &["get:billing-admin"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let revoked = POLICY.replace("grants = [{ secret = \"billing-admin\" }]", "grants = []");
-    assert_ne!(revoked, POLICY);
+    let revoked = POLICY
+        .replace("grants = [{ secret = \"billing-admin\" }]", "grants = []")
+        .replace(
+            "  { secret = \"old-key\"",
+            "  { secret = \"never-stored\" },\n  { secret = \"old-key\"",
+        );
+    assert_eq!(revoked.matches("never-stored").count(), 1);
+    assert!(!revoked.contains("billing-admin"));
     std::fs::write(world.config(), revoked).unwrap();
     world
 }

@@ -43,7 +43,6 @@ fn every_denial_is_denied_with_its_precise_reason() {
         ("billing-admin", "other-project"),
         ("billing/billing-admin", "other-project"),
         ("no-such-secret", "unknown-secret"),
-        ("never-stored", "not-stored"),
     ];
     let args: Vec<String> = cases
         .iter()
@@ -184,6 +183,8 @@ fn rotated_secret_resolves_its_new_version() {
     assert_eq!(world.records_of("secret.resolve")[0]["version"], 2);
 }
 
+/// A secret removed while still granted: the next run is warned before it
+/// starts (`readiness.rs`) and denied it when it asks.
 #[test]
 fn removed_secret_is_denied() {
     let (world, _canary) = stocked();
@@ -194,6 +195,11 @@ fn removed_secret_is_denied() {
         "{}",
         text(&out)
     );
+    assert!(
+        stderr(&out).contains("warning: the granted secret analytics/posthog-read is not stored"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(world.records_of("secret.deny")[0]["reason"], "not-stored");
     assert_eq!(world.records_of("secret.remove").len(), 1);
 }
@@ -201,6 +207,8 @@ fn removed_secret_is_denied() {
 #[test]
 fn exit_code_and_run_records() {
     let world = World::new();
+    // Its grant must be stored, or the run is refused before it starts.
+    world.set_secret("analytics", "posthog-read", &canary());
     // WASI 0.2's `exit` carries success or failure only: any non-zero code is 1.
     let out = world.exec("probe", "support-analysis", &["exit:7"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

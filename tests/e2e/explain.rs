@@ -33,7 +33,10 @@ fn explain_shows_everything_a_run_would_get_and_runs_nothing() {
          [agents.reporter.limits]\ntimeout = \"5s\"\nmemory = \"64MiB\"\n"
     ));
     let hello = guest("hello");
-    let out = world.ok(&["explain", hello.to_str().unwrap(), "--agent", "reporter"]);
+    // Its directories do not exist: explain says the run would fail, as
+    // exec would refuse it (`readiness.rs`).
+    let out = world.run(&["explain", hello.to_str().unwrap(), "--agent", "reporter"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let shown = stdout(&out)
         .replace(&digest(&world, &hello), "blake3:<digest of hello.wasm>")
         .replace(world.tmp.path().to_str().unwrap(), "<tmp>");

@@ -23,7 +23,6 @@ description = "Summarises support tickets"
 grants = [
   { secret = "posthog-read", expires = "2099-01-01T00:00:00Z" },
   { secret = "old-key", expires = "2020-01-01T00:00:00Z" },
-  { secret = "never-stored" },
 ]
 
 [agents.billing-bot]

@@ -1,6 +1,8 @@
-//! A run pays only for what it uses (issue 7): a task that asks for no secret
-//! never opens the store and waits for no `fdatasync`; the first request
-//! opens the store, and a store that cannot be opened stops the task loudly.
+//! A run pays only for what it uses (issue 7): a run that cannot need the
+//! store (its agent holds no grants, or its component cannot ask for a
+//! secret) never opens it and waits for no `fdatasync`; a run that could
+//! ask opens it before its task starts, and a store that cannot be opened
+//! refuses the run (issue 16, `readiness.rs`).
 
 use crate::harness::*;
 
@@ -27,24 +29,25 @@ fn a_run_that_asks_for_no_secret_never_opens_the_store() {
 }
 
 #[test]
-fn a_store_that_cannot_be_opened_stops_the_task_with_a_runner_error() {
+fn a_store_that_cannot_be_opened_refuses_a_run_that_could_ask_for_a_secret() {
     let world = world_without_key();
     let out = world.exec("probe", "support-analysis", &["get:posthog-read", "exit:0"]);
-    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out));
     let err = stderr(&out);
     assert!(
-        err.contains(
-            "error: the task (agent support-analysis) was stopped: cannot open the secret store"
-        ),
+        err.contains("error: the task was not started: cannot open the secret store"),
         "{err}"
     );
     assert!(err.contains("key file"), "{err}");
     assert!(err.contains("hint: "), "{err}");
-    // The task never got an answer it could act on.
-    assert!(!stdout(&out).contains("get posthog-read"), "{}", text(&out));
-    let deny = &world.records_of("secret.deny")[0];
-    assert_eq!(deny["reason"], "store-error");
-    assert_eq!(world.records_of("exec.end")[0]["outcome"], "store-unusable");
+    // Refused before the task could ask: no answer, no run records.
+    assert!(stdout(&out).is_empty(), "{}", text(&out));
+    assert_eq!(
+        world.records_of("exec.refused")[0]["reason"],
+        "store-unusable"
+    );
+    assert!(world.records_of("exec.start").is_empty());
+    assert!(world.records_of("secret.deny").is_empty());
     assert!(world.records_of("secret.resolve").is_empty());
 }
 
@@ -112,10 +115,17 @@ fn every_record_mode_opens_the_store_before_the_task_starts() {
     let before = world.records().len();
     std::fs::remove_file(world.home().join("key")).unwrap();
     let out = world.exec("hello", "support-analysis", &[]);
-    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out));
     assert!(!stdout(&out).contains("hello"), "{}", text(&out));
     let err = stderr(&out);
-    assert!(err.contains("error: cannot open the secret store"), "{err}");
+    assert!(
+        err.contains("error: the task was not started: cannot open the secret store"),
+        "{err}"
+    );
     assert!(err.contains("hint: "), "{err}");
-    assert_eq!(world.records().len(), before, "nothing recorded");
+    // Only the refusal is recorded (unanchored: the key is gone).
+    let records = world.records();
+    assert_eq!(records.len(), before + 1, "{records:?}");
+    assert_eq!(records[before]["kind"], "exec.refused");
+    assert_eq!(records[before]["reason"], "store-unusable");
 }

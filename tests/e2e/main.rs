@@ -47,6 +47,7 @@ mod lazy_start;
 mod limits;
 mod live_grants;
 mod polyglot;
+mod readiness;
 mod readme_first_steps;
 mod review_verified;
 mod sandbox_isolation;

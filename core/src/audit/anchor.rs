@@ -13,7 +13,7 @@ use std::path::Path;
 use super::AuditError;
 use super::checkpoint::{Checkpoint, CheckpointKey};
 use super::ids::LogId;
-use super::verify::{Problem, ProblemKind, VerifyReport, verify_keyed};
+use super::verify::{Problem, ProblemKind, VerifyReport, Visit, verify_keyed};
 
 /// Where a checkpoint came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,9 +155,19 @@ pub fn verify_anchored(
     checkpoints: Vec<(AnchorSource, Checkpoint)>,
     key: Option<&CheckpointKey>,
 ) -> Result<Anchored, AuditError> {
+    verify_anchored_with(path, checkpoints, key, None)
+}
+
+/// [`verify_anchored`], handing each record read to `visit` (`stream.rs`).
+pub(super) fn verify_anchored_with(
+    path: &Path,
+    checkpoints: Vec<(AnchorSource, Checkpoint)>,
+    key: Option<&CheckpointKey>,
+    visit: Option<Visit<'_>>,
+) -> Result<Anchored, AuditError> {
     let wanted: Vec<u64> = checkpoints.iter().map(|(_, cp)| cp.size - 1).collect();
     let record_key = key.map(CheckpointKey::record);
-    let (mut report, missing) = match verify_keyed(path, &wanted, record_key) {
+    let (mut report, missing) = match verify_keyed(path, &wanted, record_key, visit) {
         Ok(report) => (report, false),
         // A missing log is evidence only if a checkpoint says it existed.
         Err(AuditError::NotFound { .. }) if !checkpoints.is_empty() => (missing_report(), true),

@@ -52,6 +52,7 @@ mod read;
 mod record;
 mod rotate;
 mod segments;
+mod stream;
 mod tail;
 mod timestamp;
 mod verify;
@@ -88,6 +89,7 @@ pub use read::{for_each_record, read_records};
 pub use record::{Event, MAX_LINE_BYTES, Record};
 pub use rotate::{DEFAULT_SEGMENT_LIMIT, Rotation, SEGMENT_LIMIT_ENV};
 pub use segments::{sealed_path, segment_files};
+pub use stream::verify_anchored_each;
 pub use verify::{Problem, ProblemKind, TimeBack, VerifyReport, verify, verify_marked};
 pub use writer::AuditLog;
 

@@ -73,7 +73,7 @@ pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
 /// Like [`verify`], and also reports the hashes of the intact records with
 /// the seqs in `wanted` (in [`VerifyReport::marks`]).
 pub fn verify_marked(path: &Path, wanted: &[u64]) -> Result<VerifyReport, AuditError> {
-    verify_keyed(path, wanted, None)
+    verify_keyed(path, wanted, None, None)
 }
 
 /// Like [`verify_marked`], and with the record MAC key also checks every
@@ -83,6 +83,7 @@ pub(crate) fn verify_keyed(
     path: &Path,
     wanted: &[u64],
     key: Option<&RecordKey>,
+    visit: Option<Visit<'_>>,
 ) -> Result<VerifyReport, AuditError> {
     let snapshot = Snapshot::take(path).map_err(|source| io_err(path, source))?;
     let layout = &snapshot.layout;
@@ -100,8 +101,14 @@ pub(crate) fn verify_keyed(
         lines: 0,
         scratch: Scratch::default(),
         key,
+        visit,
+        visited: (0, 0),
+        current: 0,
     };
     let problem = walk.all(path, layout)?;
+    if problem.is_some() {
+        walk.visit_rest()?;
+    }
     let segments = walk.files.len() as u64;
     Ok(walk.chain.report(problem, walk.lines, segments))
 }
@@ -115,8 +122,17 @@ enum Step {
     Stop(Option<u64>, Option<ProblemKind>),
 }
 
+/// Sees every record the walk parses, intact or not, in file order: what
+/// a review command shows while the walk verifies it (`stream.rs`).
+pub(crate) type Visit<'v> = &'v mut dyn FnMut(&Record);
+
 /// The state of one verification across files.
-struct Walk<'k> {
+pub(super) struct Walk<'k, 'v> {
+    pub(super) visit: Option<Visit<'v>>,
+    /// (file index, line number) of the last line handed to `visit`.
+    pub(super) visited: (usize, u64),
+    /// The index of the file being walked.
+    current: usize,
     key: Option<&'k RecordKey>,
     /// Open handles of `files`, from one consistent snapshot.
     handles: &'k [File],
@@ -124,15 +140,15 @@ struct Walk<'k> {
     active_len: Option<u64>,
     chain: Chain,
     /// Files in chain order; the first `sealed.len()` are sealed.
-    files: Vec<PathBuf>,
+    pub(super) files: Vec<PathBuf>,
     sealed: Vec<u64>,
     lines: u64,
-    scratch: Scratch,
+    pub(super) scratch: Scratch,
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_> {
     /// Lines of the file at `index`, from its start, as far as the snapshot goes.
-    fn lines(&self, index: usize) -> Result<Lines, AuditError> {
+    pub(super) fn lines(&self, index: usize) -> Result<Lines, AuditError> {
         let path = &self.files[index];
         let mut file = self.handles[index]
             .try_clone()
@@ -185,6 +201,7 @@ impl Walk<'_> {
     /// Checks the file at `index`; counts its lines.
     fn file(&mut self, index: usize, role: Role) -> Result<Option<Problem>, AuditError> {
         let path = self.files[index].clone();
+        self.current = index;
         if let Role::Sealed(named) = role
             && let Some(kind) = self.placement(index, named)
         {
@@ -292,6 +309,10 @@ impl Walk<'_> {
             Err(reason) => return Ok(Step::Stop(None, Some(ProblemKind::Malformed(reason)))),
         };
         let record = &parsed.record;
+        if let Some(visit) = self.visit.as_mut() {
+            visit(record);
+            self.visited = (self.current, lines.line_no);
+        }
         let start = match in_file {
             0 => self.segment_start(record, role),
             _ => None,

@@ -41,6 +41,12 @@ pub struct StoreUnusable {
 }
 
 impl StoreUnusable {
+    /// For a failure found before the store itself (a state dir that
+    /// cannot be used).
+    pub fn new(message: String, hint: Option<String>) -> Self {
+        StoreUnusable { message, hint }
+    }
+
     pub fn hint(&self) -> Option<String> {
         self.hint.clone()
     }
@@ -114,6 +120,12 @@ impl LazyStore {
     /// Why the store could not be opened, if it was tried and failed.
     pub fn failure(&self) -> Option<&StoreUnusable> {
         self.opened.get().and_then(|opened| opened.as_ref().err())
+    }
+}
+
+impl From<crate::store::StoreError> for StoreUnusable {
+    fn from(error: crate::store::StoreError) -> Self {
+        unusable(error)
     }
 }
 

@@ -59,6 +59,44 @@ impl Confinement {
     pub fn allows(&self, digest: &ComponentDigest) -> bool {
         self.components.is_empty() || self.components.contains(digest)
     }
+
+    /// Checks that every granted directory exists and is a directory: the
+    /// one check `explain` reports and `exec` refuses a run on
+    /// (`crate::broker::readiness`).
+    pub fn check_dirs(&self) -> Result<(), DirError> {
+        for dir in &self.dirs {
+            let error = |source| DirError {
+                host: dir.host.clone(),
+                guest: dir.guest.clone(),
+                source,
+            };
+            let meta = std::fs::metadata(&dir.host).map_err(error)?;
+            if !meta.is_dir() {
+                return Err(error(std::io::Error::other("not a directory")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A granted directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot grant {} as {guest}: {source}", host.display())]
+pub struct DirError {
+    pub host: PathBuf,
+    pub guest: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl DirError {
+    pub fn hint(&self) -> Option<String> {
+        Some(format!(
+            "create the directory {} or fix `dirs` in tasks.toml (a relative host path is \
+             relative to tasks.toml)",
+            self.host.display()
+        ))
+    }
 }
 
 /// A host directory preopened for the task.
@@ -220,5 +258,27 @@ mod tests {
             assert!(env_var(bad, "x").is_err(), "{bad} accepted");
         }
         assert!(env_var("A", "x\0").is_err());
+    }
+
+    #[test]
+    fn only_existing_directories_can_be_granted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let grants = |host: PathBuf| Confinement {
+            dirs: vec![DirGrant {
+                host,
+                guest: "/data".into(),
+                mode: DirMode::ReadOnly,
+            }],
+            ..Confinement::default()
+        };
+        assert!(grants(tmp.path().to_owned()).check_dirs().is_ok());
+        let err = grants(tmp.path().join("missing")).check_dirs().unwrap_err();
+        assert!(
+            err.hint().unwrap().contains("create the directory"),
+            "{err}"
+        );
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(grants(file).check_dirs().is_err());
     }
 }

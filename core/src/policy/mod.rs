@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-pub use confinement::{ComponentDigest, Confinement, DirGrant, DirMode, ScriptPolicy};
+pub use confinement::{ComponentDigest, Confinement, DirError, DirGrant, DirMode, ScriptPolicy};
 pub use edit::{Edit, EditError, Expiry, apply as apply_edit, known_agent};
 pub use egress::{Destination, HostPattern, Scheme, allows};
 pub use env_keys::masked as masked_env;

@@ -4,6 +4,10 @@
 //! not in the store) or ghost (an agent that resolved a secret it is no
 //! longer granted); then the stored secrets no grant names. With
 //! `--fail-on`, a flag in the list makes the command exit 1 (for CI).
+//!
+//! Uses come from the audit log, read through `audit verify`'s verifier
+//! ([`log_check::stream`]): on a log that does not verify, the table is
+//! still printed, then a warning with the verdict and its exit code.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +18,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::audit::{self, GRANT_FLAGS, GrantFlag, GrantUse, Horizon, PolicyGrant};
 use crate::cli::Global;
+use crate::commands::log_check;
 use crate::commands::secret_list::print_table;
 use crate::names::{ProjectName, SecretName};
 use crate::policy::Policy;
@@ -45,7 +50,10 @@ impl AuditGrants {
             .entries()
             .map(|e| (e.project.clone(), e.name.clone()))
             .collect();
-        let records = audit::read_records(&dir.audit_log())?;
+        // Read through the verifier: the uses shown are the ones verified.
+        let key = audit::CheckpointKey::from_store(&store);
+        let mut records = Vec::new();
+        let warning = log_check::stream(&dir, Some(&key), |r| records.push(r.clone()))?;
         let grants = grants_of(&policy);
         let horizon = Horizon {
             stale_after: self.stale,
@@ -58,7 +66,7 @@ impl AuditGrants {
             true => print_json(&rows, &unnamed),
             false => print_rows(&rows, &unnamed),
         }
-        Ok(self.verdict(&rows))
+        Ok(log_check::finish(warning, self.verdict(&rows)))
     }
 
     /// 1 if a row has a flag `--fail-on` names (saying which on stderr).

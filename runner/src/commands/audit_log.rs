@@ -10,6 +10,10 @@
 //! A run with an `exec.start` and no `exec.end` (killed, crashed, or still
 //! running) is marked `unfinished` in the readable view: a first pass over
 //! the log collects the runs that ended.
+//!
+//! The records shown are read through `audit verify`'s verifier
+//! ([`log_check::stream`]): on damage they are all still shown, then a
+//! warning with the verdict, and the exit code of `audit verify`.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
@@ -74,13 +78,15 @@ impl AuditLogCmd {
         let mut tail = VecDeque::new();
         let now = OffsetDateTime::now_utc();
         let painting = !self.json && colour::on_stdout();
+        // Read through the verifier: what is shown is what was verified.
+        let key = log_check::quiet_key(&dir);
         let mut shown = None;
-        audit::for_each_record(&path, |record| {
+        let warning = log_check::stream(&dir, key.as_ref(), |record| {
             shown = Some(record.seq);
-            if failed.is_some() || !self.matches(&record) {
+            if failed.is_some() || !self.matches(record) {
                 return;
             }
-            let line = self.render(&record, &ended, now, painting);
+            let line = self.render(record, &ended, now, painting);
             match self.last {
                 Some(n) => audit_log_filters::keep_last(&mut tail, n, line),
                 None => failed = writeln!(out, "{line}").err(),
@@ -93,14 +99,13 @@ impl AuditLogCmd {
         }
         match failed {
             Some(error) => Err(StdoutError(error).into()),
-            None if self.follow => {
+            // A log that does not verify is not followed: its warning ends the run.
+            None if self.follow && warning.is_none() => {
                 out.flush().map_err(StdoutError)?;
                 audit_log_follow::follow(self, &dir, shown, out)
             }
             None => {
                 out.flush().map_err(StdoutError)?;
-                let key = log_check::quiet_key(&dir);
-                let warning = log_check::check(&dir, key.as_ref())?;
                 Ok(log_check::finish(warning, crate::exit_code::OK))
             }
         }
@@ -150,14 +155,16 @@ pub(super) fn run_of(event: &Event) -> Option<String> {
     Facts::of(event).run
 }
 
-/// The runs that have an `exec.end` (16 bytes a run, whatever the log's size).
+/// The runs that have an `exec.end` (16 bytes a run, whatever the log's
+/// size). Only a mark on the display: read up to a line that does not
+/// parse; the records themselves are shown (and verified) by the main pass.
 pub(super) fn ended_runs(path: &std::path::Path) -> anyhow::Result<HashSet<audit::RunId>> {
     let mut ended = HashSet::new();
-    audit::for_each_record(path, |record| {
+    let _ = audit::for_each_record(path, |record| {
         if let Event::ExecEnd { run, .. } = record.event {
             ended.insert(run);
         }
-    })?;
+    });
     Ok(ended)
 }
 

@@ -1,8 +1,11 @@
 //! `runner exec TASK.wasm --agent NAME [-- ARGS...]`: run a task as an agent.
 //!
 //! Order matters: the agent is checked and the component compiled before
-//! anything is recorded, so a refused task never starts; `exec.start` is in
-//! the log before any task code runs; `exec.end` records how it ended.
+//! anything is recorded, so a refused task never starts; what would fail the
+//! run and is knowable now (a missing directory, a store that cannot be
+//! opened: [`readiness`], the check `explain` reports) refuses it before
+//! its task can act, and a granted secret not stored is a warning; `exec.start` is in the log
+//! before any task code runs; `exec.end` records how it ended.
 //!
 //! Neither of the two releases anything, so by default neither waits for
 //! `fdatasync` ([`AuditLog::append_unsynced`]): they survive a crash of this
@@ -11,7 +14,8 @@
 //! run. A run that needs no secret thus pays no sync, and never opens the
 //! store unless its agent is pinned or holds grants: then the store is
 //! opened before compiled code is taken from the cache, to authenticate it
-//! (docs/cache.md). `[audit] sync = "every-record"` syncs and anchors them too.
+//! (docs/cache.md), and for the readiness check (which reads only the
+//! store's index). `[audit] sync = "every-record"` syncs and anchors them too.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -21,11 +25,11 @@ use clap::Args;
 
 use super::exec_summary::{Summary, millis};
 use crate::audit::{self, AuditLog, Event, Hash, Token};
-use crate::broker::{Broker, RunIdentity};
+use crate::broker::{Broker, RunIdentity, readiness};
 use crate::cli::Global;
 use crate::exit_code;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
-use crate::sandbox::{CacheKey, CodeCache, Grants, Interrupts, Outcome, Task};
+use crate::sandbox::{CacheKey, CodeCache, Interrupts, Outcome, Task};
 use crate::script::ScriptRun;
 use crate::store::Store;
 
@@ -119,8 +123,16 @@ impl Exec {
             task = task.with_input(script.script.text.clone());
         }
         let confinement = agent.confinement.clone();
-        Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
+        // What would fail the run is found now, before the task can act.
+        let needs_store =
+            readiness::needs_store(&agent, policy.audit_sync(), task.asks_for_secrets());
+        for warning in broker.check_ready(needs_store)? {
+            eprintln!("scopehold: warning: {warning}");
+            if let Some(hint) = warning.hint() {
+                eprintln!("scopehold: hint: {hint}");
+            }
+        }
         broker.set_component(digest.0.into());
         summary.run = Some(broker.identity().run.to_string());
         if let Some(script) = &script {
@@ -129,9 +141,6 @@ impl Exec {
                 .context("cannot keep the script for review; it was not started")?;
         }
         let start = start_event(broker.identity(), digest.0.into(), policy, script.as_ref());
-        if opens_store_first(policy, &agent, &dir) {
-            broker.open_store_now()?;
-        }
         // From the start record on, SIGINT and SIGTERM stop the task and
         // the run records its end (not earlier: a passphrase prompt stays
         // interruptible the usual way).
@@ -241,10 +250,10 @@ fn check_pinned(agent: &Agent, digest: &ComponentDigest) -> anyhow::Result<()> {
     .into())
 }
 
-/// Whether the store is opened before the task starts rather than on its
-/// first request: when every record is to be anchored (the checkpoint key
-/// comes from the store), or when opening it means asking a person for the
-/// passphrase and the agent holds grants (better now than mid-run).
+/// Whether the cache may ask a person for the store's passphrase: when every
+/// record is to be anchored (the checkpoint key comes from the store), or
+/// when the agent holds grants (its run will likely need the store before
+/// the task starts: [`readiness::needs_store`]).
 fn opens_store_first(policy: &Policy, agent: &Agent, home: &Path) -> bool {
     policy.audit_sync() == AuditSync::EveryRecord
         || (!agent.grants.is_empty() && Store::asks_at_terminal(home))

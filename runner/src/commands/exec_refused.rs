@@ -1,6 +1,7 @@
 //! The `exec.refused` record: a run refused before its task started (unknown
 //! agent, unpinned component, a file that is not a component, an unsupported
-//! import, a missing host directory) is an attempt an operator wants to see.
+//! import, and what would have failed it: a missing host directory, a store
+//! that cannot be opened) is an attempt an operator wants to see.
 //!
 //! Recording it is best effort: the run is refused either way, and a state
 //! dir that does not exist yet (no `init`) has no log to record it in. The
@@ -8,9 +9,10 @@
 //! never a secret (nothing was resolved).
 
 use crate::audit::{AuditLog, Event, Hash, Token};
+use crate::broker::readiness::NotReady;
 use crate::cli::Global;
-use crate::policy::PolicyError;
-use crate::sandbox::{DirError, LoadError};
+use crate::policy::{DirError, PolicyError};
+use crate::sandbox::LoadError;
 use crate::task_file::TaskFileError;
 
 use super::exec::Exec;
@@ -62,6 +64,9 @@ fn reason(error: &anyhow::Error) -> &'static str {
                 LoadError::Unlinkable(_) => "unsupported-import",
                 LoadError::TooCostly(_) => "too-costly",
             };
+        }
+        if let Some(e) = cause.downcast_ref::<NotReady>() {
+            return e.reason();
         }
         if cause.is::<DirError>() {
             return "missing-dir";

@@ -3,10 +3,12 @@
 //!
 //! Shows the component's digest and imports, the agent's secrets (expired
 //! grants marked), egress, directories, environment and limits, and whether
-//! this component may run as the agent (pinning, linking). The component is
-//! compiled to read its imports and to check it links, but never
-//! instantiated, so no task code runs. Exits 0 when the component may run as
-//! the agent, 1 when it may not.
+//! this component may run as the agent (pinning, linking, and what `exec`
+//! would refuse the run on before it starts: a missing directory, a store
+//! that cannot be opened; and a granted secret not stored, a warning in
+//! both; one check for both, [`readiness`]). The component is compiled to read its imports and to check
+//! it links, but never instantiated, so no task code runs. Exits 0 when the
+//! component may run as the agent, 1 when it may not.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -14,9 +16,12 @@ use std::path::PathBuf;
 use clap::Args;
 use time::OffsetDateTime;
 
+use crate::broker::StoreUnusable;
+use crate::broker::readiness::{self, Unready};
 use crate::cli::Global;
 use crate::policy::{Agent, ComponentDigest, Limit, Limits, Policy};
-use crate::sandbox::{Task, imports};
+use crate::report::hint_for;
+use crate::sandbox::{Task, asks_for_secrets, imports};
 
 #[derive(Debug, Args)]
 pub struct Explain {
@@ -38,7 +43,8 @@ impl Explain {
         let imports = imports(&wasm)?;
         let digest = ComponentDigest::of(&wasm);
         let links = Task::load(&wasm).err().map(|error| error.to_string());
-        let verdict = verdict(agent, &digest, links.as_deref());
+        let problems = would_fail(global, &policy, agent, &imports);
+        let verdict = verdict(agent, &digest, links.as_deref(), &problems);
         let name = self.task.file_name().unwrap_or_default().to_string_lossy();
         if self.json {
             let facts = super::explain_json::Facts {
@@ -47,6 +53,7 @@ impl Explain {
                 imports: &imports,
                 agent,
                 verdict: verdict.as_deref(),
+                problems: &problems,
             };
             println!("{}", facts.to_json(OffsetDateTime::now_utc()));
             return Ok(exit_for(verdict.is_some()));
@@ -67,6 +74,16 @@ impl Explain {
             agent.name,
             verdict.as_deref().unwrap_or("yes")
         );
+        for problem in &problems {
+            let label = match problem.refuses() {
+                true => "would fail",
+                false => "warning",
+            };
+            let _ = writeln!(out, "  {label}: {problem}");
+            if let Some(hint) = problem.hint() {
+                let _ = writeln!(out, "  hint: {hint}");
+            }
+        }
         let _ = writeln!(out, "(dry run: no task code was run)");
         print!("{out}");
         Ok(exit_for(verdict.is_some()))
@@ -80,15 +97,44 @@ fn exit_for(refused: bool) -> u8 {
     }
 }
 
+/// What would fail a run, as `exec` checks it before the task starts
+/// ([`readiness`]): the store is opened only if the run needs it.
+fn would_fail(global: &Global, policy: &Policy, agent: &Agent, imports: &[String]) -> Vec<Unready> {
+    let asks = asks_for_secrets(imports.iter().map(String::as_str));
+    let needs_store = readiness::needs_store(agent, policy.audit_sync(), asks);
+    let home = global
+        .open_home()
+        .map_err(|error| StoreUnusable::new(format!("{error:#}"), hint_for(&error)));
+    let now = OffsetDateTime::now_utc();
+    readiness::check_opening(
+        agent,
+        home.as_deref().map_err(Clone::clone),
+        needs_store,
+        now,
+    )
+}
+
 /// Why the component may not run as the agent; `None` when it may.
-fn verdict(agent: &Agent, digest: &ComponentDigest, link_error: Option<&str>) -> Option<String> {
+fn verdict(
+    agent: &Agent,
+    digest: &ComponentDigest,
+    link_error: Option<&str>,
+    problems: &[Unready],
+) -> Option<String> {
     if !agent.confinement.allows(digest) {
         return Some(format!(
             "no: its digest is not in components of [agents.{}]",
             agent.name
         ));
     }
-    link_error.map(|error| format!("no: {error}"))
+    if let Some(error) = link_error {
+        return Some(format!("no: {error}"));
+    }
+    match problems.iter().filter(|p| p.refuses()).count() {
+        0 => None,
+        1 => Some("no: the run would fail (below)".to_owned()),
+        n => Some(format!("no: the run would fail for {n} reasons (below)")),
+    }
 }
 
 /// What the sandbox gives an import, where that is less than the name says.

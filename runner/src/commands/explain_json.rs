@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::broker::readiness::Unready;
 use crate::policy::{Agent, ComponentDigest, Limit, Limits};
 
 /// What `explain` found, as one JSON object.
@@ -14,6 +15,8 @@ pub struct Facts<'a> {
     pub agent: &'a Agent,
     /// Why the component may not run as the agent; `None` when it may.
     pub verdict: Option<&'a str>,
+    /// What would fail the run before it starts.
+    pub problems: &'a [Unready],
 }
 
 impl Facts<'_> {
@@ -41,6 +44,12 @@ impl Facts<'_> {
             "limits": limits(&c.limits),
             "may_run": self.verdict.is_none(),
             "refused_because": self.verdict,
+            "would_fail": self.problems.iter().map(|p| json!({
+                "reason": p.reason(),
+                "refuses": p.refuses(),
+                "message": p.to_string(),
+                "hint": p.hint(),
+            })).collect::<Vec<_>>(),
         })
     }
 }

@@ -1,7 +1,8 @@
-//! The check `audit log` and `secret list` make of the records they show:
-//! the same verification as `audit verify` (chain, record MACs when the key
-//! is at hand, the local checkpoint), run with the same streaming verifier,
-//! and its verdict in the same words. On damage the command still prints
+//! The check `audit log`, `audit grants` and `secret list` make of the
+//! records they show: they read them through the streaming verifier of
+//! `audit verify` (chain, record MACs when the key is at hand, the local
+//! checkpoint), so what they show is what was verified, in one pass, and
+//! its verdict comes in the same words. On damage the command still prints
 //! what it read, then ends with the warning and `audit verify`'s exit code.
 //!
 //! Only an `INVALID` verdict (tampered, truncated, rewritten, forged) is
@@ -11,7 +12,7 @@
 
 use std::path::Path;
 
-use crate::audit::{self, AnchorSource, Checkpoint, CheckpointKey, Verdict};
+use crate::audit::{self, AnchorSource, Checkpoint, CheckpointKey, Record, Verdict};
 use crate::commands::audit_verify::{exit_for, summary};
 use crate::state_dir::StateDir;
 
@@ -24,11 +25,22 @@ pub struct LogWarning {
 /// Verifies the log in `dir` with `key` (if any): `None` when nothing is
 /// wrong with it.
 pub fn check(dir: &StateDir, key: Option<&CheckpointKey>) -> anyhow::Result<Option<LogWarning>> {
+    stream(dir, key, |_| {})
+}
+
+/// Reads the log in `dir` through the verifier, handing each record it
+/// reads to `each` (all of them, intact or not), and verifies it with `key`
+/// (if any) on the way: `None` when nothing is wrong with it.
+pub fn stream(
+    dir: &StateDir,
+    key: Option<&CheckpointKey>,
+    each: impl FnMut(&Record),
+) -> anyhow::Result<Option<LogWarning>> {
     let mut checkpoints = Vec::new();
     if let Some(local) = Checkpoint::load(&dir.checkpoint())? {
         checkpoints.push((AnchorSource::Local, local));
     }
-    let result = audit::verify_anchored(&dir.audit_log(), checkpoints, key)?;
+    let result = audit::verify_anchored_each(&dir.audit_log(), checkpoints, key, each)?;
     if result.verdict != Verdict::Invalid {
         return Ok(None);
     }
@@ -42,7 +54,7 @@ pub fn check(dir: &StateDir, key: Option<&CheckpointKey>) -> anyhow::Result<Opti
     }))
 }
 
-/// The key for [`check`] without asking at a terminal: from a key file, or
+/// The key for [`stream`] without asking at a terminal: from a key file, or
 /// a passphrase in the environment.
 pub fn quiet_key(dir: &Path) -> Option<CheckpointKey> {
     let ask = &crate::store::passphrase::from_env_only;

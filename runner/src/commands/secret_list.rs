@@ -9,11 +9,10 @@ use std::collections::BTreeMap;
 use clap::Args;
 use time::OffsetDateTime;
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Event, Record};
 use crate::cli::Global;
 use crate::commands::log_check;
 use crate::names::{ProjectName, SecretName};
-use crate::state_dir::StateDir;
 use crate::store::{EntryInfo, Store};
 
 #[derive(Debug, Args)]
@@ -35,16 +34,21 @@ impl SecretList {
         let dir = global.open_home()?;
         let store = Store::open(&dir)?;
         // The dates from the log are a convenience: a damaged log must not
-        // hide the list (`runner audit verify` reports the damage).
-        let history = history(&dir).unwrap_or_else(|error| {
-            eprintln!("warning: created/last-resolved dates unavailable: {error:#}");
-            BTreeMap::new()
-        });
+        // hide the list; it is read through the verifier, whose verdict
+        // ends the output.
+        let key = audit::CheckpointKey::from_store(&store);
+        let mut history = Histories::new();
+        let warning = log_check::stream(&dir, Some(&key), |record| note(&mut history, record))
+            .unwrap_or_else(|error| {
+                eprintln!("warning: created/last-resolved dates unavailable: {error:#}");
+                None
+            });
+        let verdict = log_check::finish;
         if self.json {
             for entry in store.entries() {
                 println!("{}", json_row(entry, &history));
             }
-            return log_verdict(&dir, &store);
+            return Ok(verdict(warning, crate::exit_code::OK));
         }
         let rows: Vec<[String; 6]> = store
             .entries()
@@ -52,7 +56,7 @@ impl SecretList {
             .collect();
         if rows.is_empty() {
             println!("no secrets stored; add one with `runner secret set NAME --project P`");
-            return Ok(crate::exit_code::OK);
+            return Ok(verdict(warning, crate::exit_code::OK));
         }
         let header = [
             "PROJECT",
@@ -63,16 +67,8 @@ impl SecretList {
             "LAST RESOLVED",
         ];
         print_table(&header, &rows);
-        log_verdict(&dir, &store)
+        Ok(verdict(warning, crate::exit_code::OK))
     }
-}
-
-/// The exit code once the dates' source, the audit log, is verified
-/// ([`log_check`]): a warning on stderr when it does not verify.
-fn log_verdict(dir: &StateDir, store: &Store) -> anyhow::Result<u8> {
-    let key = crate::audit::CheckpointKey::from_store(store);
-    let warning = log_check::check(dir, Some(&key))?;
-    Ok(log_check::finish(warning, crate::exit_code::OK))
 }
 
 type Histories = BTreeMap<(ProjectName, SecretName), History>;
@@ -120,32 +116,28 @@ fn when(time: Option<OffsetDateTime>, missing: &str, now: OffsetDateTime) -> Str
         .unwrap_or_else(|| missing.into())
 }
 
-/// When each secret was last set and last resolved, per the audit log.
-fn history(dir: &StateDir) -> anyhow::Result<BTreeMap<(ProjectName, SecretName), History>> {
-    let mut seen: BTreeMap<_, History> = BTreeMap::new();
-    for record in audit::read_records(&dir.audit_log())? {
-        match record.event {
-            Event::SecretSet {
-                project, secret, ..
-            } => {
-                // A secret removed and set again starts a new history.
-                seen.insert(
-                    (project, secret),
-                    History {
-                        set: Some(record.ts),
-                        resolved: None,
-                    },
-                );
-            }
-            Event::SecretResolve {
-                project, secret, ..
-            } => {
-                seen.entry((project, secret)).or_default().resolved = Some(record.ts);
-            }
-            _ => {}
+/// Takes one record into the history of the secret it names: when it was
+/// last set and last resolved.
+fn note(seen: &mut Histories, record: &Record) {
+    match &record.event {
+        Event::SecretSet {
+            project, secret, ..
+        } => {
+            // A secret removed and set again starts a new history.
+            let history = History {
+                set: Some(record.ts),
+                resolved: None,
+            };
+            seen.insert((project.clone(), secret.clone()), history);
         }
+        Event::SecretResolve {
+            project, secret, ..
+        } => {
+            let key = (project.clone(), secret.clone());
+            seen.entry(key).or_default().resolved = Some(record.ts);
+        }
+        _ => {}
     }
-    Ok(seen)
 }
 
 /// Prints rows under a header, columns padded to their widest cell.

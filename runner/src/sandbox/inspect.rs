@@ -18,3 +18,15 @@ pub fn imports(wasm: &[u8]) -> Result<Vec<String>, LoadError> {
     names.sort();
     Ok(names)
 }
+
+/// The interface through which a task asks for secrets and placeholders.
+pub const SECRETS_INTERFACE: &str = "scopehold:task/secrets";
+
+/// Whether a component with these imports can ask for a secret at all: one
+/// that cannot is never failed by its agent's store or grants
+/// ([`crate::broker::readiness`]).
+pub fn asks_for_secrets<'a>(imports: impl IntoIterator<Item = &'a str>) -> bool {
+    imports
+        .into_iter()
+        .any(|name| name.starts_with(SECRETS_INTERFACE))
+}

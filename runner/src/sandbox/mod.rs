@@ -44,7 +44,7 @@ pub use compile::{COMPILE_TIMEOUT, MAX_NESTING, MAX_PARTS};
 pub use http::MAX_BODY_BYTES;
 use redact::{Output, Redact};
 
-pub use inspect::imports;
+pub use inspect::{SECRETS_INTERFACE, asks_for_secrets, imports};
 pub use interrupt::{Interrupts, Signal};
 pub use limits::LimitExceeded;
 use limits::{StoreLimiter, Tripwire};
@@ -170,6 +170,14 @@ impl Task {
     /// Compiles `wasm` and links it against WASI and the secrets interface.
     pub fn load(wasm: &[u8]) -> Result<Task, LoadError> {
         Task::load_cached(wasm, None)
+    }
+
+    /// Whether the task imports the secrets interface, i.e. can ask for a
+    /// secret or a placeholder at all.
+    pub fn asks_for_secrets(&self) -> bool {
+        let component = self.pre.instance_pre().component();
+        let types = component.component_type();
+        asks_for_secrets(types.imports(&self.engine).map(|(name, _)| name))
     }
 
     /// Like [`Task::load`], but takes the compiled code from `cache` when it
