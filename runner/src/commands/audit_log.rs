@@ -335,9 +335,9 @@ pub(super) fn describe(
         } => format!(
             "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms{}",
             short(&run.to_string()),
-            (*repeats > 0)
-                .then(|| format!(" repeats {repeats}"))
-                .unwrap_or_default()
+            Some(repeats)
+                .filter(|n| **n > 0)
+                .map_or(String::new(), |n| format!(" repeats {n}"))
         ),
         Event::ExecRefused {
             as_agent,
