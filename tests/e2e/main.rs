@@ -44,6 +44,8 @@ mod hostile_output;
 mod lazy_start;
 mod limits;
 mod live_grants;
+mod mcp;
+mod mcp_clients;
 mod polyglot;
 mod review_verified;
 mod sandbox_isolation;

@@ -150,7 +150,9 @@ impl<'a> Facts<'a> {
     fn of(event: &'a Event) -> Facts<'a> {
         let mut f = Facts::default();
         match event {
-            Event::ExecStart { run, agent, .. } => f.who(run, agent.as_str()),
+            Event::ExecStart { run, agent, .. } | Event::ToolCall { run, agent, .. } => {
+                f.who(run, agent.as_str())
+            }
             Event::SecretResolve {
                 run, agent, secret, ..
             } => {
@@ -293,6 +295,17 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime)
             ..
         } => format!(
             "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms",
+            short(&run.to_string())
+        ),
+        Event::ToolCall {
+            run,
+            agent,
+            tool,
+            client,
+            client_version,
+            ..
+        } => format!(
+            "tool.call      run {} agent {agent} tool {tool} client {client} {client_version}",
             short(&run.to_string())
         ),
         Event::ExecRefused {

@@ -24,7 +24,7 @@ pub struct Digest {
 impl Digest {
     pub fn execute(&self, _global: &Global) -> anyhow::Result<u8> {
         for path in &self.tasks {
-            let wasm = super::exec::read_component(path)?;
+            let wasm = crate::task_file::read(path)?;
             let digest = ComponentDigest::of(&wasm);
             match self.json {
                 true => println!(

@@ -1,0 +1,174 @@
+//! The exec operation: run one task as an agent, audited. `runner exec`
+//! and `runner mcp` both run tasks through [`run`]; only where the task's
+//! streams go differs ([`TaskIo`]).
+//!
+//! Order matters: the agent is checked and the component compiled before
+//! anything is recorded, so a refused task never starts (and leaves an
+//! `exec.refused` record, `refused.rs`); `exec.start` (and, for a call over
+//! MCP, `tool.call`) is in the log before any task code runs; `exec.end`
+//! records how it ended.
+//!
+//! Neither of the two releases anything, so by default neither waits for
+//! `fdatasync` ([`AuditLog::append_unsynced`]): they survive a crash of this
+//! process and become durable with the run's first resolution (which is
+//! synced before its value is released) or the next synced append of any
+//! run. A run that needs no secret thus pays no sync, and never opens the
+//! store unless its agent is pinned or holds grants: then the store is
+//! opened before compiled code is taken from the cache, to authenticate it
+//! (docs/cache.md). `[audit] sync = "every-record"` syncs and anchors them too.
+
+mod ended;
+mod prepare;
+mod refused;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::audit::{Event, Hash};
+use crate::broker::{Broker, RunIdentity};
+use crate::policy::{Confinement, Policy};
+use crate::sandbox::{Grants, Interrupts, Outcome, Task, TaskIo};
+
+pub use ended::Ended;
+pub use prepare::check_pinned;
+
+/// One run to make.
+pub struct Request<'a> {
+    pub policy: &'a Policy,
+    /// The state dir, or why it cannot be used (reported after the
+    /// component is checked: a refused task is the more useful error).
+    pub home: anyhow::Result<PathBuf>,
+    /// The agent name as asked for (not necessarily a known agent).
+    pub agent: &'a str,
+    pub task: &'a Path,
+    /// Arguments after argv[0] (the task file's name).
+    pub args: &'a [String],
+    pub io: TaskIo,
+    /// Stop the task on SIGINT/SIGTERM and record its end (`runner exec`);
+    /// a long-lived server handles its own signals instead.
+    pub watch_signals: bool,
+    /// Who asked over MCP, recorded as `tool.call` with the run.
+    pub tool: Option<ToolCaller>,
+}
+
+/// A call of an MCP tool: the tool and the client that called it (as the
+/// client named itself in the protocol's handshake).
+#[derive(Debug, Clone)]
+pub struct ToolCaller {
+    pub tool: String,
+    pub client: String,
+    pub client_version: String,
+}
+
+/// Runs the task; `Err` when it was refused or the runner failed before or
+/// after it (a refusal is recorded as `exec.refused` first).
+pub fn run(request: Request<'_>) -> anyhow::Result<Ended> {
+    let (agent, task, home) = (request.agent, request.task, request.home.as_ref().ok());
+    let home = home.cloned();
+    let mut wasm = None;
+    let result = run_inner(request, &mut wasm);
+    if let Err(error) = &result
+        && crate::report::exec_exit_code(error) == crate::exit_code::REFUSED
+        && let Some(home) = home
+    {
+        refused::record(&home, agent, task, wasm.as_deref(), error);
+    }
+    result
+}
+
+/// The run; `wasm` is filled in as soon as the task file is read, so a
+/// refusal can record its digest.
+fn run_inner(request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Result<Ended> {
+    let policy = request.policy;
+    let agent = policy.agent(request.agent)?.clone();
+    let wasm: &[u8] = wasm.insert(crate::task_file::read(request.task)?);
+    check_pinned(&agent, wasm)?;
+    let mut prepared = request
+        .home
+        .and_then(|dir| Ok((prepare::broker_for(&dir, &agent, policy)?, dir)));
+    let cache = match &mut prepared {
+        Ok((broker, dir)) => prepare::cache_for(dir, &agent, policy, broker),
+        Err(_) => None,
+    };
+    let task = Task::load_cached(wasm, cache.as_ref())?;
+    let confinement = agent.confinement.clone();
+    Grants(&confinement).check()?;
+    let (mut broker, dir) = prepared?;
+    broker.set_component(Hash::of(wasm));
+    let start = start_event(broker.identity(), wasm, policy);
+    if prepare::opens_store_first(policy, &agent, &dir) {
+        broker.open_store_now()?;
+    }
+    // From the start record on, SIGINT and SIGTERM stop the task and the
+    // run records its end (not earlier: a passphrase prompt stays
+    // interruptible the usual way).
+    let interrupts = request.watch_signals.then(watch_signals).flatten();
+    broker
+        .record(start)
+        .context("cannot record the start of the run; the task was not started")?;
+    if let Some(caller) = &request.tool {
+        broker
+            .record(tool_event(broker.identity(), caller))
+            .context("cannot record the tool call; the task was not started")?;
+    }
+    let argv = argv(request.task, request.args);
+    let run = (&task, &confinement, interrupts.as_ref(), &request.io);
+    let (outcome, broker, elapsed) = run_task(run, &argv, broker)?;
+    ended::finish(&broker, outcome, elapsed, request.io)
+}
+
+fn watch_signals() -> Option<Interrupts> {
+    Interrupts::watch()
+        .inspect_err(|error| eprintln!("scopehold: warning: cannot handle SIGINT/SIGTERM: {error}"))
+        .ok()
+}
+
+fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {
+    Event::ExecStart {
+        run: identity.run,
+        agent: identity.agent.clone(),
+        project: identity.project.clone(),
+        component: Hash::of(wasm),
+        policy: policy.digest().into(),
+        policy_path: policy.path().display().to_string(),
+    }
+}
+
+fn tool_event(identity: &RunIdentity, caller: &ToolCaller) -> Event {
+    Event::ToolCall {
+        run: identity.run,
+        agent: identity.agent.clone(),
+        project: identity.project.clone(),
+        tool: refused::clip(&caller.tool),
+        client: refused::clip(&caller.client),
+        client_version: refused::clip(&caller.client_version),
+    }
+}
+
+fn argv(path: &Path, args: &[String]) -> Vec<String> {
+    let argv0 = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::iter::once(argv0).chain(args.iter().cloned()).collect()
+}
+
+type TaskRun<'a> = (
+    &'a Task,
+    &'a Confinement,
+    Option<&'a Interrupts>,
+    &'a TaskIo,
+);
+
+fn run_task(
+    (task, confinement, interrupts, io): TaskRun<'_>,
+    argv: &[String],
+    broker: Broker,
+) -> anyhow::Result<(Outcome, Broker, std::time::Duration)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(task.run(argv, confinement, broker, interrupts, io)))
+}
