@@ -154,9 +154,13 @@ fn inspector(dir: &Path, world: &World, method_args: &[&str]) -> Output {
         json!({"mcpServers": {"scopehold": {"command": RUNNER, "args": server_args(world)}}});
     let config_path = world.tmp.path().join("mcp.json");
     std::fs::write(&config_path, config.to_string()).unwrap();
-    let cli = dir.join("npm/node_modules/@modelcontextprotocol/inspector-cli/build/cli.js");
+    let build = dir.join("npm/node_modules/@modelcontextprotocol/inspector-cli/build");
     Command::new("node")
-        .arg(cli)
+        .arg(build.join("cli.js"))
+        // It finds its own package.json by a path it checks against the
+        // working directory but imports relative to itself: run it from
+        // its build directory so both agree.
+        .current_dir(&build)
         .args(["--cli", "--config"])
         .arg(&config_path)
         .args(["--server", "scopehold"])

@@ -167,8 +167,10 @@ impl Context<'_> {
         let agent = self.name(&raw.agent, AgentName::new)?;
         if !agents.contains_key(&agent) {
             let known: Vec<String> = agents.keys().map(ToString::to_string).collect();
-            let reason = format!("agent {agent:?} is not defined in [agents]");
-            let reason = format!("{reason} (agents: {})", known.join(", "));
+            let reason = format!(
+                "agent \"{agent}\" is not defined in [agents] (agents: {})",
+                known.join(", ")
+            );
             return Err(bad(raw.agent.span(), reason));
         }
         let kind = self.tool_kind(&raw, span, &bad)?;
