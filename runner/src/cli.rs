@@ -38,10 +38,10 @@ impl Global {
     }
 
     /// The state dir, checked to exist and be private.
-    pub fn open_home(&self) -> anyhow::Result<PathBuf> {
+    pub fn open_home(&self) -> anyhow::Result<crate::state_dir::StateDir> {
         let dir = self.home()?;
         crate::home::open(&dir)?;
-        Ok(dir)
+        Ok(crate::state_dir::StateDir::new(dir))
     }
 
     pub fn config(&self) -> PathBuf {
@@ -143,6 +143,8 @@ pub enum AuditCommand {
     Log(commands::audit_log::AuditLogCmd),
     /// Seal the active audit log segment now and start a new one
     Rotate(commands::audit_rotate::AuditRotate),
+    /// One run's records and, for a script run, the exact code that ran
+    Show(commands::audit_show::AuditShow),
 }
 
 impl Cli {
@@ -178,6 +180,7 @@ impl Cli {
             Command::Audit(AuditCommand::Head(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Grants(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Rotate(cmd)) => cmd.execute(&global),
+            Command::Audit(AuditCommand::Show(cmd)) => cmd.execute(&global),
             Command::Cache(CacheCommand::Clear(cmd)) => cmd.execute(&global),
             Command::Rekey(cmd) => cmd.execute(&global),
             Command::AcceptRestore(cmd) => cmd.execute(&global),

@@ -45,7 +45,7 @@ impl AuditGrants {
             .entries()
             .map(|e| (e.project.clone(), e.name.clone()))
             .collect();
-        let records = audit::read_records(&dir.join(audit::AUDIT_FILE))?;
+        let records = audit::read_records(&dir.audit_log())?;
         let grants = grants_of(&policy);
         let horizon = Horizon {
             stale_after: self.stale,

@@ -57,7 +57,7 @@ pub struct AuditLogCmd {
 impl AuditLogCmd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let path = dir.join(audit::AUDIT_FILE);
+        let path = dir.audit_log();
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // The first write that fails (a closed pipe, a full disk) ends the output.
         let mut failed = None;
@@ -126,8 +126,13 @@ impl AuditLogCmd {
     }
 }
 
+/// The run id a record belongs to, if any (for `audit show`).
+pub(super) fn run_of(event: &Event) -> Option<String> {
+    Facts::of(event).run
+}
+
 /// The runs that have an `exec.end` (16 bytes a run, whatever the log's size).
-fn ended_runs(path: &std::path::Path) -> anyhow::Result<HashSet<audit::RunId>> {
+pub(super) fn ended_runs(path: &std::path::Path) -> anyhow::Result<HashSet<audit::RunId>> {
     let mut ended = HashSet::new();
     audit::for_each_record(path, |record| {
         if let Event::ExecEnd { run, .. } = record.event {
@@ -231,7 +236,11 @@ impl<'a> Facts<'a> {
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.
-fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime) -> String {
+pub(super) fn describe(
+    record: &Record,
+    ended: &HashSet<audit::RunId>,
+    now: OffsetDateTime,
+) -> String {
     let ts = audit::format_timestamp(record.ts).unwrap_or_default();
     let what = match &record.event {
         Event::LogInit { store } => format!("log.init       store {store}"),
@@ -243,11 +252,16 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime)
             agent,
             project,
             component,
+            script,
             ..
         } => format!(
-            "exec.start     run {} agent {agent} ({project}) component {}{}",
+            "exec.start     run {} agent {agent} ({project}) component {}{}{}",
             short(&run.to_string()),
             short(&component.to_string()),
+            script.map_or(String::new(), |s| format!(
+                " script {}",
+                short(&s.to_string())
+            )),
             match ended.contains(run) {
                 true => "",
                 false => "  unfinished (no exec.end: killed, crashed or still running)",

@@ -50,13 +50,13 @@ impl AuditVerify {
         let exported = self.anchor.as_deref().map(parse_anchor).transpose()?;
         let (key, key_note) = checkpoint_key(&dir);
         let mut checkpoints = Vec::new();
-        if let Some(local) = Checkpoint::load(&dir.join(audit::CHECKPOINT_FILE))? {
+        if let Some(local) = Checkpoint::load(&dir.checkpoint())? {
             checkpoints.push((AnchorSource::Local, local));
         }
         for anchor in exported.into_iter().flatten() {
             checkpoints.push((AnchorSource::Exported, anchor));
         }
-        let path = dir.join(audit::AUDIT_FILE);
+        let path = dir.audit_log();
         let result = audit::verify_anchored(&path, checkpoints, key.as_ref())?;
         let key_note = key_note.or_else(|| foreign_store(&result, key.as_ref()));
         match self.json {

@@ -15,7 +15,8 @@ use crate::sandbox::TaskIo;
 
 #[derive(Debug, Args)]
 pub struct Exec {
-    /// The task: a WASI 0.2 command component (.wasm)
+    /// The task: a WASI 0.2 command component (.wasm), or a script (.py,
+    /// .js, .mjs) run in its language's interpreter (docs/scripts.md)
     pub task: PathBuf,
     /// The agent the task runs as (an [agents.NAME] table in tasks.toml)
     #[arg(long)]
@@ -30,7 +31,7 @@ impl Exec {
         let policy = Policy::load_trusted(&global.config())?;
         let ended = crate::exec::run(Request {
             policy: &policy,
-            home: global.open_home(),
+            home: global.home.as_deref(),
             agent: &self.agent,
             task: &self.task,
             args: &self.args,

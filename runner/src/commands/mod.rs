@@ -9,6 +9,7 @@ pub mod audit_head;
 pub mod audit_log;
 mod audit_log_filters;
 pub mod audit_rotate;
+pub mod audit_show;
 pub mod audit_verify;
 pub mod cache_clear;
 mod colour;

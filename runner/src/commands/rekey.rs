@@ -49,7 +49,7 @@ impl Rekey {
             false => println!(
                 "{what}; the new key file {} now opens the store: back it up, old copies no \
                  longer work",
-                dir.join(crate::store::KEY_FILE).display()
+                dir.key_file().display()
             ),
         }
         finish(unfinished)

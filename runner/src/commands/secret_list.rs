@@ -5,7 +5,6 @@
 //! log, which is read only for this display.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use clap::Args;
 use time::OffsetDateTime;
@@ -15,6 +14,7 @@ use crate::audit::{self, Event};
 use crate::cli::Global;
 use crate::commands::log_check;
 use crate::names::{ProjectName, SecretName};
+use crate::state_dir::StateDir;
 use crate::store::{EntryInfo, Store};
 
 #[derive(Debug, Args)]
@@ -70,7 +70,7 @@ impl SecretList {
 
 /// The exit code once the dates' source, the audit log, is verified
 /// ([`log_check`]): a warning on stderr when it does not verify.
-fn log_verdict(dir: &Path, store: &Store) -> anyhow::Result<u8> {
+fn log_verdict(dir: &StateDir, store: &Store) -> anyhow::Result<u8> {
     let key = crate::audit::CheckpointKey::from_store(store);
     let warning = log_check::check(dir, Some(&key))?;
     Ok(log_check::finish(warning, crate::exit_code::OK))
@@ -126,9 +126,9 @@ fn when(time: Option<OffsetDateTime>, missing: &str, now: OffsetDateTime) -> Str
 }
 
 /// When each secret was last set and last resolved, per the audit log.
-fn history(dir: &Path) -> anyhow::Result<BTreeMap<(ProjectName, SecretName), History>> {
+fn history(dir: &StateDir) -> anyhow::Result<BTreeMap<(ProjectName, SecretName), History>> {
     let mut seen: BTreeMap<_, History> = BTreeMap::new();
-    for record in audit::read_records(&dir.join(audit::AUDIT_FILE))? {
+    for record in audit::read_records(&dir.audit_log())? {
         match record.event {
             Event::SecretSet {
                 project, secret, ..

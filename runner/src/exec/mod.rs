@@ -21,14 +21,16 @@ mod ended;
 mod prepare;
 mod refused;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
 use crate::audit::{Event, Hash};
 use crate::broker::{Broker, RunIdentity};
-use crate::policy::{Confinement, Policy};
+use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{Grants, Interrupts, Outcome, Task, TaskIo};
+use crate::script::ScriptRun;
+use crate::state_dir::StateDir;
 
 pub use ended::Ended;
 pub use prepare::check_pinned;
@@ -36,11 +38,13 @@ pub use prepare::check_pinned;
 /// One run to make.
 pub struct Request<'a> {
     pub policy: &'a Policy,
-    /// The state dir, or why it cannot be used (reported after the
-    /// component is checked: a refused task is the more useful error).
-    pub home: anyhow::Result<PathBuf>,
+    /// `--home`, if given (else `$SCOPEHOLD_HOME`, ...). A state dir that
+    /// cannot be used is reported after the component is checked: a
+    /// refused task is the more useful error.
+    pub home: Option<&'a Path>,
     /// The agent name as asked for (not necessarily a known agent).
     pub agent: &'a str,
+    /// A component, or a script run in its language's interpreter.
     pub task: &'a Path,
     /// Arguments after argv[0] (the task file's name).
     pub args: &'a [String],
@@ -64,17 +68,37 @@ pub struct ToolCaller {
 /// Runs the task; `Err` when it was refused or the runner failed before or
 /// after it (a refusal is recorded as `exec.refused` first).
 pub fn run(request: Request<'_>) -> anyhow::Result<Ended> {
-    let (agent, task, home) = (request.agent, request.task, request.home.as_ref().ok());
-    let home = home.cloned();
+    let (agent, task, home) = (request.agent, request.task, request.home);
     let mut wasm = None;
     let result = run_inner(request, &mut wasm);
     if let Err(error) = &result
         && crate::report::exec_exit_code(error) == crate::exit_code::REFUSED
-        && let Some(home) = home
+        && let Ok(home) = state_dir(home)
     {
         refused::record(&home, agent, task, wasm.as_deref(), error);
     }
     result
+}
+
+/// The state dir, checked to exist and be private.
+fn state_dir(flag: Option<&Path>) -> anyhow::Result<StateDir> {
+    let dir = crate::home::locate(flag)?;
+    crate::home::open(&dir)?;
+    Ok(StateDir::new(dir))
+}
+
+/// The code to run: the task component, or for a script (.py, .js, .mjs)
+/// its language's interpreter, with the script to give it.
+fn code(request: &Request<'_>, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
+    let home = crate::home::locate(request.home)?;
+    match ScriptRun::prepare(request.task, &home, agent) {
+        Some(prepared) => {
+            let mut script = prepared?;
+            let wasm = std::mem::take(&mut script.interpreter.wasm);
+            Ok((wasm, Some(script)))
+        }
+        None => Ok((crate::task_file::read(request.task)?, None)),
+    }
 }
 
 /// The run; `wasm` is filled in as soon as the task file is read, so a
@@ -82,21 +106,31 @@ pub fn run(request: Request<'_>) -> anyhow::Result<Ended> {
 fn run_inner(request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Result<Ended> {
     let policy = request.policy;
     let agent = policy.agent(request.agent)?.clone();
-    let wasm: &[u8] = wasm.insert(crate::task_file::read(request.task)?);
-    check_pinned(&agent, wasm)?;
-    let mut prepared = request
-        .home
+    let (code, script) = code(&request, &agent)?;
+    let wasm: &[u8] = wasm.insert(code);
+    // Hashed once: a script's interpreter is tens of megabytes.
+    let digest = ComponentDigest::of(wasm);
+    check_pinned(&agent, &digest)?;
+    let mut prepared = state_dir(request.home)
         .and_then(|dir| Ok((prepare::broker_for(&dir, &agent, policy)?, dir)));
     let cache = match &mut prepared {
         Ok((broker, dir)) => prepare::cache_for(dir, &agent, policy, broker),
         Err(_) => None,
     };
-    let task = Task::load_cached(wasm, cache.as_ref())?;
+    let mut task = Task::load_cached(wasm, cache.as_ref())?;
+    if let Some(script) = &script {
+        task = task.with_input(script.script.text.clone());
+    }
     let confinement = agent.confinement.clone();
     Grants(&confinement).check()?;
     let (mut broker, dir) = prepared?;
-    broker.set_component(Hash::of(wasm));
-    let start = start_event(broker.identity(), wasm, policy);
+    broker.set_component(digest.0.into());
+    if let Some(script) = &script {
+        script
+            .keep(&dir)
+            .context("cannot keep the script for review; it was not started")?;
+    }
+    let start = start_event(broker.identity(), digest.0.into(), policy, script.as_ref());
     if prepare::opens_store_first(policy, &agent, &dir) {
         broker.open_store_now()?;
     }
@@ -124,14 +158,22 @@ fn watch_signals() -> Option<Interrupts> {
         .ok()
 }
 
-fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {
+fn start_event(
+    identity: &RunIdentity,
+    component: Hash,
+    policy: &Policy,
+    script: Option<&ScriptRun>,
+) -> Event {
+    let (script, script_bytes) = script.map(ScriptRun::recorded).unzip();
     Event::ExecStart {
         run: identity.run,
         agent: identity.agent.clone(),
         project: identity.project.clone(),
-        component: Hash::of(wasm),
+        component,
         policy: policy.digest().into(),
         policy_path: policy.path().display().to_string(),
+        script,
+        script_bytes,
     }
 }
 

@@ -66,9 +66,8 @@ fn code_cache(home: &Path) -> Option<CodeCache> {
 }
 
 /// Refuses a component the agent is not pinned to, before it is compiled.
-pub fn check_pinned(agent: &Agent, wasm: &[u8]) -> anyhow::Result<()> {
-    let digest = ComponentDigest::of(wasm);
-    if agent.confinement.allows(&digest) {
+pub fn check_pinned(agent: &Agent, digest: &ComponentDigest) -> anyhow::Result<()> {
+    if agent.confinement.allows(digest) {
         return Ok(());
     }
     Err(crate::report::Refused {

@@ -61,12 +61,9 @@ impl Call {
     /// Runs the tool's task; blocking (call it off the async runtime).
     pub(super) fn run(self, setup: &Setup, policy: Policy) -> Result<CallToolResult, ErrorData> {
         let ToolKind::Component { path } = &self.tool.kind;
-        let home = crate::home::locate(setup.home.as_deref())
-            .and_then(|dir| crate::home::open(&dir).map(|()| dir))
-            .map_err(anyhow::Error::from);
         let ended = crate::exec::run(Request {
             policy: &policy,
-            home,
+            home: setup.home.as_deref(),
             agent: self.tool.agent.as_str(),
             task: path,
             args: &self.tool.args,
@@ -95,7 +92,7 @@ pub(super) fn runnable(policy: &Policy, tool: &Tool) -> anyhow::Result<()> {
     match &tool.kind {
         ToolKind::Component { path } => {
             let wasm = crate::task_file::read(path)?;
-            crate::exec::check_pinned(agent, &wasm)
+            crate::exec::check_pinned(agent, &crate::policy::ComponentDigest::of(&wasm))
         }
     }
 }

@@ -154,6 +154,9 @@ impl WasiView for TaskState {
 pub struct Task {
     engine: Engine,
     pre: CommandPre<TaskState>,
+    /// What the task reads on stdin (a script for an interpreter); none by
+    /// default.
+    input: Option<bytes::Bytes>,
 }
 
 /// Creates the engine every run uses.
@@ -195,7 +198,18 @@ impl Task {
             .instantiate_pre(&component)
             .map_err(LoadError::Unlinkable)?;
         let pre = CommandPre::new(pre).map_err(LoadError::Unlinkable)?;
-        Ok(Task { engine, pre })
+        Ok(Task {
+            engine,
+            pre,
+            input: None,
+        })
+    }
+
+    /// This task with `input` on its stdin: an interpreter component reads
+    /// the script to run there (`crate::script`).
+    pub fn with_input(mut self, input: Vec<u8>) -> Task {
+        self.input = Some(input.into());
+        self
     }
 
     /// Runs the task to completion with `args` (argv[0] first).
@@ -213,7 +227,13 @@ impl Task {
         let started = Instant::now();
         let tripwire = Tripwire::new(&self.engine);
         let (stdout, stderr) = outputs(&grants.limits, &tripwire, broker.released(), io);
-        let streams = (stdout.clone(), stderr.clone(), io.stdin());
+        // An interpreter reads its script on stdin; otherwise the caller's
+        // input (a tool call's arguments), if any.
+        let input = self
+            .input
+            .clone()
+            .or_else(|| io.stdin().map(bytes::Bytes::copy_from_slice));
+        let streams = (stdout.clone(), stderr.clone(), input);
         let wasi = match wasi_context(args, grants, streams) {
             Ok(wasi) => wasi,
             Err(error) => {
@@ -329,18 +349,18 @@ fn finish(output: &TaskOutput) {
 }
 
 /// The task's WASI context: arguments, (redacted, counted) output, the
-/// caller's stdin bytes if any (closed otherwise), and the agent's granted
-/// directories and environment variables only.
+/// agent's granted directories and environment variables, and stdin only
+/// when the runner gives the task an input (an interpreter's script, a tool
+/// call's arguments); closed otherwise.
 fn wasi_context(
     args: &[String],
     grants: &Confinement,
-    (stdout, stderr, stdin): (TaskOutput, TaskOutput, Option<&[u8]>),
+    (stdout, stderr, input): (TaskOutput, TaskOutput, Option<bytes::Bytes>),
 ) -> Result<WasiCtx, DirError> {
     let mut builder = WasiCtx::builder();
     Grants(grants).apply(&mut builder)?;
-    if let Some(bytes) = stdin {
-        let pipe = wasmtime_wasi::p2::pipe::MemoryInputPipe::new(bytes.to_vec());
-        builder.stdin(pipe);
+    if let Some(input) = input {
+        builder.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(input));
     }
     builder
         .args(args)
