@@ -30,6 +30,7 @@ mod lazy_store;
 mod live_policy;
 mod released;
 mod stamp;
+mod tally;
 mod tty_approver;
 
 pub use approval::{Answer, Answerer, Approver, Question, Verdict};
@@ -91,6 +92,8 @@ pub struct Broker {
     denials: u64,
     /// Lookups (get-secret and placeholder calls) so far, for `secret_calls`.
     calls: u64,
+    /// Outgoing HTTP requests so far, allowed or denied, for `requests`.
+    requests: u64,
     /// Who is asked about approval grants, and what they answered in this
     /// run (an answer holds for the run).
     approver: Box<dyn Approver + Send>,
@@ -130,6 +133,7 @@ impl Broker {
             repeats: 0,
             denials: 0,
             calls: 0,
+            requests: 0,
             approver: Box::new(TerminalApprover::new(approval::timeout_from_env())),
             approvals: Default::default(),
             component: Hash::ZERO,
@@ -151,16 +155,6 @@ impl Broker {
 
     pub fn audit(&self) -> &AuditLog {
         &self.audit
-    }
-
-    /// Number of values released and requests refused so far in this run.
-    pub fn counts(&self) -> (u64, u64) {
-        (self.resolutions, self.denials)
-    }
-
-    /// Resolutions of a version already resolved earlier in this run.
-    pub fn repeats(&self) -> u64 {
-        self.repeats
     }
 
     /// Opens the store now rather than on the first request, asking for a

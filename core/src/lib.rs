@@ -17,6 +17,7 @@ pub mod names;
 pub mod operator;
 pub mod policy;
 pub mod policy_history;
+pub mod state;
 pub mod state_dir;
 pub mod store;
 pub mod task_file;

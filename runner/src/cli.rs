@@ -13,7 +13,10 @@ use crate::commands;
     version,
     long_version = commands::completions::long_version(),
     about,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `audit verify` 3 when \
+        UNANCHORED; `exec` the task's own or 118-126, 130, 143, 134 (`runner exec --help`). \
+        The table: README.md, \"Exit codes\"."
 )]
 pub struct Cli {
     /// State dir (default: $SCOPEHOLD_HOME, else $XDG_DATA_HOME/scopehold)

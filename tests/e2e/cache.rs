@@ -140,6 +140,8 @@ fn repeat_resolutions_are_counted_in_exec_end_not_recorded_again() {
     assert_eq!(resolves.len(), 1);
     assert_eq!(resolves[0]["version"], 1);
     assert_eq!(world.records_of("exec.end")[0]["repeats"], 299);
+    let readable = stdout(&world.ok(&["audit", "log", "--kind", "exec.end"]));
+    assert!(readable.contains(" repeats 299"), "{readable}");
     world.ok(&["audit", "verify"]);
     // A new run records its first resolution again.
     world.exec("hog", "hostile", &["get-many:2:posthog-read"]);

@@ -260,6 +260,9 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .put("generation", &generation.to_le_bytes())
                 .put("replaces", &replaces.to_le_bytes());
         }
+        Event::StoreRekey { store, detail } => {
+            f.str("store", store).str("detail", detail);
+        }
         Event::SegmentClose { segment, records } => {
             f.put("segment", &segment.to_le_bytes())
                 .put("records", &records.to_le_bytes());

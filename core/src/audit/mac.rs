@@ -55,7 +55,7 @@ impl fmt::Debug for RecordKey {
 /// Kinds the runner writes only while it holds the store key: the log's
 /// binding to its store (`log.init`), every release (`secret.resolve`) and
 /// every store change (`secret.set`/`rotate`/`remove`, `store.write`,
-/// `store.restore`). Without a valid MAC such a record is FORGED.
+/// `store.restore`, `store.rekey`). Without a valid MAC such a record is FORGED.
 /// The others (a run's start and end, denials, HTTP requests, recoveries,
 /// segment boundaries) may be written before the store is opened: without
 /// a MAC they are merely unauthenticated until a later MAC covers them.
@@ -69,6 +69,7 @@ pub fn always_keyed(event: &Event) -> bool {
             | Event::SecretRemove { .. }
             | Event::StoreWrite { .. }
             | Event::StoreRestore { .. }
+            | Event::StoreRekey { .. }
     )
 }
 

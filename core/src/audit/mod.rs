@@ -39,6 +39,7 @@ mod chain;
 mod checkpoint;
 mod create;
 mod encode;
+mod follow;
 mod grants;
 mod group;
 mod guard;
@@ -75,6 +76,7 @@ pub use checkpoint::{
     VERSION as CHECKPOINT_VERSION,
 };
 pub use encode::{FORMAT_VERSION, HASH_CONTEXT};
+pub use follow::Follower;
 pub use grants::{
     GRANT_FLAGS, GrantFlag, GrantUse, GrantedBy, Horizon, PolicyGrant, Reader,
     review as review_grants, ungranted,

@@ -190,6 +190,11 @@ pub enum Event {
         generation: u64,
         replaces: u64,
     },
+    /// The store's key changed (`runner rekey`): `detail` says what now
+    /// protects it and whether every secret was re-encrypted. The
+    /// `store.write` that follows records the rewritten file.
+    #[serde(rename = "store.rekey")]
+    StoreRekey { store: String, detail: String },
     /// Last record of a sealed segment file (log rotation): this was
     /// segment number `segment` and it holds `records` records, this one
     /// included. The chain continues in the next segment.
@@ -290,6 +295,7 @@ impl Event {
             Event::SecretRemove { .. } => "secret.remove",
             Event::StoreWrite { .. } => "store.write",
             Event::StoreRestore { .. } => "store.restore",
+            Event::StoreRekey { .. } => "store.rekey",
             Event::SegmentClose { .. } => "segment.close",
             Event::SegmentOpen { .. } => "segment.open",
             Event::ProjectAdd { .. } => "project.add",
@@ -354,6 +360,7 @@ impl Event {
             }
             Event::StoreWrite { .. } => &["store", "generation"],
             Event::StoreRestore { .. } => &["store", "generation", "replaces"],
+            Event::StoreRekey { .. } => &["store", "detail"],
             Event::SegmentClose { .. } => &["segment", "records"],
             Event::SegmentOpen { .. } => &["segment", "store", "generation"],
             policy => policy_events::field_names(policy),

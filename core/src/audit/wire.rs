@@ -231,6 +231,10 @@ impl WireLine<'_> {
                 store: take!(w.store),
                 generation: take!(w.generation),
             },
+            "store.rekey" => Event::StoreRekey {
+                store: take!(w.store),
+                detail: take!(w.detail),
+            },
             "store.restore" => Event::StoreRestore {
                 store: take!(w.store),
                 generation: take!(w.generation),

@@ -9,7 +9,6 @@
 use std::fmt;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::{Agent, Grant};
 use crate::names::{MAX_NAME_LEN, ProjectName, SecretName};
@@ -69,7 +68,7 @@ impl DenyReason {
             DenyReason::Expired { secret, at } => {
                 format!(
                     "the grant of secret \"{secret}\" expired at {}",
-                    rfc3339(*at)
+                    crate::age::show(*at)
                 )
             }
         }
@@ -134,10 +133,6 @@ impl Agent {
         }
         Ok(secret)
     }
-}
-
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
 
 #[cfg(test)]

@@ -53,7 +53,8 @@ impl UnsafePolicyFile {
                 path.display()
             )),
             UnsafePolicyFile::UnsafeDir { dir, .. } => Some(format!(
-                "others could replace the file: `chmod go-w {}` (and make it yours), or keep                  tasks.toml in a directory only you control",
+                "others could replace the file: `chmod go-w {}` (and make it yours), or keep \
+                 tasks.toml in a directory only you control",
                 dir.display()
             )),
         }

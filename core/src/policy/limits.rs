@@ -162,7 +162,8 @@ fn parse_count(value: &toml::Value) -> Result<u64, String> {
     }
 }
 
-/// `"30s"`, `"500ms"`, `"2m"`, `"1h"`; returns milliseconds.
+/// `"30s"`, `"500ms"`, `"2m"`, `"1h"`: the one duration grammar of every
+/// flag and file ([`crate::age::parse_age`]); returns milliseconds.
 fn parse_duration_ms(value: &toml::Value) -> Result<u64, String> {
     let toml::Value::String(text) = value else {
         return Err(format!(
@@ -170,10 +171,9 @@ fn parse_duration_ms(value: &toml::Value) -> Result<u64, String> {
             value.type_str()
         ));
     };
-    let units = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];
-    number_with_unit(text, &units).ok_or_else(|| {
-        format!("{text:?} is not a duration; write a whole number and ms, s, m or h")
-    })
+    let duration = crate::age::parse_age(text)?;
+    // parse_age accepts no negative durations and caps them at 100 years.
+    Ok(u64::try_from(duration.whole_milliseconds()).unwrap_or(u64::MAX))
 }
 
 /// `"64MiB"`, `"512KiB"`, `"1GiB"`, `"100B"`, or an integer number of bytes.
@@ -255,6 +255,8 @@ mod tests {
             set(Limit::Output, 1000.into()).unwrap().show(Limit::Output),
             "1000B"
         );
+        let day = set(Limit::Timeout, "1d".into()).unwrap();
+        assert_eq!(day.timeout, Duration::from_secs(86_400));
         assert_eq!(set(Limit::SecretCalls, 5.into()).unwrap().secret_calls, 5);
         assert_eq!(set(Limit::Requests, 7.into()).unwrap().requests, 7);
     }
@@ -267,6 +269,9 @@ mod tests {
             (Limit::Timeout, "0s".into()),
             (Limit::Timeout, "-1s".into()),
             (Limit::Timeout, "25h".into()),
+            (Limit::Timeout, "2d".into()),
+            (Limit::Timeout, "1.5s".into()),
+            (Limit::Timeout, "30 s".into()),
             (Limit::Timeout, 30.into()),
             (Limit::Memory, "64MB".into()),
             (Limit::Memory, "64 MiB".into()),

@@ -127,17 +127,25 @@ pub struct Grant {
     pub approve: bool,
 }
 
+/// Why a policy file was not loaded: one that cannot be opened or read
+/// (missing, most often) is a [`PolicyError::Read`], the same class as a
+/// malformed one (`exec` exits 125 for both); one that is not a regular
+/// file, too large, or controlled by others is refused.
+fn not_loaded(error: UnsafePolicyFile) -> PolicyError {
+    match error {
+        UnsafePolicyFile::Input(
+            InputError::Open { path, source } | InputError::Read { path, source },
+        ) => PolicyError::Read { path, source },
+        other => PolicyError::Unsafe(other),
+    }
+}
+
 impl Policy {
     /// Reads and parses the policy file at `path`.
     /// Only a regular file within the size cap is read, without blocking.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let read = Opened::open(path, MAX_POLICY_BYTES).and_then(Opened::read_all);
-        let bytes = read.map_err(|error| match error {
-            InputError::Open { path, source } | InputError::Read { path, source } => {
-                PolicyError::Read { path, source }
-            }
-            other => PolicyError::Unsafe(other.into()),
-        })?;
+        let bytes = read.map_err(UnsafePolicyFile::from).map_err(not_loaded)?;
         Policy::from_bytes(&bytes, path)
     }
 
@@ -145,9 +153,9 @@ impl Policy {
     /// `explain`): refuses a file other users could have changed.
     /// The file is opened once; the handle checked is the handle read.
     pub fn load_trusted(path: &Path) -> Result<Policy, PolicyError> {
-        let bytes = open_trusted(path)?
-            .read_all()
-            .map_err(UnsafePolicyFile::from)?;
+        let bytes = open_trusted(path)
+            .and_then(|opened| Ok(opened.read_all()?))
+            .map_err(not_loaded)?;
         Policy::from_bytes(&bytes, path)
     }
 

@@ -52,7 +52,7 @@ fn to_json(cp: &Checkpoint) -> serde_json::Value {
         "log": cp.log.to_string(),
         "size": cp.size,
         "head": cp.head.to_string(),
-        "time": cp.ts.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "time": crate::age::show(cp.ts),
         "mac": cp.mac.to_string(),
         "checkpoint": cp.to_string(),
     })

@@ -315,12 +315,8 @@ fn describe_check(check: &AnchorCheck) -> String {
         AnchorOutcome::Forged => "FORGED: its MAC does not verify with this store's key".into(),
         AnchorOutcome::Unchecked => "not compared: the chain breaks before its size".into(),
     };
-    let ts = cp.ts.format(&time::format_description::well_known::Rfc3339);
-    format!(
-        "{source} (size {}, {}, {auth}): {what}",
-        cp.size,
-        ts.unwrap_or_default()
-    )
+    let ts = crate::age::show(cp.ts);
+    format!("{source} (size {}, {ts}, {auth}): {what}", cp.size)
 }
 
 fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json::Value {

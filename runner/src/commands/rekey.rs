@@ -3,12 +3,14 @@
 //! Without `--data-key` only the data key's wrapping changes: a new key file
 //! (or passphrase) replaces the old one, which no longer opens the store.
 //! With `--data-key` every secret is also re-encrypted under a new data key,
-//! in one atomic write. Either way the store write is audited.
+//! in one atomic write. Either way the change is audited: `store.rekey`
+//! (what changed), then `store.write`.
 
 use clap::Args;
 
 use crate::cli::Global;
-use crate::commands::secret_set::{finish, open_for_change, record_write};
+use crate::commands::secret_set::finish;
+use crate::state::{Change, State, rekey_done};
 use crate::store::{KeyProtection, passphrase};
 
 #[derive(Debug, Args)]
@@ -28,22 +30,17 @@ pub struct Rekey {
 impl Rekey {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let mut store = open_for_change(&dir)?;
-        let to_passphrase = self.passphrase || (!self.key_file && store.uses_passphrase());
+        let mut state = State::open_for_change(&dir)?;
+        let to_passphrase = self.passphrase || (!self.key_file && state.store().uses_passphrase());
         let protection = match to_passphrase {
             true => KeyProtection::Passphrase(passphrase::new(passphrase::NEW_PASSPHRASE_ENV)?),
             false => KeyProtection::KeyFile,
         };
-        let unfinished = match store.rekey(protection, self.data_key) {
-            Ok(()) => None,
-            Err(err) if err.took_effect() => Some(err),
-            Err(err) => return Err(err.into()),
-        };
-        record_write(&dir, &store, None)?;
-        let what = match self.data_key {
-            true => "re-encrypted every secret under a new data key",
-            false => "re-wrapped the data key",
-        };
+        let written = state.write_store(Change::Rekey {
+            protection,
+            data_key: self.data_key,
+        })?;
+        let what = rekey_done(self.data_key);
         match to_passphrase {
             true => println!("{what}; the new passphrase now opens the store"),
             false => println!(
@@ -52,6 +49,6 @@ impl Rekey {
                 dir.key_file().display()
             ),
         }
-        finish(unfinished)
+        finish(written.unfinished)
     }
 }

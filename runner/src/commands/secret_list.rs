@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::audit::{self, Event};
 use crate::cli::Global;
@@ -90,8 +89,7 @@ fn dates(entry: &EntryInfo, history: &Histories) -> [Option<OffsetDateTime>; 3] 
 }
 
 fn json_row(entry: &EntryInfo, history: &Histories) -> serde_json::Value {
-    let [created, rotated, resolved] = dates(entry, history)
-        .map(|t| t.and_then(|t| t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()));
+    let [created, rotated, resolved] = dates(entry, history).map(|t| t.map(crate::age::show));
     serde_json::json!({
         "project": entry.project.as_str(),
         "name": entry.name.as_str(),
@@ -118,11 +116,8 @@ fn row(entry: &EntryInfo, history: &Histories, now: OffsetDateTime) -> [String; 
 /// An absolute time with the relative one beside it: `2026-01-31T00:00:00Z
 /// (3 minutes ago)`.
 fn when(time: Option<OffsetDateTime>, missing: &str, now: OffsetDateTime) -> String {
-    let text = time.and_then(|t| {
-        let absolute = t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()?;
-        Some(format!("{absolute} ({})", crate::age::relative(t, now)))
-    });
-    text.unwrap_or_else(|| missing.into())
+    time.map(|t| crate::age::show_with_relative(t, now))
+        .unwrap_or_else(|| missing.into())
 }
 
 /// When each secret was last set and last resolved, per the audit log.

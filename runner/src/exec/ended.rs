@@ -41,7 +41,7 @@ pub(super) fn finish(
         agent,
         project,
         exit_code: code,
-        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        duration_ms: crate::commands::exec_summary::millis(elapsed),
         outcome: Token::new(outcome.token()).expect("outcome tokens are valid"),
         repeats: broker.repeats(),
     };

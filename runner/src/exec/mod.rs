@@ -27,6 +27,7 @@ use anyhow::Context;
 
 use crate::audit::{Event, Hash};
 use crate::broker::{Broker, RunIdentity};
+use crate::commands::exec_summary::{Summary, millis};
 use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{Grants, Interrupts, Outcome, Task, TaskIo};
 use crate::script::ScriptRun;
@@ -54,6 +55,8 @@ pub struct Request<'a> {
     pub watch_signals: bool,
     /// Who asked over MCP, recorded as `tool.call` with the run.
     pub tool: Option<ToolCaller>,
+    /// Filled in as the run goes (`runner exec --json-summary`).
+    pub summary: Option<&'a mut Summary>,
 }
 
 /// A call of an MCP tool: the tool and the client that called it (as the
@@ -103,13 +106,18 @@ fn code(request: &Request<'_>, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option
 
 /// The run; `wasm` is filled in as soon as the task file is read, so a
 /// refusal can record its digest.
-fn run_inner(request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Result<Ended> {
+fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Result<Ended> {
     let policy = request.policy;
+    let mut summary = request.summary.take();
     let agent = policy.agent(request.agent)?.clone();
+    note(&mut summary, |s| {
+        s.project = Some(agent.project.to_string())
+    });
     let (code, script) = code(&request, &agent)?;
     let wasm: &[u8] = wasm.insert(code);
     // Hashed once: a script's interpreter is tens of megabytes.
     let digest = ComponentDigest::of(wasm);
+    note(&mut summary, |s| s.component = Some(digest.to_string()));
     check_pinned(&agent, &digest)?;
     let mut prepared = state_dir(request.home)
         .and_then(|dir| Ok((prepare::broker_for(&dir, &agent, policy)?, dir)));
@@ -117,7 +125,11 @@ fn run_inner(request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Result
         Ok((broker, dir)) => prepare::cache_for(dir, &agent, policy, broker),
         Err(_) => None,
     };
+    let loading = std::time::Instant::now();
     let mut task = Task::load_cached(wasm, cache.as_ref())?;
+    note(&mut summary, |s| {
+        s.load_ms = Some(millis(loading.elapsed()))
+    });
     if let Some(script) = &script {
         task = task.with_input(script.script.text.clone());
     }
@@ -125,6 +137,9 @@ fn run_inner(request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Result
     Grants(&confinement).check()?;
     let (mut broker, dir) = prepared?;
     broker.set_component(digest.0.into());
+    note(&mut summary, |s| {
+        s.run = Some(broker.identity().run.to_string())
+    });
     if let Some(script) = &script {
         script
             .keep(&dir)
@@ -149,7 +164,15 @@ fn run_inner(request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Result
     let argv = argv(request.task, request.args);
     let run = (&task, &confinement, interrupts.as_ref(), &request.io);
     let (outcome, broker, elapsed) = run_task(run, &argv, broker)?;
+    note(&mut summary, |s| s.tally(&broker, outcome.token(), elapsed));
     ended::finish(&broker, outcome, elapsed, request.io)
+}
+
+/// Fills in the JSON summary, when one is kept.
+fn note(summary: &mut Option<&mut Summary>, fill: impl FnOnce(&mut Summary)) {
+    if let Some(summary) = summary.as_deref_mut() {
+        fill(summary);
+    }
 }
 
 fn watch_signals() -> Option<Interrupts> {

@@ -70,6 +70,7 @@ impl Call {
             io: TaskIo::capture(self.stdin),
             watch_signals: false,
             tool: Some(self.caller),
+            summary: None,
         });
         match ended {
             Ok(ended) => Ok(result(&ended)),

@@ -214,6 +214,7 @@ fn event() -> impl Strategy<Value = Event> {
                 replaces,
             }
         }),
+        (text(), text()).prop_map(|(store, detail)| Event::StoreRekey { store, detail }),
         (any::<u64>(), any::<u64>())
             .prop_map(|(segment, records)| Event::SegmentClose { segment, records }),
         (any::<u64>(), text(), any::<u64>()).prop_map(|(segment, store, generation)| {
