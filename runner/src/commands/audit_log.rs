@@ -330,9 +330,11 @@ pub(super) fn describe(
         } => format!(
             "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms{}",
             short(&run.to_string()),
-            (*repeats > 0)
-                .then(|| format!(" repeats {repeats}"))
-                .unwrap_or_default()
+            if *repeats > 0 {
+                format!(" repeats {repeats}")
+            } else {
+                String::new()
+            }
         ),
         Event::ToolCall {
             run,
