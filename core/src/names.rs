@@ -121,6 +121,17 @@ name_type!(
     "secret"
 );
 
+name_type!(
+    /// The name of an MCP tool (`[tools.NAME]`).
+    ToolName,
+    "tool"
+);
+name_type!(
+    /// The name of an argument of a tool's input (`[tools.NAME.input.ARG]`).
+    ArgName,
+    "argument"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,8 @@ pub enum Command {
     Exec(commands::exec::Exec),
     /// Show what a run would get (imports, secrets, egress, dirs, env, limits) without running it
     Explain(commands::explain::Explain),
+    /// Serve the [tools.NAME] of tasks.toml to an MCP client over stdio (docs/mcp.md)
+    Mcp(commands::mcp::Mcp),
     /// Print a component's digest, for pinning it with `components = [...]`
     Digest(commands::digest::Digest),
     /// Declare projects in tasks.toml (recorded in the audit log)
@@ -175,6 +177,7 @@ impl Cli {
             Command::Revoke(cmd) => cmd.execute(&global),
             Command::Explain(cmd) => cmd.execute(&global),
             Command::Digest(cmd) => cmd.execute(&global),
+            Command::Mcp(cmd) => cmd.execute(&global),
             Command::Audit(AuditCommand::Verify(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Log(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Head(cmd)) => cmd.execute(&global),

@@ -10,7 +10,9 @@
 
 pub mod cli;
 pub mod commands;
+pub mod exec;
 pub mod exit_code;
+pub mod mcp;
 pub mod report;
 pub mod sandbox;
 pub mod script;

@@ -46,6 +46,8 @@ mod hostile_output;
 mod lazy_start;
 mod limits;
 mod live_grants;
+mod mcp;
+mod mcp_clients;
 mod polyglot;
 mod readiness;
 mod readme_first_steps;

@@ -177,6 +177,21 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .str("outcome", outcome.as_str())
                 .put("repeats", &repeats.to_le_bytes());
         }
+        Event::ToolCall {
+            run,
+            agent,
+            project,
+            tool,
+            client,
+            client_version,
+        } => {
+            f.put("run", run.as_bytes())
+                .str("agent", agent.as_str())
+                .str("project", project.as_str())
+                .str("tool", tool)
+                .str("client", client)
+                .str("client_version", client_version);
+        }
         Event::ExecRefused {
             as_agent,
             path,

@@ -108,6 +108,19 @@ pub enum Event {
         /// earlier in the run: counted here instead of recorded again.
         repeats: u64,
     },
+    /// The run that follows is a call of an MCP tool (`runner mcp`):
+    /// written right after the run's `exec.start`. `client` and
+    /// `client_version` are what the client said in the protocol's
+    /// handshake (not authenticated; at most 512 characters each).
+    #[serde(rename = "tool.call")]
+    ToolCall {
+        run: RunId,
+        agent: AgentName,
+        project: ProjectName,
+        tool: String,
+        client: String,
+        client_version: String,
+    },
     /// A run refused before its task started (unknown agent, unpinned
     /// component, a file that is not a component, an unsupported import,
     /// a missing host directory): no `exec.start` follows.
@@ -275,6 +288,7 @@ impl Event {
             Event::SecretApprove { .. } => "secret.approve",
             Event::ExecEnd { .. } => "exec.end",
             Event::ExecRefused { .. } => "exec.refused",
+            Event::ToolCall { .. } => "tool.call",
             Event::HttpRequest { .. } => "http.request",
             Event::SecretSet { .. } => "secret.set",
             Event::SecretRotate { .. } => "secret.rotate",
@@ -336,6 +350,7 @@ impl Event {
                 "repeats",
             ],
             Event::ExecRefused { .. } => &["as_agent", "path", "component", "reason", "detail"],
+            Event::ToolCall { .. } => &[WHO[0], WHO[1], WHO[2], "tool", "client", "client_version"],
             Event::HttpRequest { .. } => &[
                 WHO[0], WHO[1], WHO[2], "method", "target", "path", "decision", "reason",
                 "injected", "status",

@@ -82,6 +82,12 @@ pub(crate) struct WireLine<'a> {
     #[serde(default, deserialize_with = "present")]
     as_agent: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    tool: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    client: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    client_version: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     method: Option<String>,
     #[serde(default, deserialize_with = "present")]
     target: Option<String>,
@@ -200,6 +206,14 @@ impl WireLine<'_> {
                 reason: take!(w.reason),
                 detail: take!(w.detail),
             },
+            "tool.call" => Event::ToolCall {
+                run: take!(w.run),
+                agent: take!(w.agent),
+                project: take!(w.project),
+                tool: take!(w.tool),
+                client: take!(w.client),
+                client_version: take!(w.client_version),
+            },
             "http.request" => Event::HttpRequest {
                 run: take!(w.run),
                 agent: take!(w.agent),
@@ -296,6 +310,9 @@ impl WireLine<'_> {
             ("outcome", self.outcome.is_some()),
             ("repeats", self.repeats.is_some()),
             ("as_agent", self.as_agent.is_some()),
+            ("tool", self.tool.is_some()),
+            ("client", self.client.is_some()),
+            ("client_version", self.client_version.is_some()),
             ("method", self.method.is_some()),
             ("target", self.target.is_some()),
             ("path", self.path.is_some()),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use super::limits::Limit;
 use super::location::Location;
-use crate::names::{AgentName, NameError, ProjectName, SecretName};
+use crate::names::{AgentName, NameError, ProjectName, SecretName, ToolName};
 
 /// Why a policy could not be loaded, or an agent not found in it.
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +162,8 @@ pub enum Problem {
     BadInject { agent: AgentName, reason: String },
     #[error("agent \"{agent}\", components: {reason}")]
     BadComponent { agent: AgentName, reason: String },
+    #[error("tool \"{tool}\": {reason}")]
+    BadTool { tool: ToolName, reason: String },
     #[error("agent \"{agent}\", scripts: {reason}")]
     BadScripts { agent: AgentName, reason: String },
     #[error("agent \"{agent}\" is granted secret \"{secret}\" twice")]
@@ -235,6 +237,11 @@ impl Problem {
                 "write the digest `runner digest TASK.wasm` prints, like \"blake3:<64 hex>\""
                     .to_owned()
             }
+            Problem::BadTool { .. } => "write a tool as [tools.NAME] with component = \"task.wasm\", \
+                 agent = \"AGENT\", description = \"...\" and optional input arguments \
+                 [tools.NAME.input.ARG] with type = \"string\"|\"integer\"|\"number\"|\"boolean\" \
+                 (docs/mcp.md)"
+                .to_owned(),
             Problem::BadScripts { .. } => "write scripts = \"any\" (any script may run as the \
                  agent) or scripts = [\"blake3:<64 hex>\"] (the digests `runner digest SCRIPT.py` \
                  prints)"
@@ -256,6 +263,8 @@ fn name_example(error: &NameError) -> (&'static str, &'static str) {
     let example = match *what {
         "agent" => "support-analysis",
         "project" => "analytics",
+        "tool" => "query-events",
+        "argument" => "query",
         _ => "posthog-read",
     };
     (what, example)

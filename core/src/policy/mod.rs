@@ -29,6 +29,7 @@ mod limits;
 mod location;
 mod schema;
 mod snapshot;
+mod tools;
 
 #[cfg(test)]
 mod golden_tests;
@@ -52,9 +53,10 @@ pub use inject::InjectAt;
 pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
 pub(crate) use snapshot::Snapshot;
+pub use tools::{Arg, ArgType, MAX_ARGS, Tool, ToolKind};
 
 use crate::input::{InputError, MAX_POLICY_BYTES, Opened};
-use crate::names::{AgentName, ProjectName, SecretName};
+use crate::names::{AgentName, ProjectName, SecretName, ToolName};
 
 /// A loaded, validated tasks.toml.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +66,7 @@ pub struct Policy {
     projects: BTreeMap<ProjectName, Project>,
     agents: BTreeMap<AgentName, Agent>,
     audit_sync: AuditSync,
+    tools: BTreeMap<ToolName, Tool>,
 }
 
 /// `[audit] sync`: which of a run's audit records `runner exec` waits to
@@ -175,13 +178,14 @@ impl Policy {
     /// Parses policy text; `path` is where it came from, used in errors and
     /// returned by [`Policy::path`].
     pub fn parse(source: &str, path: &Path) -> Result<Policy, PolicyError> {
-        let (projects, agents, audit_sync) = schema::build(source, path)?;
+        let built = schema::build(source, path)?;
         Ok(Policy {
             path: path.to_owned(),
             digest: blake3::hash(source.as_bytes()),
-            projects,
-            agents,
-            audit_sync,
+            projects: built.projects,
+            agents: built.agents,
+            audit_sync: built.audit_sync,
+            tools: built.tools,
         })
     }
 
@@ -221,6 +225,16 @@ impl Policy {
     /// All projects, ordered by name.
     pub fn projects(&self) -> impl Iterator<Item = &Project> {
         self.projects.values()
+    }
+
+    /// All `[tools.NAME]` tables, ordered by name.
+    pub fn tools(&self) -> impl Iterator<Item = &Tool> {
+        self.tools.values()
+    }
+
+    /// The tool called `name` (any string a client sends), if defined.
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.values().find(|tool| tool.name.as_str() == name)
     }
 
     /// The project called `name`, if defined.

@@ -34,6 +34,8 @@ struct RawPolicy {
     agents: BTreeMap<Spanned<String>, RawAgent>,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    tools: BTreeMap<Spanned<String>, super::tools::RawTool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,11 +107,16 @@ struct RawGrant {
 pub(super) type Projects = BTreeMap<ProjectName, Project>;
 pub(super) type Agents = BTreeMap<AgentName, Agent>;
 
+/// A validated policy's parts.
+pub(super) struct Built {
+    pub(super) projects: Projects,
+    pub(super) agents: Agents,
+    pub(super) audit_sync: AuditSync,
+    pub(super) tools: super::tools::Tools,
+}
+
 /// Parses and validates `source`; `path` is only used in errors.
-pub(super) fn build(
-    source: &str,
-    path: &Path,
-) -> Result<(Projects, Agents, AuditSync), PolicyError> {
+pub(super) fn build(source: &str, path: &Path) -> Result<Built, PolicyError> {
     let cx = Context { source, path };
     let raw: RawPolicy = toml::from_str(source).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
@@ -121,7 +128,13 @@ pub(super) fn build(
         let agent = cx.agent(name, agent, &projects)?;
         agents.insert(agent.name.clone(), agent);
     }
-    Ok((projects, agents, raw.audit.sync))
+    let tools = cx.tools(raw.tools, &agents)?;
+    Ok(Built {
+        projects,
+        agents,
+        audit_sync: raw.audit.sync,
+        tools,
+    })
 }
 
 /// Builds a [`PolicyError`] at a span of the source.
@@ -135,7 +148,7 @@ impl Context<'_> {
         PolicyError::invalid(Location::from_span(self.path, self.source, span), problem)
     }
 
-    fn name<T>(
+    pub(super) fn name<T>(
         &self,
         raw: &Spanned<String>,
         new: fn(String) -> Result<T, crate::names::NameError>,
@@ -465,7 +478,7 @@ impl Context<'_> {
 }
 
 /// Map entries ordered by where their key appears in the file.
-fn in_file_order<V>(map: BTreeMap<Spanned<String>, V>) -> Vec<(Spanned<String>, V)> {
+pub(super) fn in_file_order<V>(map: BTreeMap<Spanned<String>, V>) -> Vec<(Spanned<String>, V)> {
     let mut entries: Vec<_> = map.into_iter().collect();
     entries.sort_by_key(|(key, _)| key.span().start);
     entries

@@ -181,7 +181,9 @@ impl<'a> Facts<'a> {
     fn of(event: &'a Event) -> Facts<'a> {
         let mut f = Facts::default();
         match event {
-            Event::ExecStart { run, agent, .. } => f.who(run, agent.as_str()),
+            Event::ExecStart { run, agent, .. } | Event::ToolCall { run, agent, .. } => {
+                f.who(run, agent.as_str())
+            }
             Event::SecretResolve {
                 run, agent, secret, ..
             } => {
@@ -338,6 +340,17 @@ pub(super) fn describe(
             Some(repeats)
                 .filter(|n| **n > 0)
                 .map_or(String::new(), |n| format!(" repeats {n}"))
+        ),
+        Event::ToolCall {
+            run,
+            agent,
+            tool,
+            client,
+            client_version,
+            ..
+        } => format!(
+            "tool.call      run {} agent {agent} tool {tool} client {client} {client_version}",
+            short(&run.to_string())
         ),
         Event::ExecRefused {
             as_agent,

@@ -28,7 +28,7 @@ impl Digest {
             // A script's digest is what `scripts = [...]` pins.
             let digest = match crate::script::Script::read(path) {
                 Some(script) => script?.digest,
-                None => ComponentDigest::of(&super::exec::read_component(path)?),
+                None => ComponentDigest::of(&crate::task_file::read(path)?),
             };
             match self.json {
                 true => println!(

@@ -1,37 +1,19 @@
 //! `runner exec TASK.wasm --agent NAME [-- ARGS...]`: run a task as an agent.
 //!
-//! Order matters: the agent is checked and the component compiled before
-//! anything is recorded, so a refused task never starts; what would fail the
-//! run and is knowable now (a missing directory, a store that cannot be
-//! opened: [`readiness`], the check `explain` reports) refuses it before
-//! its task can act, and a granted secret not stored is a warning; `exec.start` is in the log
-//! before any task code runs; `exec.end` records how it ended.
-//!
-//! Neither of the two releases anything, so by default neither waits for
-//! `fdatasync` ([`AuditLog::append_unsynced`]): they survive a crash of this
-//! process and become durable with the run's first resolution (which is
-//! synced before its value is released) or the next synced append of any
-//! run. A run that needs no secret thus pays no sync, and never opens the
-//! store unless its agent is pinned or holds grants: then the store is
-//! opened before compiled code is taken from the cache, to authenticate it
-//! (docs/cache.md), and for the readiness check (which reads only the
-//! store's index). `[audit] sync = "every-record"` syncs and anchors them too.
+//! The run itself is the exec operation ([`crate::exec::run`]); this prints
+//! the runner's words about how it ended, the JSON summary when asked, and
+//! exits with the run's status. The task's stdout and stderr are the
+//! runner's own.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
-use super::exec_summary::{Summary, millis};
-use crate::audit::{self, AuditLog, Event, Hash, Token};
-use crate::broker::{Broker, RunIdentity, readiness};
+use super::exec_summary::Summary;
 use crate::cli::Global;
-use crate::exit_code;
-use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
-use crate::sandbox::{CacheKey, CodeCache, Interrupts, Outcome, Task};
-use crate::script::ScriptRun;
-use crate::store::Store;
+use crate::exec::Request;
+use crate::policy::Policy;
+use crate::sandbox::TaskIo;
 
 #[derive(Debug, Args)]
 #[command(
@@ -68,16 +50,7 @@ impl Exec {
         let mut summary = Summary::new(&self.agent, &self.task);
         let result = Policy::load_trusted(&global.config())
             .map_err(anyhow::Error::from)
-            .and_then(|policy| {
-                let mut wasm = None;
-                let result = self.run(global, &policy, &mut wasm, &mut summary);
-                if let Err(error) = &result
-                    && crate::report::exec_exit_code(error) == exit_code::REFUSED
-                {
-                    super::exec_refused::record(global, self, wasm.as_deref(), error);
-                }
-                result
-            });
+            .and_then(|policy| self.run(global, &policy, &mut summary));
         let Some(target) = &self.json_summary else {
             return result;
         };
@@ -90,267 +63,21 @@ impl Exec {
         Ok(summary.exit_code)
     }
 
-    /// The run; `wasm` is filled in as soon as the task file is read, so a
-    /// refusal can record its digest.
-    fn run(
-        &self,
-        global: &Global,
-        policy: &Policy,
-        wasm: &mut Option<Vec<u8>>,
-        summary: &mut Summary,
-    ) -> anyhow::Result<u8> {
-        let agent = policy.agent(&self.agent)?.clone();
-        summary.project = Some(agent.project.to_string());
-        let (code, script) = self.code(global, &agent)?;
-        let wasm: &[u8] = wasm.insert(code);
-        // Hashed once: a script's interpreter is tens of megabytes.
-        let digest = ComponentDigest::of(wasm);
-        summary.component = Some(digest.to_string());
-        check_pinned(&agent, &digest)?;
-        // A missing state dir is reported after the component (a refused
-        // task is the more useful error), and only costs the cache.
-        let mut prepared = global
-            .open_home()
-            .and_then(|dir| Ok((broker_for(&dir, &agent, policy)?, dir)));
-        let cache = match &mut prepared {
-            Ok((broker, dir)) => cache_for(dir, &agent, policy, broker),
-            Err(_) => None,
-        };
-        let loading = Instant::now();
-        let mut task = Task::load_cached(wasm, cache.as_ref())?;
-        summary.load_ms = Some(millis(loading.elapsed()));
-        if let Some(script) = &script {
-            task = task.with_input(script.script.text.clone());
+    fn run(&self, global: &Global, policy: &Policy, summary: &mut Summary) -> anyhow::Result<u8> {
+        let ended = crate::exec::run(Request {
+            policy,
+            home: global.home.as_deref(),
+            agent: &self.agent,
+            task: &self.task,
+            args: &self.args,
+            io: TaskIo::Inherit,
+            watch_signals: true,
+            tool: None,
+            summary: Some(summary),
+        })?;
+        for line in &ended.reason {
+            eprintln!("{line}");
         }
-        let confinement = agent.confinement.clone();
-        let (mut broker, dir) = prepared?;
-        // What would fail the run is found now, before the task can act.
-        let needs_store =
-            readiness::needs_store(&agent, policy.audit_sync(), task.asks_for_secrets());
-        for warning in broker.check_ready(needs_store)? {
-            eprintln!("scopehold: warning: {warning}");
-            if let Some(hint) = warning.hint() {
-                eprintln!("scopehold: hint: {hint}");
-            }
-        }
-        broker.set_component(digest.0.into());
-        summary.run = Some(broker.identity().run.to_string());
-        if let Some(script) = &script {
-            script
-                .keep(&dir)
-                .context("cannot keep the script for review; it was not started")?;
-        }
-        let start = start_event(broker.identity(), digest.0.into(), policy, script.as_ref());
-        // From the start record on, SIGINT and SIGTERM stop the task and
-        // the run records its end (not earlier: a passphrase prompt stays
-        // interruptible the usual way).
-        let interrupts = Interrupts::watch()
-            .inspect_err(|error| {
-                eprintln!("scopehold: warning: cannot handle SIGINT/SIGTERM: {error}")
-            })
-            .ok();
-        broker
-            .record(start)
-            .context("cannot record the start of the run; the task was not started")?;
-        let argv = argv(&self.task, &self.args);
-        let (outcome, broker, elapsed) =
-            run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
-        summary.tally(&broker, outcome.token(), elapsed);
-        finish(&broker, &outcome, elapsed)
+        Ok(ended.exit_code)
     }
-}
-
-impl Exec {
-    /// The code to run: the task component, or for a script (.py, .js,
-    /// .mjs) its language's interpreter, with the script to give it.
-    fn code(&self, global: &Global, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
-        match ScriptRun::prepare(&self.task, &global.home()?, agent) {
-            Some(prepared) => {
-                let mut script = prepared?;
-                let wasm = std::mem::take(&mut script.interpreter.wasm);
-                Ok((wasm, Some(script)))
-            }
-            None => Ok((read_component(&self.task)?, None)),
-        }
-    }
-}
-
-/// The run's broker: its identity, the agent, the audit log; the store is
-/// not opened yet.
-fn broker_for(dir: &Path, agent: &Agent, policy: &Policy) -> anyhow::Result<Broker> {
-    let audit = AuditLog::open(dir)?;
-    // A hand edit of tasks.toml goes into the log before this run's start.
-    crate::policy_history::note_hand_edits(dir, policy, &audit)
-        .context("the task was not started")?;
-    let identity = RunIdentity {
-        run: audit::new_run_id()?,
-        agent: agent.name.clone(),
-        project: agent.project.clone(),
-    };
-    let home = dir.to_path_buf();
-    let mut broker = Broker::new(identity, agent.clone(), home, audit, policy.audit_sync());
-    // Grants are checked as the file holds them at each request.
-    broker.watch_policy(policy.path().to_owned(), policy.digest());
-    Ok(broker)
-}
-
-/// The compiled-code cache for this run. An agent that is pinned or holds
-/// grants (or a run whose records are all anchored) loads only artifacts
-/// authenticated with a key derived from the store's, so the store is opened
-/// first; when it cannot be, the component is compiled (the run reports the
-/// store's failure where it matters). Agents that hold nothing keep the cheap
-/// warm path: checksum only, store never opened.
-fn cache_for(dir: &Path, agent: &Agent, policy: &Policy, broker: &mut Broker) -> Option<CodeCache> {
-    let cache = code_cache(dir)?;
-    let anchored = policy.audit_sync() == AuditSync::EveryRecord;
-    if agent.confinement.components.is_empty() && agent.grants.is_empty() && !anchored {
-        return Some(cache);
-    }
-    // Compiling beats asking a person for a passphrase only to check the cache.
-    if !opens_store_first(policy, agent, dir) && Store::asks_at_terminal(dir) {
-        return None;
-    }
-    broker.open_store_now().ok()?;
-    Some(cache.keyed(CacheKey::from_store(broker.store_if_open()?)))
-}
-
-/// The state dir's compiled-code cache; an unsafe cache dir only costs a
-/// compilation (with a warning).
-fn code_cache(home: &Path) -> Option<CodeCache> {
-    CodeCache::open(home)
-        .inspect_err(|error| {
-            eprintln!("scopehold: warning: not using the compiled-code cache: {error}");
-        })
-        .ok()
-}
-
-/// The task file: a regular file within the size cap, read through one
-/// handle (a FIFO or a device is refused, never waited on), whose header
-/// says it is a component ([`crate::task_file`]).
-pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
-    Ok(crate::task_file::read(path)?)
-}
-
-/// Refuses a component the agent is not pinned to, before it is compiled.
-fn check_pinned(agent: &Agent, digest: &ComponentDigest) -> anyhow::Result<()> {
-    if agent.confinement.allows(digest) {
-        return Ok(());
-    }
-    Err(crate::report::Refused {
-        message: format!(
-            "this component may not run as agent {}: its digest is not pinned",
-            agent.name
-        ),
-        hint: Some(format!(
-            "the component's digest is {digest}; if this is the code you mean to trust, add \
-             \"{digest}\" to components of [agents.{}] in tasks.toml",
-            agent.name
-        )),
-    }
-    .into())
-}
-
-/// Whether the cache may ask a person for the store's passphrase: when every
-/// record is to be anchored (the checkpoint key comes from the store), or
-/// when the agent holds grants (its run will likely need the store before
-/// the task starts: [`readiness::needs_store`]).
-fn opens_store_first(policy: &Policy, agent: &Agent, home: &Path) -> bool {
-    policy.audit_sync() == AuditSync::EveryRecord
-        || (!agent.grants.is_empty() && Store::asks_at_terminal(home))
-}
-
-fn start_event(
-    identity: &RunIdentity,
-    component: Hash,
-    policy: &Policy,
-    script: Option<&ScriptRun>,
-) -> Event {
-    let (script, script_bytes) = script.map(ScriptRun::recorded).unzip();
-    Event::ExecStart {
-        run: identity.run,
-        agent: identity.agent.clone(),
-        project: identity.project.clone(),
-        component,
-        policy: policy.digest().into(),
-        policy_path: policy.path().display().to_string(),
-        script,
-        script_bytes,
-    }
-}
-
-fn argv(path: &Path, args: &[String]) -> Vec<String> {
-    let argv0 = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    std::iter::once(argv0).chain(args.iter().cloned()).collect()
-}
-
-fn run_task(
-    task: &Task,
-    argv: &[String],
-    confinement: &Confinement,
-    broker: Broker,
-    interrupts: Option<&Interrupts>,
-) -> anyhow::Result<(Outcome, Broker, std::time::Duration)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(task.run(argv, confinement, broker, interrupts)))
-}
-
-/// Records how the run ended and picks the process exit code.
-fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> anyhow::Result<u8> {
-    let RunIdentity {
-        run,
-        agent,
-        project,
-    } = broker.identity().clone();
-    let exit_code = match outcome {
-        Outcome::Exited(code) => *code,
-        Outcome::Trapped(message) => {
-            eprintln!("scopehold: task (agent {agent}) trapped: {message}");
-            i32::from(exit_code::TRAPPED)
-        }
-        Outcome::Limit(limit) => {
-            let value = broker.agent().confinement.limits.show(*limit);
-            eprintln!(
-                "scopehold: task (agent {agent}) stopped: it exceeded its {limit} limit ({value})"
-            );
-            eprintln!(
-                "scopehold: hint: raise `{limit}` in [agents.{agent}.limits] in tasks.toml if the task needs more"
-            );
-            i32::from(exit_code::for_limit(*limit))
-        }
-        Outcome::Interrupted(signal) => {
-            eprintln!(
-                "scopehold: task (agent {agent}) stopped: the runner received {}",
-                signal.name()
-            );
-            i32::from(signal.exit_code())
-        }
-        Outcome::StoreUnusable(failure) => {
-            eprintln!("error: the task (agent {agent}) was stopped: {failure}");
-            if let Some(hint) = failure.hint() {
-                eprintln!("hint: {hint}");
-            }
-            i32::from(exit_code::RUNNER_ERROR)
-        }
-    };
-    broker.warn_withheld();
-    let event = Event::ExecEnd {
-        run,
-        agent,
-        project,
-        exit_code,
-        duration_ms: millis(elapsed),
-        outcome: Token::new(outcome.token()).expect("outcome tokens are valid"),
-        repeats: broker.repeats(),
-    };
-    broker
-        .record(event)
-        .context("the task finished, but its end could not be recorded")?;
-    // Exit statuses are 8 bits on Unix; keep the low byte as a shell would.
-    Ok((exit_code & 0xff) as u8)
 }

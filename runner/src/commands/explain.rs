@@ -39,7 +39,7 @@ impl Explain {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let policy = Policy::load_trusted(&global.config())?;
         let agent = policy.agent(&self.agent)?;
-        let wasm = super::exec::read_component(&self.task)?;
+        let wasm = crate::task_file::read(&self.task)?;
         let imports = imports(&wasm)?;
         let digest = ComponentDigest::of(&wasm);
         let links = Task::load(&wasm).err().map(|error| error.to_string());

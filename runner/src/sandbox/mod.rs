@@ -23,6 +23,7 @@ mod deadline;
 mod http;
 mod inspect;
 mod interrupt;
+mod io;
 mod limits;
 mod output;
 mod redact;
@@ -46,14 +47,15 @@ use redact::{Output, Redact};
 
 pub use inspect::{SECRETS_INTERFACE, asks_for_secrets, imports};
 pub use interrupt::{Interrupts, Signal};
+pub use io::{Captured, TaskIo};
 pub use limits::LimitExceeded;
 use limits::{StoreLimiter, Tripwire};
 use output::{Counted, OutputBudget, Terminal};
 pub use wasi_ctx::{DirError, Grants};
 
 /// The task's stdout or stderr: the redaction layer over the output limit
-/// over the real stream.
-type TaskOutput<W> = Output<Redact<Counted<Terminal<W>>>>;
+/// over the real stream (or a capture buffer, [`TaskIo`]).
+type TaskOutput = Output<Redact<Counted<Terminal<io::Sink>>>>;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,19 +222,27 @@ impl Task {
 
     /// Runs the task to completion with `args` (argv[0] first).
     /// Returns the outcome, the broker (for the run's counts) and the duration.
-    /// `grants` are the agent's limits, directories and environment.
+    /// `grants` are the agent's limits, directories and environment; `io`
+    /// says where its standard streams go.
     pub async fn run(
         &self,
         args: &[String],
         grants: &Confinement,
         broker: Broker,
         interrupts: Option<&Interrupts>,
+        io: &TaskIo,
     ) -> (Outcome, Broker, Duration) {
         let started = Instant::now();
         let tripwire = Tripwire::new(&self.engine);
-        let (stdout, stderr) = outputs(&grants.limits, &tripwire, broker.released());
-        let outputs = (stdout.clone(), stderr.clone());
-        let wasi = match wasi_context(args, grants, outputs, self.input.clone()) {
+        let (stdout, stderr) = outputs(&grants.limits, &tripwire, broker.released(), io);
+        // An interpreter reads its script on stdin; otherwise the caller's
+        // input (a tool call's arguments), if any.
+        let input = self
+            .input
+            .clone()
+            .or_else(|| io.stdin().map(bytes::Bytes::copy_from_slice));
+        let streams = (stdout.clone(), stderr.clone(), input);
+        let wasi = match wasi_context(args, grants, streams) {
             Ok(wasi) => wasi,
             Err(error) => {
                 return (
@@ -258,8 +268,8 @@ impl Task {
             .call_run_limited(&mut store, grants.limits.timeout, &tripwire, interrupts)
             .await;
         // Bytes held back as a possible partial secret are written now.
-        for output in [&stdout as &dyn Finish, &stderr] {
-            output.finish();
+        for output in [&stdout, &stderr] {
+            finish(output);
         }
         (outcome, store.into_data().gate.broker, started.elapsed())
     }
@@ -327,42 +337,33 @@ fn outputs(
     limits: &Limits,
     tripwire: &Tripwire,
     released: Released,
-) -> (TaskOutput<std::io::Stdout>, TaskOutput<std::io::Stderr>) {
-    use std::io::IsTerminal;
+    io: &TaskIo,
+) -> (TaskOutput, TaskOutput) {
     let budget = OutputBudget::new(limits.output, tripwire.clone());
-    let (out_tty, err_tty) = (
-        std::io::stdout().is_terminal(),
-        std::io::stderr().is_terminal(),
-    );
-    let stdout = Terminal::new(std::io::stdout(), out_tty);
+    let [(out, out_tty), (err, err_tty)] = io.sinks();
+    let stdout = Terminal::new(out, out_tty);
     let stdout = Redact::new(Counted::new(stdout, budget.clone()), released.clone());
-    let stderr = Terminal::new(std::io::stderr(), err_tty);
+    let stderr = Terminal::new(err, err_tty);
     let stderr = Redact::new(Counted::new(stderr, budget), released);
     (Output::new(stdout, out_tty), Output::new(stderr, err_tty))
 }
 
 /// Ends an output stream at the end of a run.
-trait Finish {
-    fn finish(&self);
-}
-
-impl<W: std::io::Write + Send + 'static> Finish for TaskOutput<W> {
-    fn finish(&self) {
-        // Output that cannot be written is lost as it would be on a closed pipe.
-        let mut stack = self.lock();
-        let _ = stack.finish();
-        let _ = stack.inner_mut().inner_mut().finish();
-    }
+fn finish(output: &TaskOutput) {
+    // Output that cannot be written is lost as it would be on a closed pipe.
+    let mut stack = output.lock();
+    let _ = stack.finish();
+    let _ = stack.inner_mut().inner_mut().finish();
 }
 
 /// The task's WASI context: arguments, (redacted, counted) output, the
 /// agent's granted directories and environment variables, and stdin only
-/// when the runner gives the task an input (an interpreter's script).
+/// when the runner gives the task an input (an interpreter's script, a tool
+/// call's arguments); closed otherwise.
 fn wasi_context(
     args: &[String],
     grants: &Confinement,
-    (stdout, stderr): (TaskOutput<std::io::Stdout>, TaskOutput<std::io::Stderr>),
-    input: Option<bytes::Bytes>,
+    (stdout, stderr, input): (TaskOutput, TaskOutput, Option<bytes::Bytes>),
 ) -> Result<WasiCtx, DirError> {
     let mut builder = WasiCtx::builder();
     Grants(grants).apply(&mut builder)?;

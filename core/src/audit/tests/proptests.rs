@@ -186,6 +186,16 @@ fn event() -> impl Strategy<Value = Event> {
                     }
                 }
             ),
+        (ctx(), (text(), text(), text())).prop_map(
+            |((run, a, p), (tool, client, client_version))| Event::ToolCall {
+                run,
+                agent: agent(&a),
+                project: project(&p),
+                tool,
+                client,
+                client_version,
+            }
+        ),
         ((text(), text()), hash(), tok(), text()).prop_map(
             |((as_agent, path), component, reason, detail)| Event::ExecRefused {
                 as_agent,

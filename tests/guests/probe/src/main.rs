@@ -11,7 +11,7 @@
 //! `symlink:TARGET:LINK` (create LINK, a path under a granted dir, pointing
 //! to TARGET, through wasi:filesystem's `symlink-at`), `poll:NAME` (resolve
 //! NAME once a second, one line per call, until the second denial in a row
-//! or 25 calls).
+//! or 25 calls), `stdin` (print what stdin holds).
 
 use std::io::Read;
 
@@ -36,8 +36,19 @@ fn main() {
             "get-as-name" => get_as_name(arg),
             "exit" => std::process::exit(arg.parse().unwrap_or(1)),
             "panic" => panic!("the probe panics on purpose"),
+            "stdin" => stdin(),
             _ => println!("unknown step {step}"),
         }
+    }
+}
+
+/// Prints what the task got on stdin (`runner mcp` passes a call's
+/// arguments there as JSON).
+fn stdin() {
+    let mut input = String::new();
+    match std::io::stdin().read_to_string(&mut input) {
+        Ok(_) => println!("stdin: {input}"),
+        Err(error) => println!("stdin: error {error}"),
     }
 }
 

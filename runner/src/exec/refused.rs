@@ -8,31 +8,33 @@
 //! record holds names, the task path, the file's digest and the error text,
 //! never a secret (nothing was resolved).
 
+use std::path::Path;
+
 use crate::audit::{AuditLog, Event, Hash, Token};
 use crate::broker::readiness::NotReady;
-use crate::cli::Global;
 use crate::policy::{DirError, PolicyError};
 use crate::sandbox::LoadError;
 use crate::task_file::TaskFileError;
-
-use super::exec::Exec;
 
 /// Longest agent name, path or detail kept in the record, in characters.
 const MAX_FIELD_CHARS: usize = 512;
 
 /// Appends `exec.refused` for `error`; a failure to do so is a warning.
-pub(super) fn record(global: &Global, exec: &Exec, wasm: Option<&[u8]>, error: &anyhow::Error) {
-    let Ok(dir) = global.open_home() else {
-        return;
-    };
+pub(super) fn record(
+    dir: &Path,
+    agent: &str,
+    task: &Path,
+    wasm: Option<&[u8]>,
+    error: &anyhow::Error,
+) {
     let event = Event::ExecRefused {
-        as_agent: clip(&exec.agent),
-        path: clip(&exec.task.display().to_string()),
-        component: digest(exec, wasm),
+        as_agent: clip(agent),
+        path: clip(&task.display().to_string()),
+        component: digest(task, wasm),
         reason: Token::new(reason(error)).expect("refusal reasons are valid tokens"),
         detail: clip(&format!("{error:#}")),
     };
-    if let Err(failure) = AuditLog::open(&dir).and_then(|log| log.append_unsynced(event)) {
+    if let Err(failure) = AuditLog::open(dir).and_then(|log| log.append_unsynced(event)) {
         eprintln!("scopehold: warning: the refused run could not be recorded: {failure}");
     }
 }
@@ -40,10 +42,10 @@ pub(super) fn record(global: &Global, exec: &Exec, wasm: Option<&[u8]>, error: &
 /// The task file's digest, read now if the run was refused before reading
 /// it (an unknown agent) or because of what it holds (a core module); all
 /// zeros when it cannot be read (a directory, a missing file).
-fn digest(exec: &Exec, wasm: Option<&[u8]>) -> Hash {
+fn digest(task: &Path, wasm: Option<&[u8]>) -> Hash {
     match wasm {
         Some(wasm) => Hash::of(wasm),
-        None => crate::input::read_regular(&exec.task, crate::input::MAX_COMPONENT_BYTES)
+        None => crate::input::read_regular(task, crate::input::MAX_COMPONENT_BYTES)
             .map(|bytes| Hash::of(&bytes))
             .unwrap_or(Hash::ZERO),
     }
@@ -80,7 +82,7 @@ fn reason(error: &anyhow::Error) -> &'static str {
 }
 
 /// At most [`MAX_FIELD_CHARS`] characters of `text`, marked when cut.
-fn clip(text: &str) -> String {
+pub(super) fn clip(text: &str) -> String {
     match text.char_indices().nth(MAX_FIELD_CHARS) {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text.to_owned(),

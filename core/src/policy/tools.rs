@@ -1,0 +1,257 @@
+//! `[tools.NAME]`: tasks served as MCP tools by `runner mcp`.
+//!
+//! Guarantees: a loaded [`Tool`] names an agent of the policy, has a kind
+//! (today only [`ToolKind::Component`]) with what that kind needs, and an
+//! input of typed, named arguments ([`Arg`]). Whether the tool may actually
+//! run (its component pinned to its agent) is decided when it is listed or
+//! called, against the file's bytes at that time, not here.
+//!
+//! The input is a simple argument list, not a free JSON Schema: every
+//! argument has a name, one of four JSON types and a required flag, so a
+//! call's arguments are checked exactly (`crate::mcp` builds the JSON
+//! Schema shown to clients from it).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::confinement;
+use super::error::{PolicyError, Problem};
+use super::schema::{Agents, Context, in_file_order};
+use crate::names::{AgentName, ArgName, ToolName};
+
+/// Longest tool description, in bytes (it is sent to every client).
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+/// Most arguments a tool may declare.
+pub const MAX_ARGS: usize = 32;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTool {
+    kind: Option<Spanned<String>>,
+    component: Option<Spanned<String>>,
+    agent: Spanned<String>,
+    description: Spanned<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    input: BTreeMap<Spanned<String>, RawArg>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawArg {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    description: Option<String>,
+    #[serde(default = "yes")]
+    required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A `[tools.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tool {
+    pub name: ToolName,
+    pub kind: ToolKind,
+    /// Always one of the policy's agents.
+    pub agent: AgentName,
+    pub description: String,
+    /// Fixed arguments after argv[0], before nothing: a call's own
+    /// arguments go to stdin as JSON.
+    pub args: Vec<String>,
+    /// The arguments a call takes, in file order.
+    pub input: Vec<Arg>,
+}
+
+/// What runs when the tool is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolKind {
+    /// A WebAssembly component (`component = "PATH"`, relative to the
+    /// directory holding tasks.toml).
+    Component { path: std::path::PathBuf },
+}
+
+impl ToolKind {
+    /// The `kind` value that selects this kind.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ToolKind::Component { .. } => "component",
+        }
+    }
+}
+
+/// One argument of a tool's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arg {
+    pub name: ArgName,
+    pub kind: ArgType,
+    pub description: Option<String>,
+    pub required: bool,
+}
+
+/// The JSON type an argument's value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+}
+
+impl ArgType {
+    const ALL: [ArgType; 4] = [
+        ArgType::String,
+        ArgType::Integer,
+        ArgType::Number,
+        ArgType::Boolean,
+    ];
+
+    /// The JSON Schema `type` name.
+    pub fn key(self) -> &'static str {
+        match self {
+            ArgType::String => "string",
+            ArgType::Integer => "integer",
+            ArgType::Number => "number",
+            ArgType::Boolean => "boolean",
+        }
+    }
+
+    /// Whether `value` has this type (an integer is also a number).
+    pub fn admits(self, value: &serde_json::Value) -> bool {
+        match self {
+            ArgType::String => value.is_string(),
+            ArgType::Integer => value.is_i64() || value.is_u64(),
+            ArgType::Number => value.is_number(),
+            ArgType::Boolean => value.is_boolean(),
+        }
+    }
+}
+
+pub(super) type Tools = BTreeMap<ToolName, Tool>;
+
+impl Context<'_> {
+    /// Validates the `[tools]` tables, in file order.
+    pub(super) fn tools(
+        &self,
+        raw: BTreeMap<Spanned<String>, RawTool>,
+        agents: &Agents,
+    ) -> Result<Tools, PolicyError> {
+        let mut tools = Tools::new();
+        for (name, tool) in in_file_order(raw) {
+            let span = name.span();
+            let name = self.name(&name, ToolName::new)?;
+            let tool = self.tool((name, span), tool, agents)?;
+            tools.insert(tool.name.clone(), tool);
+        }
+        Ok(tools)
+    }
+
+    fn tool(
+        &self,
+        (name, span): (ToolName, std::ops::Range<usize>),
+        raw: RawTool,
+        agents: &Agents,
+    ) -> Result<Tool, PolicyError> {
+        let bad = |span, reason: String| {
+            let problem = Problem::BadTool {
+                tool: name.clone(),
+                reason,
+            };
+            self.error(span, problem)
+        };
+        let agent = self.name(&raw.agent, AgentName::new)?;
+        if !agents.contains_key(&agent) {
+            let known: Vec<String> = agents.keys().map(ToString::to_string).collect();
+            let reason = format!(
+                "agent \"{agent}\" is not defined in [agents] (agents: {})",
+                known.join(", ")
+            );
+            return Err(bad(raw.agent.span(), reason));
+        }
+        let kind = self.tool_kind(&raw, span, &bad)?;
+        let description = raw.description.get_ref();
+        if description.trim().is_empty() || description.len() > MAX_DESCRIPTION_BYTES {
+            let reason = format!(
+                "description must be 1 to {MAX_DESCRIPTION_BYTES} bytes of text: the model \
+                 reads it to decide when to call the tool"
+            );
+            return Err(bad(raw.description.span(), reason));
+        }
+        let input = self.args(raw.input, &bad)?;
+        Ok(Tool {
+            name,
+            kind,
+            agent,
+            description: raw.description.into_inner(),
+            args: raw.args,
+            input,
+        })
+    }
+
+    /// The tool's kind; `at` is the tool's name, where a missing key is
+    /// reported.
+    fn tool_kind(
+        &self,
+        raw: &RawTool,
+        at: std::ops::Range<usize>,
+        bad: &dyn Fn(std::ops::Range<usize>, String) -> PolicyError,
+    ) -> Result<ToolKind, PolicyError> {
+        if let Some(kind) = &raw.kind
+            && kind.get_ref() != "component"
+        {
+            let reason = format!(
+                "kind {:?} is not a tool kind; use \"component\"",
+                kind.get_ref()
+            );
+            return Err(bad(kind.span(), reason));
+        }
+        let Some(component) = &raw.component else {
+            let problem = Problem::MissingKey {
+                key: "component".into(),
+            };
+            return Err(self.error(at, problem));
+        };
+        let path = confinement::host_path(component.get_ref(), self.path)
+            .map_err(|reason| bad(component.span(), reason))?;
+        Ok(ToolKind::Component { path })
+    }
+
+    fn args(
+        &self,
+        raw: BTreeMap<Spanned<String>, RawArg>,
+        bad: &dyn Fn(std::ops::Range<usize>, String) -> PolicyError,
+    ) -> Result<Vec<Arg>, PolicyError> {
+        if raw.len() > MAX_ARGS {
+            let span = raw.keys().next().map(Spanned::span).unwrap_or(0..0);
+            return Err(bad(span, format!("more than {MAX_ARGS} input arguments")));
+        }
+        let mut args = Vec::with_capacity(raw.len());
+        for (name, arg) in in_file_order(raw) {
+            let name = self.name(&name, ArgName::new)?;
+            let kind = ArgType::ALL
+                .into_iter()
+                .find(|kind| kind.key() == arg.kind.get_ref())
+                .ok_or_else(|| {
+                    let reason = format!(
+                        "input {name}: type {:?} is not one of \"string\", \"integer\", \
+                         \"number\", \"boolean\"",
+                        arg.kind.get_ref()
+                    );
+                    bad(arg.kind.span(), reason)
+                })?;
+            let (description, required) = (arg.description, arg.required);
+            args.push(Arg {
+                name,
+                kind,
+                description,
+                required,
+            });
+        }
+        Ok(args)
+    }
+}
