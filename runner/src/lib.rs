@@ -18,6 +18,11 @@ pub mod names;
 pub mod operator;
 pub mod policy;
 pub mod policy_history;
+/// The PostgreSQL state backend (docs/postgres.md). It lives where the
+/// crate split puts the library (`core/src/state/postgres`); until that
+/// lands it is compiled as part of this crate.
+#[path = "../../core/src/state/postgres/mod.rs"]
+pub mod postgres_state;
 pub mod report;
 pub mod sandbox;
 pub mod store;

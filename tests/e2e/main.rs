@@ -44,6 +44,7 @@ mod hostile_output;
 mod lazy_start;
 mod limits;
 mod live_grants;
+mod pg_cluster;
 mod polyglot;
 mod review_verified;
 mod sandbox_isolation;
