@@ -17,6 +17,7 @@
 //                  it; prints the status
 //   get:NAME       resolve NAME; prints its FNV-1a 64-bit checksum (no
 //                  crypto module in the engine), never the value
+//   raise:TEXT     throw an uncaught Error (its stack, exit 1)
 
 import { getSecret, placeholder } from "scopehold:task/secrets@0.1.0";
 import { handle } from "wasi:http/outgoing-handler@WASI_CLI";
@@ -195,6 +196,10 @@ function inject(arg) {
   }
 }
 
+function fail(message) {
+  throw new Error(message);
+}
+
 function probe(step) {
   const colon = step.indexOf(":");
   const verb = colon < 0 ? step : step.slice(0, colon);
@@ -207,13 +212,21 @@ function probe(step) {
   else if (verb === "connect") connect(arg);
   else if (verb === "get") get(arg);
   else if (verb === "inject") inject(arg);
+  else if (verb === "raise") fail(arg);
   else console.log(`unknown step ${step}`);
 }
 
+// An uncaught exception would end in a wasm trap: catch it at the task
+// boundary, print the error and its stack, and exit 1.
 export const run = {
   run() {
-    const steps = getArguments().slice(1);
-    if (steps.length === 0) supportAnalysis();
-    else steps.forEach(probe);
+    try {
+      const steps = getArguments().slice(1);
+      if (steps.length === 0) supportAnalysis();
+      else steps.forEach(probe);
+    } catch (error) {
+      console.error(error instanceof Error ? `${error.name}: ${error.message}\n${error.stack}` : `Uncaught ${String(error)}`);
+      exit({ tag: "err" });
+    }
   },
 };

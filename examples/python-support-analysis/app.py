@@ -17,11 +17,14 @@ line per step (the steps and lines of examples/probe):
   get:NAME       resolve NAME; prints its sha256 and FNV-1a 64-bit checksum
                  (the JS task's checksum, so one test checks both), never
                  the value
+  raise:TEXT     raise an uncaught exception (the traceback, exit 1)
 """
 
 import hashlib
 import os
 import socket
+import sys
+import traceback
 import urllib.parse
 
 from componentize_py_types import Err, Ok
@@ -43,15 +46,27 @@ NOT_GRANTED = "billing-admin"
 
 class Run(exports.Run):
     def run(self) -> None:
-        # Read through wasi:cli rather than sys.argv: componentize-py
-        # pre-initialises the interpreter at build time, and the run's
-        # arguments are only known at run time.
-        steps = environment.get_arguments()[1:]
-        if steps:
-            for step in steps:
-                probe(step)
-        else:
-            support_analysis()
+        # An uncaught exception would end in a Rust panic and a wasm trap
+        # inside componentize-py: catch it at the task boundary, print the
+        # traceback as Python does, and exit 1.
+        try:
+            main()
+        except Exception:  # the boundary: every failure is reported the same way
+            traceback.print_exc()
+            sys.stderr.flush()
+            wasi_exit.exit(Err(None))
+
+
+def main() -> None:
+    # Read through wasi:cli rather than sys.argv: componentize-py
+    # pre-initialises the interpreter at build time, and the run's
+    # arguments are only known at run time.
+    steps = environment.get_arguments()[1:]
+    if steps:
+        for step in steps:
+            probe(step)
+    else:
+        support_analysis()
 
 
 def support_analysis() -> None:
@@ -103,6 +118,8 @@ def probe(step: str) -> None:
         connect(arg)
     elif verb == "inject":
         inject(arg)
+    elif verb == "raise":
+        fail(arg)
     elif verb == "get":
         try:
             value = secrets.get_secret(arg).encode()
@@ -115,6 +132,10 @@ def probe(step: str) -> None:
             print(f"get {arg}: {error_name(error)}")
     else:
         print(f"unknown step {step}")
+
+
+def fail(message: str) -> None:
+    raise RuntimeError(message)
 
 
 def inject(arg: str) -> None:

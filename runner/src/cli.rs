@@ -13,7 +13,10 @@ use crate::commands;
     version,
     long_version = commands::completions::long_version(),
     about,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `audit verify` 3 when \
+        UNANCHORED; `exec` the task's own or 118-126, 130, 143, 134 (`runner exec --help`). \
+        The table: README.md, \"Exit codes\"."
 )]
 pub struct Cli {
     /// State dir (default: $SCOPEHOLD_HOME, else $XDG_DATA_HOME/scopehold)
@@ -38,10 +41,10 @@ impl Global {
     }
 
     /// The state dir, checked to exist and be private.
-    pub fn open_home(&self) -> anyhow::Result<PathBuf> {
+    pub fn open_home(&self) -> anyhow::Result<crate::state_dir::StateDir> {
         let dir = self.home()?;
         crate::home::open(&dir)?;
-        Ok(dir)
+        Ok(crate::state_dir::StateDir::new(dir))
     }
 
     pub fn config(&self) -> PathBuf {
@@ -141,6 +144,8 @@ pub enum AuditCommand {
     Log(commands::audit_log::AuditLogCmd),
     /// Seal the active audit log segment now and start a new one
     Rotate(commands::audit_rotate::AuditRotate),
+    /// One run's records and, for a script run, the exact code that ran
+    Show(commands::audit_show::AuditShow),
 }
 
 impl Cli {
@@ -175,6 +180,7 @@ impl Cli {
             Command::Audit(AuditCommand::Head(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Grants(cmd)) => cmd.execute(&global),
             Command::Audit(AuditCommand::Rotate(cmd)) => cmd.execute(&global),
+            Command::Audit(AuditCommand::Show(cmd)) => cmd.execute(&global),
             Command::Cache(CacheCommand::Clear(cmd)) => cmd.execute(&global),
             Command::Rekey(cmd) => cmd.execute(&global),
             Command::AcceptRestore(cmd) => cmd.execute(&global),

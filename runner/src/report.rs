@@ -21,29 +21,9 @@ pub struct Refused {
     pub hint: Option<String>,
 }
 
-/// Whether printing `c` could drive a terminal (control characters: ESC,
-/// BEL, CR, C1 codes such as CSI) or reorder the displayed text
-/// (bidirectional marks, embeddings, overrides and isolates).
-pub fn is_terminal_unsafe(c: char) -> bool {
-    let bidi = matches!(
-        c,
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-    );
-    c.is_control() || bidi
-}
-
-/// `text` with every terminal-unsafe character written as a visible escape
-/// (`\u{1b}`), so a reader sees that it was there and nothing acts on it.
-pub fn escape_for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(is_terminal_unsafe) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let escape = |c: char| match is_terminal_unsafe(c) {
-        true => format!("\\u{{{:x}}}", u32::from(c)),
-        false => c.to_string(),
-    };
-    std::borrow::Cow::Owned(text.chars().map(escape).collect())
-}
+// The terminal-safety check lives in the library: policy and operator
+// names are checked with it too.
+pub use scopehold_core::terminal::{escape_for_terminal, is_terminal_unsafe};
 
 /// Standard output could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +182,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::broker::StoreUnusable>() {
             return e.hint();
         }
+        if let Some(hint) = crate::script::hint_for(cause) {
+            return hint;
+        }
         cause
             .downcast_ref::<crate::sandbox::LoadError>()
             .and_then(|e| e.hint())
@@ -215,6 +198,7 @@ pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
         cause.is::<Refused>()
             || cause.is::<crate::sandbox::LoadError>()
             || cause.is::<crate::task_file::TaskFileError>()
+            || cause.is::<crate::script::ScriptError>()
             || cause.is::<crate::sandbox::DirError>()
             || cause.is::<crate::policy::UnsafePolicyFile>()
             || matches!(

@@ -5,7 +5,7 @@
 
 use std::fs;
 
-use runner::audit::{Event, Record, read_records};
+use scopehold_core::audit::{Event, Record, read_records};
 
 use crate::harness::*;
 
@@ -117,7 +117,7 @@ fn a_forged_resolution_is_reported_and_never_anchored() {
     else {
         panic!("the run ends with exec.end: {last:?}");
     };
-    let secret = runner::names::SecretName::new("posthog-read").unwrap();
+    let secret = scopehold_core::names::SecretName::new("posthog-read").unwrap();
     let resolve = Event::SecretResolve {
         run,
         agent,

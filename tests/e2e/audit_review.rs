@@ -42,7 +42,8 @@ fn row<'a>(rows: &'a [Value], agent: &str, secret: &str) -> &'a Value {
     found.unwrap_or_else(|| panic!("no row {agent}/{secret} in {rows:?}"))
 }
 
-/// The RFC 3339 time of the last resolve of `secret` by `agent`.
+/// The time of the last resolve of `secret` by `agent`, as every command
+/// shows a time: RFC 3339 in UTC to the second.
 fn last_resolve(world: &World, agent: &str, secret: &str) -> String {
     let resolves = world.records_of("secret.resolve");
     let last = resolves
@@ -53,7 +54,8 @@ fn last_resolve(world: &World, agent: &str, secret: &str) -> String {
     let ts = last["ts"].as_str().unwrap();
     let parsed = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339);
     let rfc = time::format_description::well_known::Rfc3339;
-    parsed.unwrap().format(&rfc).unwrap()
+    let parsed = parsed.unwrap();
+    parsed.replace_nanosecond(0).unwrap().format(&rfc).unwrap()
 }
 
 #[test]

@@ -140,6 +140,8 @@ fn repeat_resolutions_are_counted_in_exec_end_not_recorded_again() {
     assert_eq!(resolves.len(), 1);
     assert_eq!(resolves[0]["version"], 1);
     assert_eq!(world.records_of("exec.end")[0]["repeats"], 299);
+    let readable = stdout(&world.ok(&["audit", "log", "--kind", "exec.end"]));
+    assert!(readable.contains(" repeats 299"), "{readable}");
     world.ok(&["audit", "verify"]);
     // A new run records its first resolution again.
     world.exec("hog", "hostile", &["get-many:2:posthog-read"]);
@@ -153,7 +155,7 @@ fn repeat_resolutions_are_counted_in_exec_end_not_recorded_again() {
 #[test]
 #[ignore = "benchmark helper (bench/run.sh)"]
 fn bench_generate_audit_log() {
-    use runner::audit::{Event, Record};
+    use scopehold_core::audit::{Event, Record};
     use std::io::Write;
     let Some(home) = std::env::var_os("BENCH_HOME") else {
         return;
@@ -169,9 +171,9 @@ fn bench_generate_audit_log() {
     let mut out = std::io::BufWriter::new(file);
     // Resolutions carry MACs, as the runner writes them, and a checkpoint
     // anchors the end: verify measures the keyed path and says INTACT.
-    let store = runner::store::Store::open(std::path::Path::new(&home)).unwrap();
-    let keys = runner::audit::CheckpointKey::from_store(&store);
-    let run = runner::audit::new_run_id().unwrap();
+    let store = scopehold_core::store::Store::open(std::path::Path::new(&home)).unwrap();
+    let keys = scopehold_core::audit::CheckpointKey::from_store(&store);
+    let run = scopehold_core::audit::new_run_id().unwrap();
     for seq in last.seq + 1..total {
         let event = Event::SecretResolve {
             run,
@@ -185,7 +187,7 @@ fn bench_generate_audit_log() {
         writeln!(out, "{}", last.to_line().unwrap()).unwrap();
     }
     out.flush().unwrap();
-    let checkpoint = runner::audit::Checkpoint::seal(&keys, last.log, last.seq, last.hash);
+    let checkpoint = scopehold_core::audit::Checkpoint::seal(&keys, last.log, last.seq, last.hash);
     checkpoint
         .unwrap()
         .store(std::path::Path::new(&home), true)

@@ -87,7 +87,7 @@ fn every_time_flag_takes_the_same_ages_and_says_the_grammar() {
         let out = world.run(&[flag[0], flag[1], flag[2], "5x"]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(
-            stderr(&out).contains("(s, m, h, d, w or y)"),
+            stderr(&out).contains("(ms, s, m, h, d, w or y)"),
             "{}",
             text(&out)
         );

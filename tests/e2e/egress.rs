@@ -96,6 +96,11 @@ fn injected_key_reaches_the_bound_host_and_never_the_task() {
     assert_eq!(sending["injected"], SECRET);
     assert_eq!(record["injected"], SECRET);
     assert_eq!(record["status"], 200);
+    let readable = stdout(&w.ok(&["audit", "log", "--kind", "http.request"]));
+    assert!(
+        readable.contains(&format!("injected {SECRET}")),
+        "{readable}"
+    );
     assert_eq!(record["decision"], "allowed");
     assert_eq!(
         w.records_of("secret.resolve").len(),

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use runner::audit::{Checkpoint, Record};
-use runner::policy::Policy;
+use scopehold_core::audit::{Checkpoint, Record};
+use scopehold_core::policy::Policy;
 
 use crate::fuzz::Target;
 use crate::harness::*;
@@ -81,7 +81,7 @@ fn audit_log(world: &World) -> Target {
         run: Box::new(move |bytes| {
             let path = dir.join("audit.jsonl");
             std::fs::write(&path, bytes).unwrap();
-            let _ = runner::audit::verify(&path);
+            let _ = scopehold_core::audit::verify(&path);
         }),
     }
 }
@@ -94,8 +94,8 @@ fn store_file(world: &World) -> Target {
         seeds: vec![std::fs::read(world.home().join("secrets.json")).unwrap()],
         run: Box::new(move |bytes| {
             std::fs::write(dir.join("secrets.json"), bytes).unwrap();
-            let ask = runner::store::passphrase::from_env_only;
-            let _ = runner::store::Store::open_with(&dir, &ask);
+            let ask = scopehold_core::store::passphrase::from_env_only;
+            let _ = scopehold_core::store::Store::open_with(&dir, &ask);
         }),
     }
 }

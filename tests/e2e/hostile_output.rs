@@ -114,7 +114,7 @@ fn a_closed_stdout_ends_quietly_and_a_full_one_is_an_error_with_a_hint() {
 /// Appends `n` well-chained resolution records to the world's log, so that
 /// `audit log` prints far more than a pipe holds.
 fn extend_log(world: &World, n: u64) {
-    use runner::audit::{Event, Record};
+    use scopehold_core::audit::{Event, Record};
     use std::io::Write;
     let text = std::fs::read_to_string(world.audit_path()).unwrap();
     let mut last = Record::parse_line(text.lines().last().unwrap().as_bytes()).unwrap();
@@ -122,7 +122,7 @@ fn extend_log(world: &World, n: u64) {
         .append(true)
         .open(world.audit_path());
     let mut out = std::io::BufWriter::new(file.unwrap());
-    let run = runner::audit::new_run_id().unwrap();
+    let run = scopehold_core::audit::new_run_id().unwrap();
     for seq in last.seq + 1..last.seq + 1 + n {
         let event = Event::SecretResolve {
             run,
@@ -182,12 +182,12 @@ fn audit_log_escapes_control_and_bidi_characters_in_record_text() {
     let nasty = "x\u{1b}]0;owned\u{7}\u{1b}[2J\r\u{202e}gpj.exe\u{9b}";
     append_event(
         &world,
-        runner::audit::Event::SecretDeny {
-            run: runner::audit::new_run_id().unwrap(),
+        scopehold_core::audit::Event::SecretDeny {
+            run: scopehold_core::audit::new_run_id().unwrap(),
             agent: "support-analysis".parse().unwrap(),
             project: "analytics".parse().unwrap(),
             secret: nasty.to_owned(),
-            reason: runner::audit::Token::new("not-granted").unwrap(),
+            reason: scopehold_core::audit::Token::new("not-granted").unwrap(),
             detail: format!("asked for {nasty}"),
         },
     );
@@ -205,8 +205,8 @@ fn audit_log_escapes_control_and_bidi_characters_in_record_text() {
 }
 
 /// Appends one well-chained record holding `event` to the world's log.
-fn append_event(world: &World, event: runner::audit::Event) {
-    use runner::audit::Record;
+fn append_event(world: &World, event: scopehold_core::audit::Event) {
+    use scopehold_core::audit::Record;
     let text = std::fs::read_to_string(world.audit_path()).unwrap();
     let last = Record::parse_line(text.lines().last().unwrap().as_bytes()).unwrap();
     let record = Record::seal(last.log, last.seq + 1, last.ts, last.hash, event).unwrap();

@@ -314,3 +314,36 @@ fn injects_a_key_it_never_holds(example: &'static str) {
     assert_eq!(requests[1]["status"], 200);
     assert_eq!(requests[2]["decision"], "denied");
 }
+
+#[test]
+fn python_task_exception_is_a_traceback_and_exit_1() {
+    exception_is_reported_at_the_task_boundary("python-support-analysis");
+}
+
+#[test]
+fn js_task_exception_is_a_stack_and_exit_1() {
+    exception_is_reported_at_the_task_boundary("js-support-analysis");
+}
+
+/// An uncaught exception in a built task is caught at the task boundary:
+/// the language's own report and exit 1, never a trap or a wasm backtrace.
+fn exception_is_reported_at_the_task_boundary(example: &'static str) {
+    let Some(wasm) = component(example) else {
+        return;
+    };
+    let (world, _) = stocked();
+    let out = exec(&world, &wasm, &["raise:deliberate failure"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Error: deliberate failure"), "{err}");
+    let frame = match example {
+        "python-support-analysis" => "in fail",
+        _ => "fail@",
+    };
+    assert!(err.contains(frame), "{err}");
+    for bad in ["wasm backtrace", "trapped", "panicked"] {
+        assert!(!err.contains(bad), "{bad:?} in:\n{err}");
+    }
+    let ends = world.records_of("exec.end");
+    assert_eq!(ends.last().unwrap()["outcome"], "exited");
+}

@@ -215,8 +215,8 @@ fn killed_writers_never_lose_an_acknowledged_secret() {
         }
     }
     let listed = world.ok(&["secret", "list"]);
-    let store = runner::store::Store::open(&world.home()).expect("the store opens");
-    let project: runner::names::ProjectName = "analytics".parse().unwrap();
+    let store = scopehold_core::store::Store::open(&world.home()).expect("the store opens");
+    let project: scopehold_core::names::ProjectName = "analytics".parse().unwrap();
     for (name, value) in &acknowledged {
         assert!(stdout(&listed).contains(name.as_str()), "{name} lost");
         let (_, got) = store

@@ -194,7 +194,7 @@ fn binary_value_is_kept_intact_and_unavailable_to_get_secret() {
 }
 
 fn check_value(home: &Path, expected: &[u8]) {
-    let store = runner::store::Store::open(home).unwrap();
+    let store = scopehold_core::store::Store::open(home).unwrap();
     let (info, got) = store
         .decrypt(
             &"analytics".parse().unwrap(),

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::age::show;
 use clap::Args;
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::{self, GRANT_FLAGS, GrantFlag, GrantUse, Horizon, PolicyGrant};
@@ -45,7 +45,7 @@ impl AuditGrants {
             .entries()
             .map(|e| (e.project.clone(), e.name.clone()))
             .collect();
-        let records = audit::read_records(&dir.join(audit::AUDIT_FILE))?;
+        let records = audit::read_records(&dir.audit_log())?;
         let grants = grants_of(&policy);
         let horizon = Horizon {
             stale_after: self.stale,
@@ -116,8 +116,9 @@ fn grants_of(policy: &Policy) -> Vec<PolicyGrant> {
 /// The one age grammar of every flag: [`crate::age::parse_age`].
 pub(crate) use crate::age::parse_age;
 
-fn when(ts: Option<OffsetDateTime>, none: &str) -> String {
-    ts.and_then(|t| t.format(&Rfc3339).ok())
+/// The one time format, with the relative time beside it.
+fn when(ts: Option<OffsetDateTime>, none: &str, now: OffsetDateTime) -> String {
+    ts.map(|t| crate::age::show_with_relative(t, now))
         .unwrap_or_else(|| none.to_owned())
 }
 
@@ -149,6 +150,8 @@ fn print_table_of(rows: &[GrantUse]) {
         "USES",
         "FLAGS",
     ];
+    let now = OffsetDateTime::now_utc();
+    let when = |ts, none| when(ts, none, now);
     let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
@@ -181,9 +184,9 @@ fn to_json(row: &GrantUse) -> serde_json::Value {
         "agent": agent.as_str(), "project": project.as_str(), "secret": secret.as_str(),
         "granted": row.granted,
         "granted_by": row.granted_by.as_ref().map(|g| g.by.as_str()),
-        "granted_at": row.granted_by.as_ref().and_then(|g| g.at.format(&Rfc3339).ok()),
-        "expires": row.expires.and_then(|t| t.format(&Rfc3339).ok()),
-        "last_resolved": row.last_resolved.and_then(|t| t.format(&Rfc3339).ok()),
+        "granted_at": row.granted_by.as_ref().map(|g| show(g.at)),
+        "expires": row.expires.map(show),
+        "last_resolved": row.last_resolved.map(show),
         "resolutions": row.resolutions,
         "flags": codes,
     })

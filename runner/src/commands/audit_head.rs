@@ -26,9 +26,9 @@ impl AuditHead {
         let dir = global.open_home()?;
         let store = Store::open(&dir).context("the checkpoint key comes from the store")?;
         let key = CheckpointKey::from_store(&store);
-        let local = Checkpoint::load(&dir.join(audit::CHECKPOINT_FILE))?;
+        let local = Checkpoint::load(&dir.checkpoint())?;
         let checkpoints = local.map(|cp| vec![(AnchorSource::Local, cp)]);
-        let path = dir.join(audit::AUDIT_FILE);
+        let path = dir.audit_log();
         let result = audit::verify_anchored(&path, checkpoints.unwrap_or_default(), Some(&key))?;
         if result.verdict == Verdict::Invalid {
             eprintln!("error: the audit log failed verification; no checkpoint was written");
@@ -52,7 +52,7 @@ fn to_json(cp: &Checkpoint) -> serde_json::Value {
         "log": cp.log.to_string(),
         "size": cp.size,
         "head": cp.head.to_string(),
-        "time": cp.ts.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "time": crate::age::show(cp.ts),
         "mac": cp.mac.to_string(),
         "checkpoint": cp.to_string(),
     })

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Event, Record};
 use crate::cli::Global;
-use crate::commands::{audit_log_filters, colour, log_check};
+use crate::commands::{audit_log_filters, audit_log_follow, colour, log_check};
 use crate::report::{StdoutError, escape_for_terminal};
 
 #[derive(Debug, Args)]
@@ -52,12 +52,16 @@ pub struct AuditLogCmd {
     /// Only records of this kind, e.g. grant.add, grant.revoke, policy.change, secret.resolve
     #[arg(long, value_name = "KIND")]
     pub kind: Option<String>,
+    /// Then print new records as they are appended (across rotation,
+    /// each verified first), until Ctrl-C
+    #[arg(short = 'f', long)]
+    pub follow: bool,
 }
 
 impl AuditLogCmd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let path = dir.join(audit::AUDIT_FILE);
+        let path = dir.audit_log();
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // The first write that fails (a closed pipe, a full disk) ends the output.
         let mut failed = None;
@@ -70,18 +74,13 @@ impl AuditLogCmd {
         let mut tail = VecDeque::new();
         let now = OffsetDateTime::now_utc();
         let painting = !self.json && colour::on_stdout();
+        let mut shown = None;
         audit::for_each_record(&path, |record| {
+            shown = Some(record.seq);
             if failed.is_some() || !self.matches(&record) {
                 return;
             }
-            let line = match self.json {
-                true => record.to_line().unwrap_or_default(),
-                false => {
-                    let line = escape_for_terminal(&describe(&record, &ended, now)).into_owned();
-                    let outcome = Facts::of(&record.event).outcome;
-                    colour::paint(line, painting.then_some(outcome).flatten())
-                }
-            };
+            let line = self.render(&record, &ended, now, painting);
             match self.last {
                 Some(n) => audit_log_filters::keep_last(&mut tail, n, line),
                 None => failed = writeln!(out, "{line}").err(),
@@ -94,6 +93,10 @@ impl AuditLogCmd {
         }
         match failed {
             Some(error) => Err(StdoutError(error).into()),
+            None if self.follow => {
+                out.flush().map_err(StdoutError)?;
+                audit_log_follow::follow(self, &dir, shown, out)
+            }
             None => {
                 out.flush().map_err(StdoutError)?;
                 let key = log_check::quiet_key(&dir);
@@ -103,7 +106,24 @@ impl AuditLogCmd {
         }
     }
 
-    fn matches(&self, record: &Record) -> bool {
+    /// One record as printed: its stored line (`--json`), or readable,
+    /// escaped for the terminal and painted by outcome.
+    pub(super) fn render(
+        &self,
+        record: &Record,
+        ended: &HashSet<audit::RunId>,
+        now: OffsetDateTime,
+        painting: bool,
+    ) -> String {
+        if self.json {
+            return record.to_line().unwrap_or_default();
+        }
+        let line = escape_for_terminal(&describe(record, ended, now)).into_owned();
+        let outcome = Facts::of(&record.event).outcome;
+        colour::paint(line, painting.then_some(outcome).flatten())
+    }
+
+    pub(super) fn matches(&self, record: &Record) -> bool {
         let facts = Facts::of(&record.event);
         let eq = |want: &Option<String>, have: Option<&str>| {
             want.as_ref().is_none_or(|w| have == Some(w.as_str()))
@@ -126,8 +146,13 @@ impl AuditLogCmd {
     }
 }
 
+/// The run id a record belongs to, if any (for `audit show`).
+pub(super) fn run_of(event: &Event) -> Option<String> {
+    Facts::of(event).run
+}
+
 /// The runs that have an `exec.end` (16 bytes a run, whatever the log's size).
-fn ended_runs(path: &std::path::Path) -> anyhow::Result<HashSet<audit::RunId>> {
+pub(super) fn ended_runs(path: &std::path::Path) -> anyhow::Result<HashSet<audit::RunId>> {
     let mut ended = HashSet::new();
     audit::for_each_record(path, |record| {
         if let Event::ExecEnd { run, .. } = record.event {
@@ -208,6 +233,7 @@ impl<'a> Facts<'a> {
             | Event::LogRecover { .. }
             | Event::StoreWrite { .. }
             | Event::StoreRestore { .. }
+            | Event::StoreRekey { .. }
             | Event::SegmentClose { .. }
             | Event::SegmentOpen { .. } => {}
             Event::AgentAdd { agent, .. } | Event::AgentRemove { agent, .. } => {
@@ -229,8 +255,11 @@ impl<'a> Facts<'a> {
 }
 
 /// One line per record: sequence, time, kind, then the facts that matter.
-fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime) -> String {
-    let ts = audit::format_timestamp(record.ts).unwrap_or_default();
+pub(super) fn describe(
+    record: &Record,
+    ended: &HashSet<audit::RunId>,
+    now: OffsetDateTime,
+) -> String {
     let what = match &record.event {
         Event::LogInit { store } => format!("log.init       store {store}"),
         Event::LogRecover { dropped_bytes, .. } => {
@@ -241,11 +270,16 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime)
             agent,
             project,
             component,
+            script,
             ..
         } => format!(
-            "exec.start     run {} agent {agent} ({project}) component {}{}",
+            "exec.start     run {} agent {agent} ({project}) component {}{}{}",
             short(&run.to_string()),
             short(&component.to_string()),
+            script.map_or(String::new(), |s| format!(
+                " script {}",
+                short(&s.to_string())
+            )),
             match ended.contains(run) {
                 true => "",
                 false => "  unfinished (no exec.end: killed, crashed or still running)",
@@ -290,10 +324,15 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime)
             exit_code,
             duration_ms,
             outcome,
+            repeats,
             ..
         } => format!(
-            "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms",
-            short(&run.to_string())
+            "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms{}",
+            short(&run.to_string()),
+            match repeats {
+                0 => String::new(),
+                n => format!(" repeats {n}"),
+            }
         ),
         Event::ExecRefused {
             as_agent,
@@ -311,12 +350,17 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime)
             decision,
             reason,
             status,
+            injected,
             ..
         } => {
             format!(
                 "http.request   run {} agent {agent} {method} {target}{path} {decision} \
-                 ({reason}) status {status}",
-                short(&run.to_string())
+                 ({reason}) status {status}{}",
+                short(&run.to_string()),
+                match injected.is_empty() {
+                    true => String::new(),
+                    false => format!(", injected {}", injected.replace(',', ", ")),
+                }
             )
         }
         Event::SecretSet {
@@ -348,6 +392,7 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime)
         } => format!(
             "store.restore  the store file at generation {generation} accepted as a restore (replaces {replaces})"
         ),
+        Event::StoreRekey { detail, .. } => format!("store.rekey    {detail}"),
         Event::SegmentClose { segment, records } => {
             format!("segment.close  segment {segment} sealed with {records} records")
         }
@@ -362,8 +407,8 @@ fn describe(record: &Record, ended: &HashSet<audit::RunId>, now: OffsetDateTime)
             crate::report::escape_for_terminal(&text).into_owned()
         }
     };
-    let ago = crate::age::relative(record.ts, now);
-    format!("{:>6}  {ts} ({ago})  {what}", record.seq)
+    let when = crate::age::show_with_relative(record.ts, now);
+    format!("{:>6}  {when}  {what}", record.seq)
 }
 
 fn short(hex: &str) -> String {

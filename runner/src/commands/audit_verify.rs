@@ -50,13 +50,13 @@ impl AuditVerify {
         let exported = self.anchor.as_deref().map(parse_anchor).transpose()?;
         let (key, key_note) = checkpoint_key(&dir);
         let mut checkpoints = Vec::new();
-        if let Some(local) = Checkpoint::load(&dir.join(audit::CHECKPOINT_FILE))? {
+        if let Some(local) = Checkpoint::load(&dir.checkpoint())? {
             checkpoints.push((AnchorSource::Local, local));
         }
         for anchor in exported.into_iter().flatten() {
             checkpoints.push((AnchorSource::Exported, anchor));
         }
-        let path = dir.join(audit::AUDIT_FILE);
+        let path = dir.audit_log();
         let result = audit::verify_anchored(&path, checkpoints, key.as_ref())?;
         let key_note = key_note.or_else(|| foreign_store(&result, key.as_ref()));
         match self.json {
@@ -315,12 +315,8 @@ fn describe_check(check: &AnchorCheck) -> String {
         AnchorOutcome::Forged => "FORGED: its MAC does not verify with this store's key".into(),
         AnchorOutcome::Unchecked => "not compared: the chain breaks before its size".into(),
     };
-    let ts = cp.ts.format(&time::format_description::well_known::Rfc3339);
-    format!(
-        "{source} (size {}, {}, {auth}): {what}",
-        cp.size,
-        ts.unwrap_or_default()
-    )
+    let ts = crate::age::show(cp.ts);
+    format!("{source} (size {}, {ts}, {auth}): {what}", cp.size)
 }
 
 fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json::Value {

@@ -14,21 +14,31 @@
 //! (docs/cache.md). `[audit] sync = "every-record"` syncs and anchors them too.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 
+use super::exec_summary::{Summary, millis};
 use crate::audit::{self, AuditLog, Event, Hash, Token};
 use crate::broker::{Broker, RunIdentity};
 use crate::cli::Global;
 use crate::exit_code;
 use crate::policy::{Agent, AuditSync, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{CacheKey, CodeCache, Grants, Interrupts, Outcome, Task};
+use crate::script::ScriptRun;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: the task's own (0, or 1 for any failure); 118 the audit log \
+    refused the append; 119-124 a limit passed (requests, memory, instances, secret_calls, \
+    output, timeout); 125 the runner failed (policy, store, audit log, I/O); 126 refused before \
+    the task started; 130/143 SIGINT/SIGTERM; 134 the task trapped. README.md, \"Exit codes\"."
+)]
 pub struct Exec {
-    /// The task: a WASI 0.2 command component (.wasm)
+    /// The task: a WASI 0.2 command component (.wasm), or a script (.py,
+    /// .js, .mjs) run in its language's interpreter (docs/scripts.md)
     pub task: PathBuf,
     /// The agent the task runs as (an [agents.NAME] table in tasks.toml)
     #[arg(long)]
@@ -36,19 +46,44 @@ pub struct Exec {
     /// Arguments passed to the task
     #[arg(last = true)]
     pub args: Vec<String>,
+    /// At the end, write one JSON object about the run (run id, component,
+    /// exit code, outcome, secrets resolved by name, counts, durations) to
+    /// stderr, or with =FILE to FILE (docs/exec-summary.md)
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "-"
+    )]
+    pub json_summary: Option<PathBuf>,
 }
 
 impl Exec {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let policy = Policy::load_trusted(&global.config())?;
-        let mut wasm = None;
-        let result = self.run(global, &policy, &mut wasm);
-        if let Err(error) = &result
-            && crate::report::exec_exit_code(error) == exit_code::REFUSED
-        {
-            super::exec_refused::record(global, self, wasm.as_deref(), error);
+        let mut summary = Summary::new(&self.agent, &self.task);
+        let result = Policy::load_trusted(&global.config())
+            .map_err(anyhow::Error::from)
+            .and_then(|policy| {
+                let mut wasm = None;
+                let result = self.run(global, &policy, &mut wasm, &mut summary);
+                if let Err(error) = &result
+                    && crate::report::exec_exit_code(error) == exit_code::REFUSED
+                {
+                    super::exec_refused::record(global, self, wasm.as_deref(), error);
+                }
+                result
+            });
+        let Some(target) = &self.json_summary else {
+            return result;
+        };
+        summary.end(&result);
+        // The summary is the last line on stderr: an error goes before it.
+        if let Err(error) = &result {
+            crate::report::print_error(error);
         }
-        result
+        summary.write(target);
+        Ok(summary.exit_code)
     }
 
     /// The run; `wasm` is filled in as soon as the task file is read, so a
@@ -58,10 +93,16 @@ impl Exec {
         global: &Global,
         policy: &Policy,
         wasm: &mut Option<Vec<u8>>,
+        summary: &mut Summary,
     ) -> anyhow::Result<u8> {
         let agent = policy.agent(&self.agent)?.clone();
-        let wasm: &[u8] = wasm.insert(read_component(&self.task)?);
-        check_pinned(&agent, wasm)?;
+        summary.project = Some(agent.project.to_string());
+        let (code, script) = self.code(global, &agent)?;
+        let wasm: &[u8] = wasm.insert(code);
+        // Hashed once: a script's interpreter is tens of megabytes.
+        let digest = ComponentDigest::of(wasm);
+        summary.component = Some(digest.to_string());
+        check_pinned(&agent, &digest)?;
         // A missing state dir is reported after the component (a refused
         // task is the more useful error), and only costs the cache.
         let mut prepared = global
@@ -71,12 +112,23 @@ impl Exec {
             Ok((broker, dir)) => cache_for(dir, &agent, policy, broker),
             Err(_) => None,
         };
-        let task = Task::load_cached(wasm, cache.as_ref())?;
+        let loading = Instant::now();
+        let mut task = Task::load_cached(wasm, cache.as_ref())?;
+        summary.load_ms = Some(millis(loading.elapsed()));
+        if let Some(script) = &script {
+            task = task.with_input(script.script.text.clone());
+        }
         let confinement = agent.confinement.clone();
         Grants(&confinement).check()?;
         let (mut broker, dir) = prepared?;
-        broker.set_component(Hash::of(wasm));
-        let start = start_event(broker.identity(), wasm, policy);
+        broker.set_component(digest.0.into());
+        summary.run = Some(broker.identity().run.to_string());
+        if let Some(script) = &script {
+            script
+                .keep(&dir)
+                .context("cannot keep the script for review; it was not started")?;
+        }
+        let start = start_event(broker.identity(), digest.0.into(), policy, script.as_ref());
         if opens_store_first(policy, &agent, &dir) {
             broker.open_store_now()?;
         }
@@ -94,7 +146,23 @@ impl Exec {
         let argv = argv(&self.task, &self.args);
         let (outcome, broker, elapsed) =
             run_task(&task, &argv, &confinement, broker, interrupts.as_ref())?;
+        summary.tally(&broker, outcome.token(), elapsed);
         finish(&broker, &outcome, elapsed)
+    }
+}
+
+impl Exec {
+    /// The code to run: the task component, or for a script (.py, .js,
+    /// .mjs) its language's interpreter, with the script to give it.
+    fn code(&self, global: &Global, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
+        match ScriptRun::prepare(&self.task, &global.home()?, agent) {
+            Some(prepared) => {
+                let mut script = prepared?;
+                let wasm = std::mem::take(&mut script.interpreter.wasm);
+                Ok((wasm, Some(script)))
+            }
+            None => Ok((read_component(&self.task)?, None)),
+        }
     }
 }
 
@@ -155,9 +223,8 @@ pub(crate) fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Refuses a component the agent is not pinned to, before it is compiled.
-fn check_pinned(agent: &Agent, wasm: &[u8]) -> anyhow::Result<()> {
-    let digest = ComponentDigest::of(wasm);
-    if agent.confinement.allows(&digest) {
+fn check_pinned(agent: &Agent, digest: &ComponentDigest) -> anyhow::Result<()> {
+    if agent.confinement.allows(digest) {
         return Ok(());
     }
     Err(crate::report::Refused {
@@ -183,14 +250,22 @@ fn opens_store_first(policy: &Policy, agent: &Agent, home: &Path) -> bool {
         || (!agent.grants.is_empty() && Store::asks_at_terminal(home))
 }
 
-fn start_event(identity: &RunIdentity, wasm: &[u8], policy: &Policy) -> Event {
+fn start_event(
+    identity: &RunIdentity,
+    component: Hash,
+    policy: &Policy,
+    script: Option<&ScriptRun>,
+) -> Event {
+    let (script, script_bytes) = script.map(ScriptRun::recorded).unzip();
     Event::ExecStart {
         run: identity.run,
         agent: identity.agent.clone(),
         project: identity.project.clone(),
-        component: Hash::of(wasm),
+        component,
         policy: policy.digest().into(),
         policy_path: policy.path().display().to_string(),
+        script,
+        script_bytes,
     }
 }
 
@@ -260,7 +335,7 @@ fn finish(broker: &Broker, outcome: &Outcome, elapsed: std::time::Duration) -> a
         agent,
         project,
         exit_code,
-        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        duration_ms: millis(elapsed),
         outcome: Token::new(outcome.token()).expect("outcome tokens are valid"),
         repeats: broker.repeats(),
     };

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::cli::Global;
 use crate::policy::{Agent, ComponentDigest, Limit, Limits, Policy};
@@ -133,7 +132,7 @@ fn explain_agent(out: &mut String, agent: &Agent, now: OffsetDateTime) {
 fn explain_secrets(out: &mut String, agent: &Agent, now: OffsetDateTime) {
     let _ = writeln!(out, "  secrets{}", none_if(agent.grants.is_empty()));
     for grant in &agent.grants {
-        let at = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+        let at = crate::age::show;
         let when = match grant.expires {
             None => "no expiry".to_owned(),
             Some(t) if t <= now => format!("EXPIRED {}", at(t)),

@@ -3,7 +3,6 @@
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::policy::{Agent, ComponentDigest, Limit, Limits};
 
@@ -49,7 +48,7 @@ impl Facts<'_> {
 fn grant(grant: &crate::policy::Grant, now: OffsetDateTime) -> Value {
     json!({
         "secret": grant.secret.as_str(),
-        "expires": grant.expires.and_then(|t| t.format(&Rfc3339).ok()),
+        "expires": grant.expires.map(crate::age::show),
         "expired": grant.expires.is_some_and(|t| t <= now),
         "hosts": grant.hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "inject": grant.inject.to_string(),

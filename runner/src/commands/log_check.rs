@@ -13,6 +13,7 @@ use std::path::Path;
 
 use crate::audit::{self, AnchorSource, Checkpoint, CheckpointKey, Verdict};
 use crate::commands::audit_verify::{exit_for, summary};
+use crate::state_dir::StateDir;
 
 /// The verdict's warning and exit code, or `None` when the log is intact.
 pub struct LogWarning {
@@ -22,12 +23,12 @@ pub struct LogWarning {
 
 /// Verifies the log in `dir` with `key` (if any): `None` when nothing is
 /// wrong with it.
-pub fn check(dir: &Path, key: Option<&CheckpointKey>) -> anyhow::Result<Option<LogWarning>> {
+pub fn check(dir: &StateDir, key: Option<&CheckpointKey>) -> anyhow::Result<Option<LogWarning>> {
     let mut checkpoints = Vec::new();
-    if let Some(local) = Checkpoint::load(&dir.join(audit::CHECKPOINT_FILE))? {
+    if let Some(local) = Checkpoint::load(&dir.checkpoint())? {
         checkpoints.push((AnchorSource::Local, local));
     }
-    let result = audit::verify_anchored(&dir.join(audit::AUDIT_FILE), checkpoints, key)?;
+    let result = audit::verify_anchored(&dir.audit_log(), checkpoints, key)?;
     if result.verdict != Verdict::Invalid {
         return Ok(None);
     }

@@ -3,10 +3,12 @@
 //! Without `--data-key` only the data key's wrapping changes: a new key file
 //! (or passphrase) replaces the old one, which no longer opens the store.
 //! With `--data-key` every secret is also re-encrypted under a new data key,
-//! in one atomic write. Either way the store write is audited.
+//! in one atomic write. Either way the change is audited: `store.rekey`
+//! (what changed), then `store.write`.
 
 use clap::Args;
 
+use crate::audit::Event;
 use crate::cli::Global;
 use crate::commands::secret_set::{finish, open_for_change, record_write};
 use crate::store::{KeyProtection, passphrase};
@@ -39,17 +41,25 @@ impl Rekey {
             Err(err) if err.took_effect() => Some(err),
             Err(err) => return Err(err.into()),
         };
-        record_write(&dir, &store, None)?;
         let what = match self.data_key {
             true => "re-encrypted every secret under a new data key",
             false => "re-wrapped the data key",
         };
+        let by = match to_passphrase {
+            true => "a new passphrase",
+            false => "a new key file",
+        };
+        let rekey = Event::StoreRekey {
+            store: store.store_id().to_owned(),
+            detail: format!("{what}, protected by {by}"),
+        };
+        record_write(&dir, &store, Some(rekey))?;
         match to_passphrase {
             true => println!("{what}; the new passphrase now opens the store"),
             false => println!(
                 "{what}; the new key file {} now opens the store: back it up, old copies no \
                  longer work",
-                dir.join(crate::store::KEY_FILE).display()
+                dir.key_file().display()
             ),
         }
         finish(unfinished)

@@ -5,16 +5,15 @@
 //! log, which is read only for this display.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use clap::Args;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::audit::{self, Event};
 use crate::cli::Global;
 use crate::commands::log_check;
 use crate::names::{ProjectName, SecretName};
+use crate::state_dir::StateDir;
 use crate::store::{EntryInfo, Store};
 
 #[derive(Debug, Args)]
@@ -70,7 +69,7 @@ impl SecretList {
 
 /// The exit code once the dates' source, the audit log, is verified
 /// ([`log_check`]): a warning on stderr when it does not verify.
-fn log_verdict(dir: &Path, store: &Store) -> anyhow::Result<u8> {
+fn log_verdict(dir: &StateDir, store: &Store) -> anyhow::Result<u8> {
     let key = crate::audit::CheckpointKey::from_store(store);
     let warning = log_check::check(dir, Some(&key))?;
     Ok(log_check::finish(warning, crate::exit_code::OK))
@@ -90,8 +89,7 @@ fn dates(entry: &EntryInfo, history: &Histories) -> [Option<OffsetDateTime>; 3] 
 }
 
 fn json_row(entry: &EntryInfo, history: &Histories) -> serde_json::Value {
-    let [created, rotated, resolved] = dates(entry, history)
-        .map(|t| t.and_then(|t| t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()));
+    let [created, rotated, resolved] = dates(entry, history).map(|t| t.map(crate::age::show));
     serde_json::json!({
         "project": entry.project.as_str(),
         "name": entry.name.as_str(),
@@ -118,17 +116,14 @@ fn row(entry: &EntryInfo, history: &Histories, now: OffsetDateTime) -> [String; 
 /// An absolute time with the relative one beside it: `2026-01-31T00:00:00Z
 /// (3 minutes ago)`.
 fn when(time: Option<OffsetDateTime>, missing: &str, now: OffsetDateTime) -> String {
-    let text = time.and_then(|t| {
-        let absolute = t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()?;
-        Some(format!("{absolute} ({})", crate::age::relative(t, now)))
-    });
-    text.unwrap_or_else(|| missing.into())
+    time.map(|t| crate::age::show_with_relative(t, now))
+        .unwrap_or_else(|| missing.into())
 }
 
 /// When each secret was last set and last resolved, per the audit log.
-fn history(dir: &Path) -> anyhow::Result<BTreeMap<(ProjectName, SecretName), History>> {
+fn history(dir: &StateDir) -> anyhow::Result<BTreeMap<(ProjectName, SecretName), History>> {
     let mut seen: BTreeMap<_, History> = BTreeMap::new();
-    for record in audit::read_records(&dir.join(audit::AUDIT_FILE))? {
+    for record in audit::read_records(&dir.audit_log())? {
         match record.event {
             Event::SecretSet {
                 project, secret, ..

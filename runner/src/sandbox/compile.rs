@@ -12,11 +12,14 @@
 //! - compilation stopped (the command fails, naming the cap) after
 //!   [`COMPILE_TIMEOUT`].
 //!
-//! The caps are documented in docs/tasks-toml.md ("Size limits").
+//! The caps are documented in docs/tasks-toml.md ("Size limits"). On a
+//! terminal a spinner says what takes the time while it compiles.
 
+use std::io::IsTerminal;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -46,7 +49,10 @@ pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, LoadError> {
     std::thread::spawn(move || {
         let _ = done.send(Component::new(&engine, &bytes));
     });
-    match result.recv_timeout(COMPILE_TIMEOUT) {
+    let spinner = spinner(wasm.len());
+    let compiled = result.recv_timeout(COMPILE_TIMEOUT);
+    spinner.finish_and_clear();
+    match compiled {
         Ok(compiled) => compiled.map_err(LoadError::Invalid),
         Err(RecvTimeoutError::Timeout) => Err(LoadError::TooCostly(format!(
             "compiling it took longer than {} s",
@@ -57,6 +63,25 @@ pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, LoadError> {
             "the compiler stopped unexpectedly",
         ))),
     }
+}
+
+/// What a compilation that takes seconds (a Python or JavaScript component)
+/// is doing, as a spinner on stderr; hidden unless stderr is a terminal, so
+/// piped or logged output never holds it.
+fn spinner(bytes: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        spinner.set_style(style);
+    }
+    let size = bytes as f64 / 1e6;
+    spinner.set_message(format!("compiling the component ({size:.1} MB)"));
+    // Drawn now, not at the first tick: a short compilation shows it too.
+    spinner.tick();
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
 }
 
 /// Refuses a component over the size, nesting or part caps. Malformed

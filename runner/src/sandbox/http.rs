@@ -53,8 +53,6 @@ pub struct Gate {
     pub broker: Broker,
     released: Released,
     tripwire: Tripwire,
-    /// Requests so far, for the `requests` limit.
-    requests: u64,
     /// Host memory for buffered bodies.
     bytes: HostBytes,
 }
@@ -100,7 +98,6 @@ impl Gate {
             released,
             bytes: HostBytes::new(memory, tripwire.clone()),
             tripwire,
-            requests: 0,
         }
     }
 
@@ -197,9 +194,9 @@ impl Gate {
 
     /// Counts one request; past the `requests` limit the task is stopped.
     fn within_request_limit(&mut self) -> bool {
-        self.requests = self.requests.saturating_add(1);
+        let requests = self.broker.count_request();
         let limit = self.broker.agent().confinement.limits.requests;
-        if self.requests <= limit {
+        if requests <= limit {
             return true;
         }
         self.tripwire.trip(Limit::Requests);

@@ -152,6 +152,9 @@ impl WasiView for TaskState {
 pub struct Task {
     engine: Engine,
     pre: CommandPre<TaskState>,
+    /// What the task reads on stdin (a script for an interpreter); none by
+    /// default.
+    input: Option<bytes::Bytes>,
 }
 
 /// Creates the engine every run uses.
@@ -193,7 +196,18 @@ impl Task {
             .instantiate_pre(&component)
             .map_err(LoadError::Unlinkable)?;
         let pre = CommandPre::new(pre).map_err(LoadError::Unlinkable)?;
-        Ok(Task { engine, pre })
+        Ok(Task {
+            engine,
+            pre,
+            input: None,
+        })
+    }
+
+    /// This task with `input` on its stdin: an interpreter component reads
+    /// the script to run there (`crate::script`).
+    pub fn with_input(mut self, input: Vec<u8>) -> Task {
+        self.input = Some(input.into());
+        self
     }
 
     /// Runs the task to completion with `args` (argv[0] first).
@@ -209,7 +223,8 @@ impl Task {
         let started = Instant::now();
         let tripwire = Tripwire::new(&self.engine);
         let (stdout, stderr) = outputs(&grants.limits, &tripwire, broker.released());
-        let wasi = match wasi_context(args, grants, stdout.clone(), stderr.clone()) {
+        let outputs = (stdout.clone(), stderr.clone());
+        let wasi = match wasi_context(args, grants, outputs, self.input.clone()) {
             Ok(wasi) => wasi,
             Err(error) => {
                 return (
@@ -332,16 +347,20 @@ impl<W: std::io::Write + Send + 'static> Finish for TaskOutput<W> {
     }
 }
 
-/// The task's WASI context: arguments, (redacted, counted) output, and the
-/// agent's granted directories and environment variables only.
+/// The task's WASI context: arguments, (redacted, counted) output, the
+/// agent's granted directories and environment variables, and stdin only
+/// when the runner gives the task an input (an interpreter's script).
 fn wasi_context(
     args: &[String],
     grants: &Confinement,
-    stdout: TaskOutput<std::io::Stdout>,
-    stderr: TaskOutput<std::io::Stderr>,
+    (stdout, stderr): (TaskOutput<std::io::Stdout>, TaskOutput<std::io::Stderr>),
+    input: Option<bytes::Bytes>,
 ) -> Result<WasiCtx, DirError> {
     let mut builder = WasiCtx::builder();
     Grants(grants).apply(&mut builder)?;
+    if let Some(input) = input {
+        builder.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(input));
+    }
     builder
         .args(args)
         .stdout(stdout)

@@ -8,8 +8,6 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
-
 use super::PgState;
 use super::tests::pg_cluster::PgCluster;
 use super::tests::{connect, document, key};
@@ -60,7 +58,10 @@ fn bare_append(state: &PgState, line: &str) {
         .db()
         .run(move |pool| async move {
             let mut client = pool.get().await.map_err(super::conn::pool_err)?;
-            let tx = client.transaction().await.map_err(super::conn::db_err("begin"))?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(super::conn::db_err("begin"))?;
             let row = tx
                 .query_one("SELECT seq + 1 FROM bench_head FOR UPDATE", &[])
                 .await
@@ -110,9 +111,13 @@ fn bench_durable_appends() {
     .unwrap();
     println!("writers  postgres/s  file/s  bare-sql/s  postgres/bare");
     for writers in [1, 8, 32] {
-        let pg_rate = rate(writers, || connect(&pg), |s| {
-            s.append(vec![resolve()], Some(key()), true).unwrap();
-        });
+        let pg_rate = rate(
+            writers,
+            || connect(&pg),
+            |s| {
+                s.append(vec![resolve()], Some(key()), true).unwrap();
+            },
+        );
         let file_rate = rate(
             writers,
             || AuditLog::open(files.path()).unwrap().anchored(file_key()),

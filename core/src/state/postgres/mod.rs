@@ -13,13 +13,13 @@
 //!   record in one transaction (rollback protection).
 //! - The database URL's password is never in an error or a log line.
 
+#[cfg(test)]
+mod bench;
 mod chain;
 mod conn;
 mod document;
 mod export;
 mod schema;
-#[cfg(test)]
-mod bench;
 #[cfg(test)]
 mod tests;
 
