@@ -9,5 +9,5 @@
 # Usage: bench/postgres.sh   (needs PostgreSQL's initdb; .ci/run installs it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release -p scopehold-core --lib postgres_state::bench -- \
+cargo test --release -p scopehold-core --lib state::postgres::bench -- \
   --ignored --nocapture --test-threads 1

@@ -17,10 +17,7 @@ pub mod names;
 pub mod operator;
 pub mod policy;
 pub mod policy_history;
-/// The PostgreSQL state backend (docs/postgres.md), the state handle's
-/// second backend once it is wired in (issue 14 item 2).
-#[path = "state/postgres/mod.rs"]
-pub mod postgres_state;
+pub mod state;
 pub mod state_dir;
 pub mod store;
 pub mod task_file;

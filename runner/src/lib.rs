@@ -17,6 +17,6 @@ pub mod script;
 
 #[allow(unused_imports)]
 use scopehold_core::{
-    age, audit, broker, home, input, names, operator, policy, policy_history, state_dir, store,
-    task_file,
+    age, audit, broker, home, input, names, operator, policy, policy_history, state, state_dir,
+    store, task_file,
 };

@@ -155,6 +155,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<crate::state::StateError>() {
+            return e.hint();
+        }
         if let Some(e) = cause.downcast_ref::<crate::audit::AuditError>() {
             return e.hint();
         }

@@ -9,15 +9,14 @@
 //! records `store.restore` (which file replaced which), re-stamps it above
 //! the recorded generation and records `store.write` (its new generation).
 
-use anyhow::Context;
 use clap::Args;
 
-use crate::audit::{AuditLog, CheckpointKey, Event};
 use crate::cli::Global;
 use crate::commands::secret_list::print_table;
-use crate::commands::secret_set::{finish, record_write};
+use crate::commands::secret_set::finish;
 use crate::report::Refused;
-use crate::store::{Store, passphrase};
+use crate::state::State;
+use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct AcceptRestore {
@@ -29,8 +28,8 @@ pub struct AcceptRestore {
 impl AcceptRestore {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let (mut store, behind) = Store::open_restored(&dir, &passphrase::current)?;
-        let found = store.generation();
+        let (mut state, behind) = State::open_restored(&dir)?;
+        let found = state.store().generation();
         let Some(recorded) = behind else {
             println!(
                 "nothing to accept: the store file is at generation {found}, not older than \
@@ -38,7 +37,7 @@ impl AcceptRestore {
             );
             return Ok(crate::exit_code::OK);
         };
-        show(&store, recorded);
+        show(state.store(), recorded);
         if !self.yes {
             return Err(Refused {
                 message: "the older store file was not accepted (no --yes)".into(),
@@ -50,35 +49,13 @@ impl AcceptRestore {
             }
             .into());
         }
-        // The acceptance is recorded before the re-stamp: a re-stamped file
-        // (which every command then accepts) always has its record, and a
-        // record whose re-stamp was interrupted is followed by no
-        // `store.write` and changes nothing (the file is still refused).
-        let restore = Event::StoreRestore {
-            store: store.store_id().to_owned(),
-            generation: found,
-            replaces: recorded,
-        };
-        AuditLog::open(&dir)?
-            .anchored(CheckpointKey::from_store(&store))
-            .append(restore)
-            .context("the restored store file was not accepted: its audit record failed")?;
-        let unfinished = match store.accept_restore(recorded) {
-            Ok(_) => None,
-            // In effect: the store as it now stands is what gets recorded.
-            Err(err) if err.took_effect() => {
-                store = Store::open_with(&dir, &passphrase::current)?;
-                Some(err)
-            }
-            Err(err) => return Err(err.into()),
-        };
-        record_write(&dir, &store, None)?;
+        let written = state.accept_restore(recorded)?;
         println!(
             "accepted: the restored store file is now at generation {} \
              (recorded as store.restore and store.write)",
-            store.generation()
+            written.generation
         );
-        finish(unfinished)
+        finish(written.unfinished)
     }
 }
 

@@ -106,8 +106,7 @@ impl AuditLogCmd {
         }
     }
 
-    /// One record as printed: its stored line (`--json`), or readable,
-    /// escaped for the terminal and painted by outcome.
+    /// One record as printed: as stored (`--json`), or readable, escaped and painted.
     pub(super) fn render(
         &self,
         record: &Record,
@@ -329,10 +328,9 @@ pub(super) fn describe(
         } => format!(
             "exec.end       run {} agent {agent} {outcome} code {exit_code} in {duration_ms} ms{}",
             short(&run.to_string()),
-            match repeats {
-                0 => String::new(),
-                n => format!(" repeats {n}"),
-            }
+            (*repeats > 0)
+                .then(|| format!(" repeats {repeats}"))
+                .unwrap_or_default()
         ),
         Event::ExecRefused {
             as_agent,

@@ -8,9 +8,9 @@
 
 use clap::Args;
 
-use crate::audit::Event;
 use crate::cli::Global;
-use crate::commands::secret_set::{finish, open_for_change, record_write};
+use crate::commands::secret_set::finish;
+use crate::state::{Change, State, rekey_done};
 use crate::store::{KeyProtection, passphrase};
 
 #[derive(Debug, Args)]
@@ -30,30 +30,17 @@ pub struct Rekey {
 impl Rekey {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let mut store = open_for_change(&dir)?;
-        let to_passphrase = self.passphrase || (!self.key_file && store.uses_passphrase());
+        let mut state = State::open_for_change(&dir)?;
+        let to_passphrase = self.passphrase || (!self.key_file && state.store().uses_passphrase());
         let protection = match to_passphrase {
             true => KeyProtection::Passphrase(passphrase::new(passphrase::NEW_PASSPHRASE_ENV)?),
             false => KeyProtection::KeyFile,
         };
-        let unfinished = match store.rekey(protection, self.data_key) {
-            Ok(()) => None,
-            Err(err) if err.took_effect() => Some(err),
-            Err(err) => return Err(err.into()),
-        };
-        let what = match self.data_key {
-            true => "re-encrypted every secret under a new data key",
-            false => "re-wrapped the data key",
-        };
-        let by = match to_passphrase {
-            true => "a new passphrase",
-            false => "a new key file",
-        };
-        let rekey = Event::StoreRekey {
-            store: store.store_id().to_owned(),
-            detail: format!("{what}, protected by {by}"),
-        };
-        record_write(&dir, &store, Some(rekey))?;
+        let written = state.write_store(Change::Rekey {
+            protection,
+            data_key: self.data_key,
+        })?;
+        let what = rekey_done(self.data_key);
         match to_passphrase {
             true => println!("{what}; the new passphrase now opens the store"),
             false => println!(
@@ -62,6 +49,6 @@ impl Rekey {
                 dir.key_file().display()
             ),
         }
-        finish(unfinished)
+        finish(written.unfinished)
     }
 }

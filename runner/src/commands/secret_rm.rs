@@ -2,12 +2,12 @@
 
 use clap::Args;
 
-use crate::audit::Event;
 use crate::cli::Global;
 use crate::commands::secret_checks;
 use crate::commands::secret_rotate::pick_project;
-use crate::commands::secret_set::{applied, finish, open_for_change, record_write};
+use crate::commands::secret_set::finish;
 use crate::names::{ProjectName, SecretName};
+use crate::state::{Change, State};
 
 #[derive(Debug, Args)]
 pub struct SecretRm {
@@ -24,22 +24,19 @@ pub struct SecretRm {
 impl SecretRm {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let mut store = open_for_change(&dir)?;
-        let project = pick_project(&store, &self.name, self.project.as_ref())?;
+        let mut state = State::open_for_change(&dir)?;
+        let project = pick_project(state.store(), &self.name, self.project.as_ref())?;
         secret_checks::require_ungranted(global, &project, &self.name, self.force)?;
-        let before = store.find(&project, &self.name).cloned();
-        let outcome = store.remove(&project, &self.name);
-        let (entry, unfinished) = applied(outcome, before.as_ref())?;
-        let event = Event::SecretRemove {
-            project: entry.project.clone(),
-            secret: entry.name.clone(),
-            version: entry.version,
-        };
-        record_write(&dir, &store, Some(event))?;
-        println!(
-            "removed {}/{} (was version {})",
-            entry.project, entry.name, entry.version
-        );
-        finish(unfinished)
+        let written = state.write_store(Change::Remove {
+            project: &project,
+            name: &self.name,
+        })?;
+        if let Some(entry) = &written.entry {
+            println!(
+                "removed {}/{} (was version {})",
+                entry.project, entry.name, entry.version
+            );
+        }
+        finish(written.unfinished)
     }
 }

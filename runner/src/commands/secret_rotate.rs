@@ -3,13 +3,11 @@
 use clap::Args;
 use secrecy::ExposeSecret;
 
-use crate::audit::Event;
 use crate::cli::Global;
 use crate::commands::secret_checks;
-use crate::commands::secret_set::{
-    applied, finish, open_for_change, read_stdin_value, record_write,
-};
+use crate::commands::secret_set::{finish, read_stdin_value};
 use crate::names::{ProjectName, SecretName};
+use crate::state::{Change, State};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -27,23 +25,22 @@ pub struct SecretRotate {
 impl SecretRotate {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.open_home()?;
-        let mut store = open_for_change(&dir)?;
-        let project = pick_project(&store, &self.name, self.project.as_ref())?;
+        let mut state = State::open_for_change(&dir)?;
+        let project = pick_project(state.store(), &self.name, self.project.as_ref())?;
         let value = read_stdin_value()?;
         secret_checks::require_text(value.expose_secret(), self.binary)?;
-        let outcome = store.rotate(&project, &self.name, &value);
-        let (entry, unfinished) = applied(outcome, store.find(&project, &self.name))?;
-        let event = Event::SecretRotate {
-            project: entry.project.clone(),
-            secret: entry.name.clone(),
-            version: entry.version,
-        };
-        record_write(&dir, &store, Some(event))?;
-        println!(
-            "rotated {}/{} to version {}",
-            entry.project, entry.name, entry.version
-        );
-        finish(unfinished)
+        let written = state.write_store(Change::Rotate {
+            project: &project,
+            name: &self.name,
+            value: &value,
+        })?;
+        if let Some(entry) = &written.entry {
+            println!(
+                "rotated {}/{} to version {}",
+                entry.project, entry.name, entry.version
+            );
+        }
+        finish(written.unfinished)
     }
 }
 

@@ -1,17 +1,14 @@
 //! `runner secret set NAME --project P`: store a new secret read from stdin.
 
-use std::path::Path;
-
-use anyhow::Context;
 use clap::Args;
 use secrecy::ExposeSecret;
 
-use crate::audit::{AuditLog, Event};
 use crate::cli::Global;
 use crate::commands::secret_checks;
 use crate::names::{ProjectName, SecretName};
 use crate::report::Refused;
-use crate::store::{self, EntryInfo, Store, StoreError};
+use crate::state::{Change, State};
+use crate::store::{self, StoreError};
 
 // `Debug` by hand: `stray` may hold a value someone typed on the command line
 // by mistake, and must not reach any debug output.
@@ -55,35 +52,20 @@ impl SecretSet {
         secret_checks::require_declared(global, project, self.force)?;
         let value = read_stdin_value()?;
         secret_checks::require_text(value.expose_secret(), self.binary)?;
-        let mut store = open_for_change(&dir)?;
-        let outcome = store.set(project, &self.name, &value);
-        let (entry, unfinished) = applied(outcome, store.find(project, &self.name))?;
-        let event = Event::SecretSet {
-            project: entry.project.clone(),
-            secret: entry.name.clone(),
-            version: entry.version,
-        };
-        record_write(&dir, &store, Some(event))?;
-        println!(
-            "stored {}/{} version {}",
-            entry.project, entry.name, entry.version
-        );
-        finish(unfinished)
-    }
-}
-
-/// Splits a store write's outcome into the entry it changed and, when the
-/// change took effect although a later step failed (`now` is then the
-/// entry as it stands), that error, to report once the change is recorded.
-/// An error before the change took effect is returned as is.
-pub fn applied(
-    outcome: Result<EntryInfo, StoreError>,
-    now: Option<&EntryInfo>,
-) -> Result<(EntryInfo, Option<StoreError>), StoreError> {
-    match (outcome, now) {
-        (Ok(entry), _) => Ok((entry, None)),
-        (Err(err), Some(entry)) if err.took_effect() => Ok((entry.clone(), Some(err))),
-        (Err(err), _) => Err(err),
+        let mut state = State::open_for_change(&dir)?;
+        let name = &self.name;
+        let written = state.write_store(Change::Set {
+            project,
+            name,
+            value: &value,
+        })?;
+        if let Some(entry) = &written.entry {
+            println!(
+                "stored {}/{} version {}",
+                entry.project, entry.name, entry.version
+            );
+        }
+        finish(written.unfinished)
     }
 }
 
@@ -97,40 +79,6 @@ pub fn finish(unfinished: Option<StoreError>) -> anyhow::Result<u8> {
             "the change is in effect and recorded in the audit log, but it did not finish",
         )),
     }
-}
-
-/// Opens the store for a change, after checking that the audit log would
-/// take the change's records now (its checkpoint head still in the chain,
-/// the clock not behind it): a change the log would refuse is refused
-/// before it is made, rather than left in effect and unrecorded.
-pub fn open_for_change(dir: &Path) -> anyhow::Result<Store> {
-    let store = Store::open(dir)?;
-    ready_to_record(dir, &store)?;
-    Ok(store)
-}
-
-/// Fails, changing nothing, if the audit log would refuse `store`'s records.
-pub fn ready_to_record(dir: &Path, store: &Store) -> anyhow::Result<()> {
-    AuditLog::open(dir)?
-        .anchored(crate::audit::CheckpointKey::from_store(store))
-        .check_appendable()
-        .context("refusing to change the store: the audit log would not record the change")
-}
-
-/// Audits a store change: `event` (what changed), then `store.write` with the
-/// store's new generation, which later opens compare against to detect a
-/// rolled-back store file.
-pub fn record_write(dir: &Path, store: &Store, event: Option<Event>) -> anyhow::Result<()> {
-    let log = AuditLog::open(dir)?.anchored(crate::audit::CheckpointKey::from_store(store));
-    let written = Event::StoreWrite {
-        store: store.store_id().to_owned(),
-        generation: store.generation(),
-    };
-    for event in event.into_iter().chain([written]) {
-        log.append(event)
-            .context("the store was changed, but the audit record failed")?;
-    }
-    Ok(())
 }
 
 /// Refuses any extra command-line words (a value typed there would sit in shell
