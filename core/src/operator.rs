@@ -60,7 +60,7 @@ fn passwd_lookup(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     let name = ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .find_map(|path| std::fs::read_to_string(path).ok())

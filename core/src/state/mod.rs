@@ -21,6 +21,9 @@
 mod backend;
 mod change;
 mod file;
+/// The PostgreSQL backend (docs/postgres.md): its operations; not yet a
+/// [`Backend`] the runner selects.
+pub mod postgres;
 
 #[cfg(test)]
 mod tests;
