@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Event, Record};
 use crate::cli::Global;
-use crate::commands::{audit_log, log_check};
+use crate::commands::{audit_describe, audit_log, log_check};
 use crate::policy::ComponentDigest;
 use crate::report::{Refused, StdoutError, escape_for_terminal};
 use crate::script::ScriptStore;
@@ -105,7 +105,7 @@ impl AuditShow {
         let ended = audit_log::ended_runs(path).unwrap_or_default();
         let now = OffsetDateTime::now_utc();
         for record in records {
-            let line = audit_log::describe(record, &ended, now);
+            let line = audit_describe::describe(record, &ended, now);
             writeln!(out, "{}", escape_for_terminal(&line))?;
         }
         let Some((digest, text)) = script else {

@@ -4,6 +4,7 @@ pub mod accept_restore;
 pub mod agent_add;
 pub mod agent_list;
 pub mod agent_rm;
+mod audit_describe;
 pub mod audit_grants;
 pub mod audit_head;
 pub mod audit_log;
