@@ -60,6 +60,18 @@ fn server_args(world: &World) -> Vec<String> {
 
 /// Everything that must not hold the canary: the client's output and the
 /// audit log; then the log must verify.
+/// The names of the tools in a `tools/list` answer, sorted.
+fn sorted_names(tools: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 fn check_leaks(key: &str, world: &World, out: &Output) {
     let log = std::fs::read_to_string(world.audit_path()).unwrap();
     let (stdout, stderr) = (
@@ -103,17 +115,12 @@ fn the_python_sdk_client_lists_and_calls_tools() {
         .arg(&plan_path)
         .output()
         .unwrap();
+    // Leaks first: the failure messages below print the client's output.
+    check_leaks(&key, &world, &out);
     assert!(out.status.success(), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["server"]["name"], "scopehold");
-    let mut names: Vec<&str> = report["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, LISTED);
+    assert_eq!(sorted_names(&report["tools"]), LISTED);
     let calls = report["calls"].as_array().unwrap();
     let text_of = |i: usize| {
         calls[i]["result"]["content"][0]["text"]
@@ -144,7 +151,6 @@ fn the_python_sdk_client_lists_and_calls_tools() {
         client.as_str().is_some_and(|c| !c.is_empty()),
         "the handshake's client name: {client}"
     );
-    check_leaks(&key, &world, &out);
 }
 
 /// `mcp-inspector-cli --cli` with the `mcpServers` configuration block of
@@ -176,16 +182,11 @@ fn the_inspector_cli_lists_and_calls_tools() {
     let api = standin(&key);
     let world = tools_world(&api, &key);
     let listed = inspector(dir, &world, &["--method", "tools/list"]);
+    // Leaks first: the failure messages below print the client's output.
+    check_leaks(&key, &world, &listed);
     assert!(listed.status.success(), "{}", text(&listed));
     let tools: Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let mut names: Vec<&str> = tools["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, LISTED);
+    assert_eq!(sorted_names(&tools["tools"]), LISTED);
     let call = |tool: &str| {
         inspector(
             dir,
@@ -194,22 +195,22 @@ fn the_inspector_cli_lists_and_calls_tools() {
         )
     };
     let revealed = call("reveal");
+    let injected = call("inject");
+    let unknown = call("no-such-tool");
+    for out in [&revealed, &injected, &unknown] {
+        check_leaks(&key, &world, out);
+    }
     assert!(
         String::from_utf8_lossy(&revealed.stdout).contains("[REDACTED:posthog-read]"),
         "{}",
         text(&revealed)
     );
-    let injected = call("inject");
     assert!(
         String::from_utf8_lossy(&injected.stdout).contains("inject: status 200"),
         "{}",
         text(&injected)
     );
-    let unknown = call("no-such-tool");
     assert!(!unknown.status.success(), "{}", text(&unknown));
-    for out in [&listed, &revealed, &injected, &unknown] {
-        check_leaks(&key, &world, out);
-    }
     let records = world.records_of("tool.call");
     let tools: Vec<&Value> = records.iter().map(|r| &r["tool"]).collect();
     assert_eq!(tools, [&json!("reveal"), &json!("inject")]);
