@@ -195,10 +195,13 @@ fn tools_resolve_and_inject_a_key_the_client_never_sees() {
     let mut session = Session::start(&world);
     assert_eq!(session.listed(), LISTED);
     let revealed = session.call("reveal", json!({}));
+    // Leaks first: the failure messages below print what the server said.
+    assert_absent(&key, &[("an MCP message", &revealed.to_string())]);
     assert_eq!(revealed["result"]["isError"], false, "{revealed}");
     let text = result_text(&revealed);
     assert!(text.contains("value: [REDACTED:posthog-read]"), "{text}");
     let injected = session.call("inject", json!({}));
+    assert_absent(&key, &[("an MCP message", &injected.to_string())]);
     assert!(
         result_text(&injected).contains("inject: status 200"),
         "{injected}"
@@ -210,8 +213,6 @@ fn tools_resolve_and_inject_a_key_the_client_never_sees() {
     );
     let messages = session.seen.join("\n");
     let (status, stderr) = session.finish();
-    assert!(status.success(), "{stderr}");
-    check_call_records(&world);
     let log = std::fs::read_to_string(world.audit_path()).unwrap();
     let places = [
         ("an MCP message", &messages),
@@ -219,6 +220,8 @@ fn tools_resolve_and_inject_a_key_the_client_never_sees() {
         ("the audit log", &log),
     ];
     assert_absent(&key, &places.map(|(name, text)| (name, text.as_str())));
+    assert!(status.success(), "{stderr}");
+    check_call_records(&world);
     assert!(world.ok(&["audit", "verify"]).status.success());
 }
 
