@@ -28,6 +28,7 @@ mod approval;
 mod denial;
 mod lazy_store;
 mod live_policy;
+pub mod notice;
 pub mod readiness;
 mod released;
 mod stamp;
@@ -35,8 +36,10 @@ mod tally;
 mod tty_approver;
 
 pub use approval::{Answer, Answerer, Approver, Question, Verdict};
-pub use approval::{DEFAULT_TIMEOUT, TIMEOUT_ENV, TerminalApprover};
-pub use lazy_store::StoreUnusable;
+pub use approval::{
+    DEFAULT_TIMEOUT, TIMEOUT_ENV, TerminalApprover, timeout_from_env as approval_timeout,
+};
+pub use lazy_store::{Reopen, StoreUnusable};
 pub use released::Released;
 
 use denial::{Denial, denial, unusable};
@@ -141,6 +144,12 @@ impl Broker {
             deadline,
             withheld: Vec::new(),
         }
+    }
+
+    /// Takes the store from one held open elsewhere (`runner serve`)
+    /// instead of opening it from the files.
+    pub fn hold_store(&mut self, reopen: Reopen) {
+        self.store.hold(reopen);
     }
 
     /// Follows the policy file at `path` (whose bytes hash to `digest`
@@ -330,7 +339,7 @@ impl Broker {
         };
         drop(value);
         self.resolved.new_placeholder(secret).map_err(|error| {
-            eprintln!("scopehold: cannot make a placeholder: {error}");
+            notice::say(&format!("scopehold: cannot make a placeholder: {error}"));
             Refusal::Unavailable
         })
     }
@@ -380,7 +389,9 @@ impl Broker {
             version,
         };
         if let Err(error) = self.audit.append(event) {
-            eprintln!("scopehold: withholding {secret}: the access could not be recorded: {error}");
+            notice::say(&format!(
+                "scopehold: withholding {secret}: the access could not be recorded: {error}"
+            ));
             self.withhold(secret.to_string());
             return Err(Refusal::Unavailable);
         }

@@ -65,6 +65,8 @@ pub enum Command {
     Secret(SecretCommand),
     /// Run a task as an agent: `runner exec TASK.wasm --agent NAME [-- ARGS...]`
     Exec(commands::exec::Exec),
+    /// Unlock the store once and serve `runner exec` from memory (docs/serve.md)
+    Serve(commands::serve::Serve),
     /// Show what a run would get (imports, secrets, egress, dirs, env, limits) without running it
     Explain(commands::explain::Explain),
     /// Serve the [tools.NAME] of tasks.toml to an MCP client over stdio (docs/mcp.md)
@@ -168,6 +170,7 @@ impl Cli {
             Command::Secret(SecretCommand::Rm(cmd)) => cmd.execute(&global),
             Command::Secret(SecretCommand::List(cmd)) => cmd.execute(&global),
             Command::Exec(cmd) => cmd.execute(&global),
+            Command::Serve(cmd) => cmd.execute(&global),
             Command::Project(ProjectCommand::Add(cmd)) => cmd.execute(&global),
             Command::Project(ProjectCommand::List(cmd)) => cmd.execute(&global),
             Command::Agent(AgentCommand::Add(cmd)) => cmd.execute(&global),

@@ -16,6 +16,7 @@ pub mod mcp;
 pub mod report;
 pub mod sandbox;
 pub mod script;
+pub mod serve;
 
 #[allow(unused_imports)]
 use scopehold_core::{

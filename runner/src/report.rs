@@ -113,14 +113,19 @@ pub fn init_tracing() {
 
 /// Prints the error chain on one line, then the first hint any cause offers.
 pub fn print_error(error: &anyhow::Error) {
-    let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
     // `eprintln!` would panic on a closed or full stderr; there is nowhere
     // left to report that, so it is ignored.
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {}", dedup_chain(&chain).join(": "));
+    let _ = writeln!(stderr, "error: {}", error_message(error));
     if let Some(hint) = hint_for(error) {
         let _ = writeln!(stderr, "hint: {hint}");
     }
+}
+
+/// The error chain on one line, as `error:` prints it.
+pub fn error_message(error: &anyhow::Error) -> String {
+    let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
+    dedup_chain(&chain).join(": ")
 }
 
 /// Drops causes whose text the previous message already contains, so
@@ -142,6 +147,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
     error.chain().find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<Refused>() {
             return e.hint.clone();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::serve::client::Relayed>() {
+            return e.0.hint.clone();
         }
         if let Some(e) = cause.downcast_ref::<crate::policy::PolicyError>() {
             return e.hint();
@@ -200,6 +208,10 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
 /// For `exec`: refusals before a task starts get their own code; everything
 /// else is a runner error. (Other commands exit 1 on any error.)
 pub fn exec_exit_code(error: &anyhow::Error) -> u8 {
+    // A daemon's failure carries the code it decided.
+    if let Some(relayed) = error.downcast_ref::<crate::serve::client::Relayed>() {
+        return relayed.0.code;
+    }
     let refused = error.chain().any(|cause| {
         cause.is::<Refused>()
             || cause.is::<crate::sandbox::LoadError>()

@@ -59,6 +59,8 @@ mod scripts_errors;
 mod scripts_review;
 mod scripts_secrets;
 mod secret_inputs;
+mod serve;
+mod serve_hostile;
 mod store_custody;
 mod store_lifecycle;
 mod terminal_input;

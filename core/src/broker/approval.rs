@@ -175,7 +175,7 @@ impl Broker {
 
 /// The approval timeout: `SCOPEHOLD_APPROVAL_TIMEOUT` seconds, else
 /// [`DEFAULT_TIMEOUT`].
-pub(crate) fn timeout_from_env() -> Duration {
+pub fn timeout_from_env() -> Duration {
     std::env::var(TIMEOUT_ENV)
         .ok()
         .and_then(|text| text.parse::<u64>().ok())

@@ -74,10 +74,10 @@ impl Broker {
     /// disk, an unreadable store): the task may have exited 0 without them.
     pub fn warn_withheld(&self) {
         if !self.withheld.is_empty() {
-            eprintln!(
+            super::notice::say(&format!(
                 "scopehold: warning: withheld from the task (unavailable, see above): {}",
                 self.withheld.join(", ")
-            );
+            ));
         }
     }
 
@@ -92,9 +92,11 @@ impl Broker {
         // again in case a detail quotes something the task chose.
         let secret = self.resolved.scrub(&denial.secret);
         let detail = self.resolved.scrub(&denial.detail);
-        eprintln!("scopehold: {secret} denied to agent {agent}: {detail}");
+        super::notice::say(&format!(
+            "scopehold: {secret} denied to agent {agent}: {detail}"
+        ));
         if let Some(hint) = denial.grant_hint(&self.identity.agent) {
-            eprintln!("scopehold: hint: {}", self.resolved.scrub(&hint));
+            super::notice::say(&format!("scopehold: hint: {}", self.resolved.scrub(&hint)));
         }
         let event = Event::SecretDeny {
             run,
@@ -108,7 +110,9 @@ impl Broker {
         // is open) before the task hears of it, like a resolution.
         self.anchor_if_possible();
         if let Err(error) = self.audit.append(event) {
-            eprintln!("scopehold: the denial could not be recorded: {error}");
+            super::notice::say(&format!(
+                "scopehold: the denial could not be recorded: {error}"
+            ));
             self.withhold(secret);
             return Refusal::Unavailable;
         }

@@ -27,6 +27,7 @@
 
 use std::cell::{Cell, OnceCell};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::stamp::FileStamp;
 use crate::store::{AskPassphrase, STORE_FILE, Store, passphrase};
@@ -52,8 +53,14 @@ impl StoreUnusable {
     }
 }
 
+/// Opens the store of a run from a store held open elsewhere (`runner
+/// serve`): no key file is read and nobody is asked.
+pub type Reopen = Arc<dyn Fn() -> Result<Store, StoreUnusable> + Send + Sync>;
+
 pub(crate) struct LazyStore {
     dir: PathBuf,
+    /// Set when the store comes from a held one rather than the files.
+    held: Option<Reopen>,
     opened: OnceCell<Result<Store, StoreUnusable>>,
     /// The store file's stamp when the open store last read it.
     stamp: Cell<Option<FileStamp>>,
@@ -64,9 +71,15 @@ impl LazyStore {
     pub fn new(dir: PathBuf) -> Self {
         LazyStore {
             dir,
+            held: None,
             opened: OnceCell::new(),
             stamp: Cell::new(None),
         }
+    }
+
+    /// Opens the store through `reopen` instead of from the files.
+    pub(crate) fn hold(&mut self, reopen: Reopen) {
+        self.held = Some(reopen);
     }
 
     /// The store, opening it on the first call; a failure is kept, so the
@@ -89,7 +102,10 @@ impl LazyStore {
                 // Stamped before the read, so a write landing during the
                 // open is taken up by the next refresh.
                 self.stamp.set(FileStamp::of(&self.dir.join(STORE_FILE)));
-                Store::open_with(&self.dir, ask).map_err(unusable)
+                match &self.held {
+                    Some(reopen) => reopen(),
+                    None => Store::open_with(&self.dir, ask).map_err(unusable),
+                }
             })
             .as_ref()
     }

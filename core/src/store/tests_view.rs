@@ -100,3 +100,31 @@ fn unfinished_is_the_only_error_that_took_effect() {
     assert!(unfinished.to_string().contains("the change took effect"));
     assert!(unfinished.hint().unwrap().contains("next command"));
 }
+
+#[test]
+fn reopen_reads_the_file_now_and_refuses_a_rekeyed_or_tampered_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = Store::init(dir.path()).unwrap();
+    let held = Store::open(dir.path()).unwrap();
+    writer
+        .set(&project("p"), &secret("a"), &value(b"one"))
+        .unwrap();
+    // A copy made after the write sees it, with the held keys.
+    let copy = held.reopen().unwrap();
+    assert_eq!(decrypted(&copy, "p", "a"), b"one");
+    // A file altered since is refused as at open.
+    let path = dir.path().join(STORE_FILE);
+    let bytes = fs::read(&path).unwrap();
+    fs::write(
+        &path,
+        String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("\"p\"", "\"q\""),
+    )
+    .unwrap();
+    assert!(held.reopen().is_err());
+    fs::write(&path, bytes).unwrap();
+    // A new data key is not taken up: the daemon must unlock again.
+    writer.rekey(KeyProtection::KeyFile, true).unwrap();
+    assert!(matches!(held.reopen(), Err(StoreError::RekeyedMeanwhile)));
+}

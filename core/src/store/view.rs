@@ -115,6 +115,33 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A second handle on this open store, for a run of `runner serve`: the
+    /// same keys (no passphrase asked again), the file read again now under
+    /// the lock and checked as at open (MAC, rollback). A store whose data
+    /// key was changed since (`rekey --data-key`) is not taken up here:
+    /// that is [`StoreError::RekeyedMeanwhile`], and the daemon must be
+    /// started again.
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        use secrecy::{ExposeSecret, SecretBox};
+        let _lock = format::lock(&self.dir)?;
+        let path = self.dir.join(STORE_FILE);
+        let data = format::read(&self.dir)?.ok_or(StoreError::MissingStoreFile { path })?;
+        if data.key_id != self.data.key_id {
+            return Err(StoreError::RekeyedMeanwhile);
+        }
+        let copy = |key: &super::crypto::RootKey| SecretBox::new(Box::new(*key.expose_secret()));
+        let store = Store {
+            dir: self.dir.clone(),
+            key: copy(&self.key),
+            subkeys: copy(&self.subkeys),
+            data: self.checked(data)?,
+        };
+        super::rollback::check(&store)?;
+        Ok(store)
+    }
+}
+
 /// Errors a rekey finishing between our reads of the two files can cause:
 /// the key file missing or changing under us.
 fn may_be_a_race(err: &StoreError) -> bool {

@@ -1,9 +1,9 @@
 //! `runner exec TASK.wasm --agent NAME [-- ARGS...]`: run a task as an agent.
 //!
-//! The run itself is the exec operation ([`crate::exec::run`]); this prints
-//! the runner's words about how it ended, the JSON summary when asked, and
-//! exits with the run's status. The task's stdout and stderr are the
-//! runner's own.
+//! The run itself is the exec operation ([`crate::exec::run_anywhere`]:
+//! through `runner serve` when one runs for the state dir, else in this
+//! process); this prints the JSON summary when asked, and exits with the
+//! run's status. The task's stdout and stderr are the runner's own.
 
 use std::path::PathBuf;
 
@@ -64,7 +64,7 @@ impl Exec {
     }
 
     fn run(&self, global: &Global, policy: &Policy, summary: &mut Summary) -> anyhow::Result<u8> {
-        let ended = crate::exec::run(Request {
+        crate::exec::run_anywhere(Request {
             policy,
             home: global.home.as_deref(),
             agent: &self.agent,
@@ -74,10 +74,7 @@ impl Exec {
             watch_signals: true,
             tool: None,
             summary: Some(summary),
-        })?;
-        for line in &ended.reason {
-            eprintln!("{line}");
-        }
-        Ok(ended.exit_code)
+            served: None,
+        })
     }
 }

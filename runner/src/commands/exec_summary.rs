@@ -9,13 +9,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::broker::Broker;
 use crate::exit_code;
 
-/// The summary of one `runner exec`, filled in as the run goes.
-#[derive(Debug, Serialize)]
+/// The summary of one `runner exec`, filled in as the run goes (by
+/// `runner serve` for a run it serves: it travels back to the client).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Summary {
     /// Version of this object's layout; raised when a field changes meaning.
     pub format: u32,
@@ -41,7 +42,7 @@ pub struct Summary {
     pub duration_ms: Option<u64>,
     /// The whole command.
     pub total_ms: u64,
-    #[serde(skip)]
+    #[serde(skip, default = "Instant::now")]
     started: Instant,
 }
 
@@ -82,6 +83,15 @@ impl Summary {
         self.duration_ms = Some(millis(elapsed));
     }
 
+    /// Takes what a daemon's run filled in; the command's own start stays
+    /// (`total_ms` is the whole command, as the client saw it).
+    pub fn adopt(&mut self, served: Summary) {
+        *self = Summary {
+            started: self.started,
+            ..served
+        };
+    }
+
     /// The command's result: its exit code, and for an error its class
     /// and message (the outcome of a run that ended stays as recorded).
     pub fn end(&mut self, result: &anyhow::Result<u8>) {
@@ -96,7 +106,7 @@ impl Summary {
                     _ => "runner-error",
                 }
                 .into();
-                self.error = Some(format!("{error:#}"));
+                self.error = Some(crate::serve::client::detail(error));
             }
         }
     }

@@ -34,3 +34,4 @@ pub mod secret_list;
 pub mod secret_rm;
 pub mod secret_rotate;
 pub mod secret_set;
+pub mod serve;

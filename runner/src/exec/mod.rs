@@ -1,6 +1,10 @@
-//! The exec operation: run one task as an agent, audited. `runner exec`
-//! and `runner mcp` both run tasks through [`run`]; only where the task's
-//! streams go differs ([`TaskIo`]).
+//! The exec operation: run one task as an agent, audited. `runner exec`,
+//! `runner mcp` and `runner serve` all run tasks through [`run`]; only where
+//! the task's streams go differs ([`TaskIo`]). `runner exec` goes through
+//! [`run_anywhere`]: to the daemon serving the state dir when one runs
+//! (which calls [`run`] itself with its hot engine and unlocked store,
+//! [`Served`]), else [`run`] here; the checks, records, output and exit
+//! code are the same either way.
 //!
 //! Order matters: the agent is checked and the component compiled before
 //! anything is recorded, so a refused task never starts (and leaves an
@@ -26,6 +30,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::audit::{Event, Hash};
+use crate::broker::notice::say;
 use crate::broker::{Broker, RunIdentity, readiness};
 use crate::commands::exec_summary::{Summary, millis};
 use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
@@ -35,6 +40,7 @@ use crate::state_dir::StateDir;
 
 pub use ended::Ended;
 pub use prepare::check_pinned;
+pub(crate) use prepare::code_cache;
 
 /// One run to make.
 pub struct Request<'a> {
@@ -57,6 +63,18 @@ pub struct Request<'a> {
     pub tool: Option<ToolCaller>,
     /// Filled in as the run goes (`runner exec --json-summary`).
     pub summary: Option<&'a mut Summary>,
+    /// Set for a run inside `runner serve`.
+    pub served: Option<Served<'a>>,
+}
+
+/// A run inside `runner serve` (`crate::serve`): the daemon's compiled
+/// components and unlocked store, the task as its client sent it (the
+/// daemon never reads the client's file), stopped by the client's signals.
+pub struct Served<'a> {
+    pub hot: &'a crate::serve::Hot,
+    pub interrupts: &'a Interrupts,
+    /// The task file's bytes: a component, or a script's text.
+    pub bytes: Vec<u8>,
 }
 
 /// A call of an MCP tool: the tool and the client that called it (as the
@@ -70,9 +88,12 @@ pub struct ToolCaller {
 
 /// Runs the task; `Err` when it was refused or the runner failed before or
 /// after it (a refusal is recorded as `exec.refused` first).
-pub fn run(request: Request<'_>) -> anyhow::Result<Ended> {
+pub fn run(mut request: Request<'_>) -> anyhow::Result<Ended> {
     let (agent, task, home) = (request.agent, request.task, request.home);
-    let mut wasm = None;
+    let mut wasm = request
+        .served
+        .as_mut()
+        .map(|s| std::mem::take(&mut s.bytes));
     let result = run_inner(request, &mut wasm);
     if let Err(error) = &result
         && crate::report::exec_exit_code(error) == crate::exit_code::REFUSED
@@ -83,6 +104,27 @@ pub fn run(request: Request<'_>) -> anyhow::Result<Ended> {
     result
 }
 
+/// `runner exec`'s run: through the `runner serve` of the state dir when
+/// one runs and the task's streams are this process's own, else [`run`]
+/// here. The runner's lines about how the run ended go to stderr (the
+/// daemon's come as its output); returns the exit code.
+pub fn run_anywhere(request: Request<'_>) -> anyhow::Result<u8> {
+    let inherit = matches!(request.io, TaskIo::Inherit) && request.served.is_none();
+    // A task file this process cannot read is refused here, as it would be
+    // without a daemon.
+    if inherit
+        && let Some(daemon) = crate::serve::client::for_home(request.home)
+        && let Some(bytes) = crate::serve::client::task_bytes(request.task)
+    {
+        return daemon.exec(request, &bytes);
+    }
+    let ended = run(request)?;
+    for line in &ended.reason {
+        eprintln!("{line}");
+    }
+    Ok(ended.exit_code)
+}
+
 /// The state dir, checked to exist and be private.
 fn state_dir(flag: Option<&Path>) -> anyhow::Result<StateDir> {
     let dir = crate::home::locate(flag)?;
@@ -91,16 +133,29 @@ fn state_dir(flag: Option<&Path>) -> anyhow::Result<StateDir> {
 }
 
 /// The code to run: the task component, or for a script (.py, .js, .mjs)
-/// its language's interpreter, with the script to give it.
-fn code(request: &Request<'_>, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
-    let home = crate::home::locate(request.home)?;
-    match ScriptRun::prepare(request.task, &home, agent) {
-        Some(prepared) => {
+/// its language's interpreter, with the script to give it. `given` is the
+/// task file's bytes as a client of `runner serve` sent them.
+fn code(
+    request: &Request<'_>,
+    agent: &Agent,
+    given: Option<&[u8]>,
+) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
+    let (home, task) = (crate::home::locate(request.home)?, request.task);
+    let prepared = match given {
+        Some(bytes) => ScriptRun::prepare_given(task, bytes, &home, agent),
+        None => ScriptRun::prepare(task, &home, agent),
+    };
+    match (prepared, given) {
+        (Some(prepared), _) => {
             let mut script = prepared?;
             let wasm = std::mem::take(&mut script.interpreter.wasm);
             Ok((wasm, Some(script)))
         }
-        None => Ok((crate::task_file::read(request.task)?, None)),
+        (None, Some(bytes)) => {
+            crate::task_file::check(task, bytes)?;
+            Ok((bytes.to_vec(), None))
+        }
+        (None, None) => Ok((crate::task_file::read(task)?, None)),
     }
 }
 
@@ -113,20 +168,20 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
     note(&mut summary, |s| {
         s.project = Some(agent.project.to_string())
     });
-    let (code, script) = code(&request, &agent)?;
+    let (code, script) = code(&request, &agent, wasm.as_deref())?;
     let wasm: &[u8] = wasm.insert(code);
     // Hashed once: a script's interpreter is tens of megabytes.
     let digest = ComponentDigest::of(wasm);
     note(&mut summary, |s| s.component = Some(digest.to_string()));
     check_pinned(&agent, &digest)?;
+    let served = request.served.as_ref();
+    if let Some(served) = served {
+        served.hot.check_unlocked()?;
+    }
     let mut prepared = state_dir(request.home)
-        .and_then(|dir| Ok((prepare::broker_for(&dir, &agent, policy)?, dir)));
-    let cache = match &mut prepared {
-        Ok((broker, dir)) => prepare::cache_for(dir, &agent, policy, broker),
-        Err(_) => None,
-    };
+        .and_then(|dir| Ok((prepare::broker_for(&dir, &agent, policy, served)?, dir)));
     let loading = std::time::Instant::now();
-    let mut task = Task::load_cached(wasm, cache.as_ref())?;
+    let mut task = prepare::load((wasm, &digest), &agent, policy, &mut prepared, served)?;
     note(&mut summary, |s| {
         s.load_ms = Some(millis(loading.elapsed()))
     });
@@ -138,9 +193,9 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
     // What would fail the run is found now, before the task can act.
     let needs_store = readiness::needs_store(&agent, policy.audit_sync(), task.asks_for_secrets());
     for warning in broker.check_ready(needs_store)? {
-        eprintln!("scopehold: warning: {warning}");
+        say(&format!("scopehold: warning: {warning}"));
         if let Some(hint) = warning.hint() {
-            eprintln!("scopehold: hint: {hint}");
+            say(&format!("scopehold: hint: {hint}"));
         }
     }
     broker.set_component(digest.0.into());
@@ -156,7 +211,11 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
     // From the start record on, SIGINT and SIGTERM stop the task and the
     // run records its end (not earlier: a passphrase prompt stays
     // interruptible the usual way).
-    let interrupts = request.watch_signals.then(watch_signals).flatten();
+    let watched = request.watch_signals.then(watch_signals).flatten();
+    let interrupts = match &request.served {
+        Some(served) => Some(served.interrupts),
+        None => watched.as_ref(),
+    };
     broker
         .record(start)
         .context("cannot record the start of the run; the task was not started")?;
@@ -166,7 +225,7 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
             .context("cannot record the tool call; the task was not started")?;
     }
     let argv = argv(request.task, request.args);
-    let run = (&task, &confinement, interrupts.as_ref(), &request.io);
+    let run = (&task, &confinement, interrupts, &request.io);
     let (outcome, broker, elapsed) = run_task(run, &argv, broker)?;
     note(&mut summary, |s| s.tally(&broker, outcome.token(), elapsed));
     ended::finish(&broker, outcome, elapsed, request.io)
@@ -181,7 +240,11 @@ fn note(summary: &mut Option<&mut Summary>, fill: impl FnOnce(&mut Summary)) {
 
 fn watch_signals() -> Option<Interrupts> {
     Interrupts::watch()
-        .inspect_err(|error| eprintln!("scopehold: warning: cannot handle SIGINT/SIGTERM: {error}"))
+        .inspect_err(|error| {
+            say(&format!(
+                "scopehold: warning: cannot handle SIGINT/SIGTERM: {error}"
+            ))
+        })
         .ok()
 }
 

@@ -1,19 +1,29 @@
 //! What a run needs before its task starts: the pin check, the run's broker
-//! and the compiled-code cache it may load from.
+//! and the compiled task (from the compiled-code cache it may load from, or
+//! from the memory of `runner serve`).
 
 use std::path::Path;
 
 use anyhow::Context;
 
+use super::Served;
 use crate::audit::{self, AuditLog};
 use crate::broker::{Broker, RunIdentity};
 use crate::policy::{Agent, AuditSync, ComponentDigest, Policy};
-use crate::sandbox::{CacheKey, CodeCache};
+use crate::sandbox::{CacheKey, CodeCache, LoadError, Task};
+use crate::state_dir::StateDir;
 use crate::store::Store;
 
 /// The run's broker: its identity, the agent, the audit log; the store is
-/// not opened yet.
-pub(super) fn broker_for(dir: &Path, agent: &Agent, policy: &Policy) -> anyhow::Result<Broker> {
+/// not opened yet. In `runner serve` it takes the daemon's unlocked store
+/// (re-read and checked when first used) and asks approval questions at
+/// the daemon's terminal.
+pub(super) fn broker_for(
+    dir: &Path,
+    agent: &Agent,
+    policy: &Policy,
+    served: Option<&Served<'_>>,
+) -> anyhow::Result<Broker> {
     let audit = AuditLog::open(dir)?;
     // A hand edit of tasks.toml goes into the log before this run's start.
     crate::policy_history::note_hand_edits(dir, policy, &audit)
@@ -27,7 +37,35 @@ pub(super) fn broker_for(dir: &Path, agent: &Agent, policy: &Policy) -> anyhow::
     let mut broker = Broker::new(identity, agent.clone(), home, audit, policy.audit_sync());
     // Grants are checked as the file holds them at each request.
     broker.watch_policy(policy.path().to_owned(), policy.digest());
+    if let Some(served) = served {
+        broker.hold_store(served.hot.reopen());
+        broker.set_approver(served.hot.approver());
+    }
     Ok(broker)
+}
+
+/// The compiled task: from the daemon's memory in `runner serve`, else
+/// from the cache or compiled now. A daemon's run opens the store when a
+/// one-shot run would open it for the cache, so its records are anchored
+/// alike.
+pub(super) fn load(
+    (wasm, digest): (&[u8], &ComponentDigest),
+    agent: &Agent,
+    policy: &Policy,
+    prepared: &mut anyhow::Result<(Broker, StateDir)>,
+    served: Option<&Served<'_>>,
+) -> Result<Task, LoadError> {
+    let prepared = prepared.as_mut().ok();
+    if let Some(served) = served {
+        if let Some((broker, dir)) = prepared
+            && opens_store_for_cache(dir, agent, policy)
+        {
+            let _ = broker.open_store_now();
+        }
+        return served.hot.task(digest, wasm);
+    }
+    let cache = prepared.and_then(|(broker, dir)| cache_for(dir, agent, policy, broker));
+    Task::load_cached(wasm, cache.as_ref())
 }
 
 /// The compiled-code cache for this run. An agent that is pinned or holds
@@ -36,28 +74,36 @@ pub(super) fn broker_for(dir: &Path, agent: &Agent, policy: &Policy) -> anyhow::
 /// first; when it cannot be, the component is compiled (the run reports the
 /// store's failure where it matters). Agents that hold nothing keep the cheap
 /// warm path: checksum only, store never opened.
-pub(super) fn cache_for(
-    dir: &Path,
-    agent: &Agent,
-    policy: &Policy,
-    broker: &mut Broker,
-) -> Option<CodeCache> {
+fn cache_for(dir: &Path, agent: &Agent, policy: &Policy, broker: &mut Broker) -> Option<CodeCache> {
     let cache = code_cache(dir)?;
-    let anchored = policy.audit_sync() == AuditSync::EveryRecord;
-    if agent.confinement.components.is_empty() && agent.grants.is_empty() && !anchored {
+    if !loads_authenticated(agent, policy) {
         return Some(cache);
     }
-    // Compiling beats asking a person for a passphrase only to check the cache.
-    if !opens_store_first(policy, agent, dir) && Store::asks_at_terminal(dir) {
+    if !opens_store_for_cache(dir, agent, policy) {
         return None;
     }
     broker.open_store_now().ok()?;
     Some(cache.keyed(CacheKey::from_store(broker.store_if_open()?)))
 }
 
+/// Whether the run loads only compiled code authenticated with the store's
+/// key: its agent is pinned or holds grants, or every record is anchored.
+fn loads_authenticated(agent: &Agent, policy: &Policy) -> bool {
+    let anchored = policy.audit_sync() == AuditSync::EveryRecord;
+    !agent.confinement.components.is_empty() || !agent.grants.is_empty() || anchored
+}
+
+/// Whether the store is opened to key the cache: the run loads only
+/// authenticated code, and opening asks nobody for a passphrase only to
+/// check the cache (compiling beats that).
+fn opens_store_for_cache(dir: &Path, agent: &Agent, policy: &Policy) -> bool {
+    loads_authenticated(agent, policy)
+        && (opens_store_first(policy, agent, dir) || !Store::asks_at_terminal(dir))
+}
+
 /// The state dir's compiled-code cache; an unsafe cache dir only costs a
 /// compilation (with a warning).
-fn code_cache(home: &Path) -> Option<CodeCache> {
+pub(crate) fn code_cache(home: &Path) -> Option<CodeCache> {
     CodeCache::open(home)
         .inspect_err(|error| {
             eprintln!("scopehold: warning: not using the compiled-code cache: {error}");

@@ -35,7 +35,9 @@ pub(super) fn record(
         detail: clip(&format!("{error:#}")),
     };
     if let Err(failure) = AuditLog::open(dir).and_then(|log| log.append_unsynced(event)) {
-        eprintln!("scopehold: warning: the refused run could not be recorded: {failure}");
+        crate::broker::notice::say(&format!(
+            "scopehold: warning: the refused run could not be recorded: {failure}"
+        ));
     }
 }
 

@@ -71,6 +71,7 @@ impl Call {
             watch_signals: false,
             tool: Some(self.caller),
             summary: None,
+            served: None,
         });
         match ended {
             Ok(ended) => Ok(result(&ended)),

@@ -179,7 +179,7 @@ mod tests {
         assert!(check_shape(&nested(MAX_NESTING)).is_ok());
         let deep = check_shape(&nested(20_000)).unwrap_err();
         assert!(deep.to_string().contains("nested more than 32"), "{deep}");
-        let engine = super::super::engine().unwrap();
+        let engine = super::super::engine::engine().unwrap();
         let started = std::time::Instant::now();
         assert!(compile(&engine, &nested(20_000)).is_err());
         assert!(started.elapsed() < Duration::from_secs(2));

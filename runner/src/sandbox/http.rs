@@ -281,7 +281,9 @@ impl WasiHttpHooks for Gate {
         }
         let Some(to) = destination(request.uri()) else {
             let agent = &self.broker.identity().agent;
-            eprintln!("scopehold: HTTP request denied to agent {agent}: the URL names no host");
+            crate::broker::notice::say(&format!(
+                "scopehold: HTTP request denied to agent {agent}: the URL names no host"
+            ));
             return Box::new(async { Err(Error::HttpRequestUriInvalid) });
         };
         let path = request.uri().path_and_query().map(|p| p.as_str());

@@ -8,7 +8,7 @@ use super::LoadError;
 /// The names of the component's imports (`wasi:cli/environment@0.2.3`, ...),
 /// sorted.
 pub fn imports(wasm: &[u8]) -> Result<Vec<String>, LoadError> {
-    let engine = super::engine()?;
+    let engine = super::engine::engine()?;
     let component = super::compile::compile(&engine, wasm)?;
     let mut names: Vec<String> = component
         .component_type()

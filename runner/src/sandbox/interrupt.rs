@@ -8,6 +8,11 @@
 //! cancels a host call that waits (a sleep, a poll). A second signal while
 //! the first is handled gets the default action: an operator who presses
 //! Ctrl-C twice means it.
+//!
+//! In `runner serve` the signal is the client's: [`Interrupts::manual`]
+//! watches no signal, and the connection [`raise`](Interrupts::raise)s the
+//! one the client caught (or SIGTERM when the client went away), with the
+//! same effect on the run.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -44,7 +49,7 @@ impl Signal {
 /// Watches for SIGINT and SIGTERM while it lives. Started by `exec` just
 /// before it records `exec.start`, so a signal from then on is the run's.
 pub struct Interrupts {
-    handle: Handle,
+    handle: Option<Handle>,
     thread: Option<JoinHandle<()>>,
     caught: Arc<OnceLock<Signal>>,
     wake: Arc<Notify>,
@@ -74,12 +79,35 @@ impl Interrupts {
             }
         });
         Ok(Interrupts {
-            handle,
+            handle: Some(handle),
             thread: Some(thread),
             caught,
             wake,
             engine,
         })
+    }
+
+    /// Watches no signal: the run stops when [`Interrupts::raise`] is called.
+    pub fn manual() -> Interrupts {
+        Interrupts {
+            handle: None,
+            thread: None,
+            caught: Arc::default(),
+            wake: Arc::default(),
+            engine: Arc::default(),
+        }
+    }
+
+    /// Stops the run as `signal` would (the first one raised counts).
+    pub fn raise(&self, signal: Signal) {
+        let _ = self.caught.set(signal);
+        stop(&self.engine);
+        self.wake.notify_one();
+    }
+
+    /// The flag a caught signal sets, for the store's epoch check.
+    pub(super) fn flag(&self) -> Arc<OnceLock<Signal>> {
+        self.caught.clone()
     }
 
     /// The task now runs on `engine` (its epoch deadline is set): a signal
@@ -123,7 +151,9 @@ fn stop(engine: &Mutex<Option<Engine>>) {
 
 impl Drop for Interrupts {
     fn drop(&mut self) {
-        self.handle.close();
+        if let Some(handle) = &self.handle {
+            handle.close();
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -1,6 +1,7 @@
-//! Where a task's standard streams go: the runner's own (`runner exec`), or
+//! Where a task's standard streams go: the runner's own (`runner exec`),
 //! buffers the caller reads after the run (`runner mcp`, whose stdout is the
-//! protocol channel and must never carry task bytes).
+//! protocol channel and must never carry task bytes), or a client's
+//! connection (a run inside `runner serve`, [`Forwarded`]).
 //!
 //! Guarantees: a captured stream is written through the same layers as an
 //! inherited one (redaction, the output limit), so what a caller reads from
@@ -22,6 +23,12 @@ pub enum TaskIo {
         stdin: Vec<u8>,
         stdout: Captured,
         stderr: Captured,
+    },
+    /// stdout and stderr go to a client of `runner serve` as they are
+    /// written; stdin is closed, as for [`TaskIo::Inherit`].
+    Forward {
+        stdout: Forwarded,
+        stderr: Forwarded,
     },
 }
 
@@ -47,13 +54,17 @@ impl TaskIo {
                 (Sink::Buffer(stdout.clone()), false),
                 (Sink::Buffer(stderr.clone()), false),
             ],
+            TaskIo::Forward { stdout, stderr } => [
+                (Sink::Forward(stdout.clone()), stdout.terminal),
+                (Sink::Forward(stderr.clone()), stderr.terminal),
+            ],
         }
     }
 
     /// The task's stdin bytes, if it has any.
     pub(super) fn stdin(&self) -> Option<&[u8]> {
         match self {
-            TaskIo::Inherit => None,
+            TaskIo::Inherit | TaskIo::Forward { .. } => None,
             TaskIo::Capture { stdin, .. } => Some(stdin),
         }
     }
@@ -73,11 +84,46 @@ impl Captured {
     }
 }
 
+/// A stream that goes elsewhere as it is written (a client's connection),
+/// and whether its reader is a terminal (the task's control characters are
+/// then escaped, as on the runner's own terminal). Clones share the stream,
+/// so the runner's own lines after the run land in order with the task's.
+#[derive(Clone)]
+pub struct Forwarded {
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    terminal: bool,
+}
+
+impl Forwarded {
+    pub fn new(writer: Box<dyn Write + Send>, terminal: bool) -> Forwarded {
+        Forwarded {
+            writer: Arc::new(Mutex::new(writer)),
+            terminal,
+        }
+    }
+
+    /// Writes one of the runner's own lines; a stream that cannot take it
+    /// loses it, as a closed stderr would.
+    pub fn line(&self, text: &str) {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = writeln!(writer, "{text}").and_then(|()| writer.flush());
+    }
+}
+
+impl std::fmt::Debug for Forwarded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarded")
+            .field("terminal", &self.terminal)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The bottom layer of a task's output stream.
 pub(super) enum Sink {
     Stdout(io::Stdout),
     Stderr(io::Stderr),
     Buffer(Captured),
+    Forward(Forwarded),
 }
 
 impl Write for Sink {
@@ -90,6 +136,11 @@ impl Write for Sink {
                 bytes.extend_from_slice(buf);
                 Ok(buf.len())
             }
+            Sink::Forward(forwarded) => forwarded
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write(buf),
         }
     }
 
@@ -98,6 +149,11 @@ impl Write for Sink {
             Sink::Stdout(out) => out.flush(),
             Sink::Stderr(err) => err.flush(),
             Sink::Buffer(_) => Ok(()),
+            Sink::Forward(forwarded) => forwarded
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .flush(),
         }
     }
 }

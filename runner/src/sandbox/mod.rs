@@ -20,6 +20,7 @@
 mod cache;
 mod compile;
 mod deadline;
+mod engine;
 mod http;
 mod inspect;
 mod interrupt;
@@ -33,7 +34,7 @@ mod wasi_ctx;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
@@ -45,9 +46,10 @@ pub use compile::{COMPILE_TIMEOUT, MAX_NESTING, MAX_PARTS};
 pub use http::MAX_BODY_BYTES;
 use redact::{Output, Redact};
 
+pub use engine::{POOL_INSTANCES, pooled_engine};
 pub use inspect::{SECRETS_INTERFACE, asks_for_secrets, imports};
 pub use interrupt::{Interrupts, Signal};
-pub use io::{Captured, TaskIo};
+pub use io::{Captured, Forwarded, TaskIo};
 pub use limits::LimitExceeded;
 use limits::{StoreLimiter, Tripwire};
 use output::{Counted, OutputBudget, Terminal};
@@ -150,22 +152,15 @@ impl WasiView for TaskState {
     }
 }
 
-/// A compiled, linked task, ready to instantiate.
+/// A compiled, linked task, ready to instantiate. Clones share the
+/// compiled code (`runner serve` keeps one per component).
+#[derive(Clone)]
 pub struct Task {
     engine: Engine,
     pre: CommandPre<TaskState>,
     /// What the task reads on stdin (a script for an interpreter); none by
     /// default.
     input: Option<bytes::Bytes>,
-}
-
-/// Creates the engine every run uses.
-fn engine() -> Result<Engine, LoadError> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    // The run's timeout stops guest code through epochs (see deadline.rs).
-    config.epoch_interruption(true);
-    Engine::new(&config).map_err(LoadError::Invalid)
 }
 
 impl Task {
@@ -185,7 +180,16 @@ impl Task {
     /// Like [`Task::load`], but takes the compiled code from `cache` when it
     /// has it, and stores it there after compiling.
     pub fn load_cached(wasm: &[u8], cache: Option<&CodeCache>) -> Result<Task, LoadError> {
-        let engine = engine()?;
+        Task::load_on(&engine::engine()?, wasm, cache)
+    }
+
+    /// Like [`Task::load_cached`], on `engine` (a daemon's shared one).
+    pub fn load_on(
+        engine: &Engine,
+        wasm: &[u8],
+        cache: Option<&CodeCache>,
+    ) -> Result<Task, LoadError> {
+        let engine = engine.clone();
         let component = match cache.and_then(|cache| cache.load(&engine, wasm)) {
             Some(component) => component,
             None => {
@@ -283,9 +287,18 @@ impl Task {
         tripwire: &Tripwire,
         interrupts: Option<&Interrupts>,
     ) -> Outcome {
-        // One tick: the watchdog or any tripped limit bumps the epoch once.
+        // One tick: the watchdog, a tripped limit or a signal bumps the
+        // epoch once. The engine may be shared (`runner serve`), so a tick
+        // stops this task only if it was for this run.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_trap();
+        let (tripped, stopped) = (tripwire.clone(), interrupts.map(Interrupts::flag));
+        store.epoch_deadline_callback(move |_| {
+            let signalled = stopped.as_ref().is_some_and(|flag| flag.get().is_some());
+            Ok(match tripped.tripped().is_some() || signalled {
+                true => UpdateDeadline::Interrupt,
+                false => UpdateDeadline::Continue(1),
+            })
+        });
         let watchdog = deadline::Watchdog::start(timeout, tripwire.clone());
         // Without a signal handler (none could be installed) the run goes
         // on; the signal then ends the process as it would have before.

@@ -77,6 +77,25 @@ impl Script {
 
     fn read_as(path: &Path, language: Language) -> Result<Script, ScriptError> {
         let text = crate::input::read_regular(path, MAX_SCRIPT_BYTES)?;
+        Script::from_text(path, language, text)
+    }
+
+    /// The script `path` names, whose text a client of `runner serve` read
+    /// and sent (the daemon never reads the client's file): the same
+    /// checks as a script read here.
+    pub fn given(path: &Path, text: &[u8]) -> Option<Result<Script, ScriptError>> {
+        let language = Language::of(path)?;
+        if text.len() as u64 > MAX_SCRIPT_BYTES {
+            let error = crate::input::InputError::TooLarge {
+                path: path.to_owned(),
+                max: MAX_SCRIPT_BYTES,
+            };
+            return Some(Err(error.into()));
+        }
+        Some(Script::from_text(path, language, text.to_vec()))
+    }
+
+    fn from_text(path: &Path, language: Language, text: Vec<u8>) -> Result<Script, ScriptError> {
         if std::str::from_utf8(&text).is_err() {
             return Err(ScriptError::NotText(path.to_owned()));
         }
@@ -133,7 +152,25 @@ impl ScriptRun {
     /// For a script file (by extension): reads it, checks that the agent may
     /// run it, and loads its interpreter; `None` when `path` is no script.
     pub fn prepare(path: &Path, home: &Path, agent: &Agent) -> Option<anyhow::Result<ScriptRun>> {
-        let script = Script::read(path)?;
+        ScriptRun::prepare_read(Script::read(path)?, home, agent)
+    }
+
+    /// Like [`ScriptRun::prepare`], for a script whose text was given
+    /// (`text`) rather than read from `path` ([`Script::given`]).
+    pub fn prepare_given(
+        path: &Path,
+        text: &[u8],
+        home: &Path,
+        agent: &Agent,
+    ) -> Option<anyhow::Result<ScriptRun>> {
+        ScriptRun::prepare_read(Script::given(path, text)?, home, agent)
+    }
+
+    fn prepare_read(
+        script: Result<Script, ScriptError>,
+        home: &Path,
+        agent: &Agent,
+    ) -> Option<anyhow::Result<ScriptRun>> {
         Some((|| {
             let script = script?;
             script.check_allowed(agent)?;

@@ -37,18 +37,20 @@ impl Recorder {
     /// Tells the operator and records a denial, synced.
     pub fn denied(&self, attempt: &Attempt, denied: &Denied) {
         let scrub = |text: &str| self.released.scrub(text);
-        eprintln!(
+        crate::broker::notice::say(&format!(
             "scopehold: HTTP request denied to agent {}: {}: {}",
             self.who.agent,
             cut(&scrub(&attempt.line()), RECORD_LINE_BYTES),
             scrub(&denied.detail)
-        );
+        ));
         if let Some(hint) = &denied.hint {
-            eprintln!("scopehold: hint: {}", scrub(hint));
+            crate::broker::notice::say(&format!("scopehold: hint: {}", scrub(hint)));
         }
         let event = self.event(attempt, "denied", denied.reason, 0);
         if let Err(error) = self.audit.append(event) {
-            eprintln!("scopehold: the denied HTTP request could not be recorded: {error}");
+            crate::broker::notice::say(&format!(
+                "scopehold: the denied HTTP request could not be recorded: {error}"
+            ));
         }
     }
 
@@ -62,7 +64,9 @@ impl Recorder {
             _ => self.audit.append(event),
         };
         written.map(drop).inspect_err(|error| {
-            eprintln!("scopehold: HTTP request not sent: it could not be recorded first: {error}");
+            crate::broker::notice::say(&format!(
+                "scopehold: HTTP request not sent: it could not be recorded first: {error}"
+            ));
         })
     }
 
@@ -75,7 +79,9 @@ impl Recorder {
             _ => self.audit.append(event),
         };
         if let Err(error) = written {
-            eprintln!("scopehold: the answer to an HTTP request could not be recorded: {error}");
+            crate::broker::notice::say(&format!(
+                "scopehold: the answer to an HTTP request could not be recorded: {error}"
+            ));
         }
     }
 

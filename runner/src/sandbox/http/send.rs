@@ -86,12 +86,12 @@ async fn masked(
         Ok(response) => Ok(response),
         Err(Unmasked::Encoded(coding)) => {
             let line = recorder.released.scrub(&attempt.line());
-            eprintln!(
+            crate::broker::notice::say(&format!(
                 "scopehold: HTTP response refused to agent {}: {}: it is {coding}-encoded, and \
                  responses from a host a key was injected towards must come unencoded",
                 recorder.who.agent,
                 super::caps::cut(&line, 2048)
-            );
+            ));
             recorder.answered(attempt, "denied", "encoded-response", status);
             Err(Error::HttpResponseContentCoding(Some(coding)))
         }
