@@ -60,6 +60,7 @@ mod scripts_review;
 mod scripts_secrets;
 mod secret_inputs;
 mod serve;
+mod serve_features;
 mod serve_hostile;
 mod store_custody;
 mod store_lifecycle;

@@ -72,7 +72,7 @@ fn workspace() -> &'static Path {
 }
 
 /// interpreters/build.sh with `args`; `false` when a registry is unreachable.
-fn build_interpreters(args: &[&str]) -> bool {
+pub(crate) fn build_interpreters(args: &[&str]) -> bool {
     let script = workspace().join("interpreters/build.sh");
     let out = Command::new(&script)
         .args(args)
