@@ -227,3 +227,36 @@ fn approval_questions_go_to_the_daemons_terminal() {
     drop(slave);
     world.ok(&["audit", "verify"]);
 }
+
+/// `runner mcp` runs its tools in its own process whether or not a daemon
+/// serves the state dir; with one running, calls still resolve, inject and
+/// record as without.
+#[test]
+fn runner_mcp_works_while_a_daemon_runs() {
+    use crate::mcp::{SECRET, Session, assert_absent, result_text, standin, tools_world};
+    let key = canary();
+    let api = standin(&key);
+    let world = tools_world(&api, &key);
+    let _daemon = Served::start(&world, &[]);
+    let mut session = Session::start(&world);
+    let revealed = session.call("reveal", serde_json::json!({}));
+    let injected = session.call("inject", serde_json::json!({}));
+    let failed = session.call("fails", serde_json::json!({}));
+    let seen = session.seen.join("\n");
+    assert_absent(&key, &[("an MCP message", &seen)]);
+    let text = result_text(&revealed);
+    assert!(
+        text.contains(&format!("value: [REDACTED:{SECRET}]")),
+        "{text}"
+    );
+    assert!(
+        result_text(&injected).contains("inject: status 200"),
+        "{injected}"
+    );
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+    let (status, stderr) = session.finish();
+    assert_absent(&key, &[("stderr", &stderr)]);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(world.records_of("tool.call").len(), 3);
+    world.ok(&["audit", "verify"]);
+}

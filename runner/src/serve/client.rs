@@ -18,6 +18,7 @@ use anyhow::Context;
 
 use super::protocol::{self, Failure, Finished, Kind, Request};
 use super::{peer_uid, private_dir, socket_path};
+use crate::commands::exec_summary::Summary;
 
 /// A failure the daemon reported, relayed as it was worded.
 #[derive(Debug, thiserror::Error)]
@@ -79,10 +80,21 @@ pub fn task_bytes(task: &Path) -> Option<Vec<u8>> {
 }
 
 impl Daemon {
-    /// Runs `request` (whose task file holds `bytes`) in the daemon;
-    /// returns the run's exit code, or its failure as an error
-    /// ([`Relayed`]).
+    /// Runs `request` (whose task file holds `bytes`) in the daemon, its
+    /// output to this process's stdout and stderr; returns the run's exit
+    /// code, or its failure as an error ([`Relayed`]).
     pub fn exec(self, request: crate::exec::Request<'_>, bytes: &[u8]) -> anyhow::Result<u8> {
+        let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+        self.exec_to(request, bytes, (&mut out, &mut err))
+    }
+
+    /// [`Daemon::exec`], the run's stdout and stderr written to `streams`.
+    pub fn exec_to(
+        self,
+        request: crate::exec::Request<'_>,
+        bytes: &[u8],
+        streams: (&mut dyn Write, &mut dyn Write),
+    ) -> anyhow::Result<u8> {
         use std::io::IsTerminal;
         let asked = Request {
             version: protocol::VERSION,
@@ -97,7 +109,7 @@ impl Daemon {
         };
         self.send(&asked, bytes)?;
         let _forward = request.watch_signals.then(|| self.forward_signals());
-        let (code, summary) = self.relay();
+        let (code, summary) = self.relay(streams);
         if let (Some(mine), Some(theirs)) = (request.summary, summary) {
             mine.adopt(theirs);
         }
@@ -112,15 +124,12 @@ impl Daemon {
             .context("cannot send the run to runner serve")
     }
 
-    /// Writes the run's output to this process's stdout and stderr until
-    /// its end; the exit code (or failure) and the run's summary.
-    pub fn relay(
+    /// Writes the run's output to `out` and `err` until its end; the exit
+    /// code (or failure) and the run's summary.
+    fn relay(
         &self,
-    ) -> (
-        anyhow::Result<u8>,
-        Option<crate::commands::exec_summary::Summary>,
-    ) {
-        let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+        (out, err): (&mut dyn Write, &mut dyn Write),
+    ) -> (anyhow::Result<u8>, Option<Summary>) {
         loop {
             let frame = protocol::read_frame(&mut &self.stream);
             let (kind, payload) = match frame {
