@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use runner::exec::Request;
+use runner::exec::{Request, TaskSource};
 use runner::sandbox::TaskIo;
 use runner::serve::client;
 use scopehold_core::policy::Policy;
@@ -56,7 +56,7 @@ fn one_call(policy: &Policy, home: &Path, task: &Path, agent: &str) -> Duration 
         policy,
         home: Some(home),
         agent,
-        task,
+        task: TaskSource::File(task),
         args: &[],
         io: TaskIo::Inherit,
         watch_signals: false,

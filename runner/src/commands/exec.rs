@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::exec_summary::Summary;
 use crate::cli::Global;
-use crate::exec::Request;
+use crate::exec::{Request, TaskSource};
 use crate::policy::Policy;
 use crate::sandbox::TaskIo;
 
@@ -68,7 +68,7 @@ impl Exec {
             policy,
             home: global.home.as_deref(),
             agent: &self.agent,
-            task: &self.task,
+            task: TaskSource::File(&self.task),
             args: &self.args,
             io: TaskIo::Inherit,
             watch_signals: true,

@@ -35,7 +35,7 @@ use crate::broker::{Broker, RunIdentity, readiness};
 use crate::commands::exec_summary::{Summary, millis};
 use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{Interrupts, Outcome, Task, TaskIo};
-use crate::script::ScriptRun;
+use crate::script::{Language, Script, ScriptRun};
 use crate::state_dir::StateDir;
 
 pub use ended::Ended;
@@ -52,8 +52,8 @@ pub struct Request<'a> {
     /// The agent name as asked for (not necessarily a known agent).
     pub agent: &'a str,
     /// A component, or a script run in its language's interpreter.
-    pub task: &'a Path,
-    /// Arguments after argv[0] (the task file's name).
+    pub task: TaskSource<'a>,
+    /// Arguments after argv[0] (the task's name).
     pub args: &'a [String],
     pub io: TaskIo,
     /// Stop the task on SIGINT/SIGTERM and record its end (`runner exec`);
@@ -75,6 +75,33 @@ pub struct Served<'a> {
     pub interrupts: &'a Interrupts,
     /// The task file's bytes: a component, or a script's text.
     pub bytes: Vec<u8>,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub enum TaskSource<'a> {
+    /// A component file, or a script file (.py, .js, .mjs, by extension).
+    File(&'a Path),
+    /// A script given as text (code an MCP client sent): `name` is what the
+    /// script sees as its file name (argv[0], tracebacks).
+    Script {
+        language: Language,
+        name: &'a str,
+        text: &'a [u8],
+    },
+}
+
+impl TaskSource<'_> {
+    /// The task's name as argv[0] and the records show it.
+    fn name(&self) -> String {
+        match self {
+            TaskSource::File(path) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            TaskSource::Script { name, .. } => (*name).to_owned(),
+        }
+    }
 }
 
 /// A call of an MCP tool: the tool and the client that called it (as the
@@ -105,16 +132,20 @@ pub fn run(mut request: Request<'_>) -> anyhow::Result<Ended> {
 }
 
 /// `runner exec`'s run: through the `runner serve` of the state dir when
-/// one runs and the task's streams are this process's own, else [`run`]
-/// here. The runner's lines about how the run ended go to stderr (the
+/// one runs, the task is a file and its streams are this process's own,
+/// else [`run`] here. The runner's lines about how the run ended go to stderr (the
 /// daemon's come as its output); returns the exit code.
 pub fn run_anywhere(request: Request<'_>) -> anyhow::Result<u8> {
     let inherit = matches!(request.io, TaskIo::Inherit) && request.served.is_none();
+    let file = match request.task {
+        TaskSource::File(path) if inherit => Some(path),
+        _ => None,
+    };
     // A task file this process cannot read is refused here, as it would be
     // without a daemon.
-    if inherit
+    if let Some(path) = file
         && let Some(daemon) = crate::serve::client::for_home(request.home)
-        && let Some(bytes) = crate::serve::client::task_bytes(request.task)
+        && let Some(bytes) = crate::serve::client::task_bytes(path)
     {
         return daemon.exec(request, &bytes);
     }
@@ -134,29 +165,37 @@ fn state_dir(flag: Option<&Path>) -> anyhow::Result<StateDir> {
 
 /// The code to run: the task component, or for a script (.py, .js, .mjs)
 /// its language's interpreter, with the script to give it. `given` is the
-/// task file's bytes as a client of `runner serve` sent them.
+/// task file's bytes as a client of `runner serve` read and sent them.
 fn code(
     request: &Request<'_>,
     agent: &Agent,
     given: Option<&[u8]>,
 ) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
-    let (home, task) = (crate::home::locate(request.home)?, request.task);
-    let prepared = match given {
-        Some(bytes) => ScriptRun::prepare_given(task, bytes, &home, agent),
-        None => ScriptRun::prepare(task, &home, agent),
+    let home = crate::home::locate(request.home)?;
+    let script = match (request.task, given) {
+        (TaskSource::File(path), None) => match Script::read(path) {
+            Some(script) => script?,
+            None => return Ok((crate::task_file::read(path)?, None)),
+        },
+        (TaskSource::File(path), Some(bytes)) => match Language::of(path) {
+            Some(language) => Script::from_text(language, request.task.name(), bytes.to_vec())?,
+            None => {
+                crate::task_file::check(path, bytes)?;
+                return Ok((bytes.to_vec(), None));
+            }
+        },
+        (
+            TaskSource::Script {
+                language,
+                name,
+                text,
+            },
+            _,
+        ) => Script::from_text(language, name.to_owned(), text.to_vec())?,
     };
-    match (prepared, given) {
-        (Some(prepared), _) => {
-            let mut script = prepared?;
-            let wasm = std::mem::take(&mut script.interpreter.wasm);
-            Ok((wasm, Some(script)))
-        }
-        (None, Some(bytes)) => {
-            crate::task_file::check(task, bytes)?;
-            Ok((bytes.to_vec(), None))
-        }
-        (None, None) => Ok((crate::task_file::read(task)?, None)),
-    }
+    let mut script = ScriptRun::prepare(script, &home, agent)?;
+    let wasm = std::mem::take(&mut script.interpreter.wasm);
+    Ok((wasm, Some(script)))
 }
 
 /// The run; `wasm` is filled in as soon as the task file is read, so a
@@ -224,7 +263,7 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
             .record(tool_event(broker.identity(), caller))
             .context("cannot record the tool call; the task was not started")?;
     }
-    let argv = argv(request.task, request.args);
+    let argv = argv(request.task.name(), request.args);
     let run = (&task, &confinement, interrupts, &request.io);
     let (outcome, broker, elapsed) = run_task(run, &argv, broker)?;
     note(&mut summary, |s| s.tally(&broker, outcome.token(), elapsed));
@@ -278,11 +317,7 @@ fn tool_event(identity: &RunIdentity, caller: &ToolCaller) -> Event {
     }
 }
 
-fn argv(path: &Path, args: &[String]) -> Vec<String> {
-    let argv0 = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+fn argv(argv0: String, args: &[String]) -> Vec<String> {
     std::iter::once(argv0).chain(args.iter().cloned()).collect()
 }
 

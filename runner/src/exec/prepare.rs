@@ -65,7 +65,7 @@ pub(super) fn load(
         return served.hot.task(digest, wasm);
     }
     let cache = prepared.and_then(|(broker, dir)| cache_for(dir, agent, policy, broker));
-    Task::load_cached(wasm, cache.as_ref())
+    Task::load_cached(wasm, digest, cache.as_ref())
 }
 
 /// The compiled-code cache for this run. An agent that is pinned or holds

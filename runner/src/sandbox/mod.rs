@@ -28,6 +28,7 @@ mod io;
 mod limits;
 mod output;
 mod redact;
+mod sealed_code;
 mod secrets;
 mod wasi_ctx;
 
@@ -39,7 +40,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::broker::{Broker, Released};
-use crate::policy::{Confinement, Limit, Limits};
+use crate::policy::{ComponentDigest, Confinement, Limit, Limits};
 
 pub use cache::{CacheError, CacheKey, CodeCache};
 pub use compile::{COMPILE_TIMEOUT, MAX_NESTING, MAX_PARTS};
@@ -166,7 +167,7 @@ pub struct Task {
 impl Task {
     /// Compiles `wasm` and links it against WASI and the secrets interface.
     pub fn load(wasm: &[u8]) -> Result<Task, LoadError> {
-        Task::load_cached(wasm, None)
+        Task::load_cached(wasm, &ComponentDigest::of(wasm), None)
     }
 
     /// Whether the task imports the secrets interface, i.e. can ask for a
@@ -179,22 +180,28 @@ impl Task {
 
     /// Like [`Task::load`], but takes the compiled code from `cache` when it
     /// has it, and stores it there after compiling.
-    pub fn load_cached(wasm: &[u8], cache: Option<&CodeCache>) -> Result<Task, LoadError> {
-        Task::load_on(&engine::engine()?, wasm, cache)
+    /// `digest` is `wasm`'s (hashed once by the caller: an interpreter is
+    /// tens of megabytes).
+    pub fn load_cached(
+        wasm: &[u8],
+        digest: &ComponentDigest,
+        cache: Option<&CodeCache>,
+    ) -> Result<Task, LoadError> {
+        Task::load_on(&engine::engine()?, (wasm, digest), cache)
     }
 
     /// Like [`Task::load_cached`], on `engine` (a daemon's shared one).
     pub fn load_on(
         engine: &Engine,
-        wasm: &[u8],
+        (wasm, digest): (&[u8], &ComponentDigest),
         cache: Option<&CodeCache>,
     ) -> Result<Task, LoadError> {
         let engine = engine.clone();
-        let component = match cache.and_then(|cache| cache.load(&engine, wasm)) {
+        let component = match cache.and_then(|cache| cache.load(&engine, digest)) {
             Some(component) => component,
             None => {
                 let component = compile::compile(&engine, wasm)?;
-                cache.inspect(|cache| cache.store(&engine, wasm, &component));
+                cache.inspect(|cache| cache.store(&engine, digest, &component));
                 component
             }
         };

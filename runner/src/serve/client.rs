@@ -96,11 +96,14 @@ impl Daemon {
         streams: (&mut dyn Write, &mut dyn Write),
     ) -> anyhow::Result<u8> {
         use std::io::IsTerminal;
+        let crate::exec::TaskSource::File(task) = request.task else {
+            anyhow::bail!("only a task file is run through runner serve");
+        };
         let asked = Request {
             version: protocol::VERSION,
             home: absolute(&crate::home::locate(request.home)?)?,
             config: absolute(request.policy.path())?,
-            task: request.task.to_owned(),
+            task: task.to_owned(),
             agent: request.agent.to_owned(),
             args: request.args.to_vec(),
             stdout_tty: std::io::stdout().is_terminal(),

@@ -140,7 +140,7 @@ fn execute(
         policy: &policy,
         home: Some(&request.home),
         agent: &request.agent,
-        task: &request.task,
+        task: crate::exec::TaskSource::File(&request.task),
         args: &request.args,
         io,
         watch_signals: false,
