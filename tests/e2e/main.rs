@@ -48,6 +48,7 @@ mod limits;
 mod live_grants;
 mod mcp;
 mod mcp_clients;
+mod mcp_code;
 mod pg_cluster;
 mod polyglot;
 mod readiness;
