@@ -160,7 +160,7 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
         Err(_) => None,
     };
     let loading = std::time::Instant::now();
-    let mut task = Task::load_cached(wasm, cache.as_ref())?;
+    let mut task = Task::load_cached(wasm, &digest, cache.as_ref())?;
     note(&mut summary, |s| {
         s.load_ms = Some(millis(loading.elapsed()))
     });
