@@ -49,6 +49,7 @@ mod live_grants;
 mod mcp;
 mod mcp_clients;
 mod mcp_code;
+mod mcp_refused;
 mod pg_cluster;
 mod polyglot;
 mod readiness;

@@ -317,57 +317,6 @@ fn bad_arguments_are_protocol_errors_and_the_server_stays_healthy() {
 }
 
 #[test]
-fn unknown_and_unavailable_tools_are_refused() {
-    let key = canary();
-    let api = standin(&key);
-    let world = tools_world(&api, &key);
-    let mut session = Session::start(&world);
-    let unknown = session.call("rotate-secret", json!({}));
-    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
-    assert!(
-        unknown["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown tool")
-    );
-    let locked = session.call("locked", json!({}));
-    assert_eq!(locked["error"]["code"], -32602, "{locked}");
-    let message = locked["error"]["message"].as_str().unwrap();
-    assert!(message.contains("may not run as agent locked"), "{message}");
-    // Listed, but the exec operation refuses its run (a missing directory).
-    let nodir = session.call("nodir", json!({}));
-    let message = nodir["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("/nonexistent-scopehold-dir"), "{nodir}");
-    assert_eq!(world.records_of("exec.refused")[0]["reason"], "missing-dir");
-    assert!(world.records_of("exec.start").is_empty(), "nothing ran");
-    let fine = session.call("echo", json!({"text": "ok"}));
-    assert!(result_text(&fine).contains("ok"), "{fine}");
-    session.finish();
-    let refused = world.records_of("tool.refused");
-    let reasons: Vec<(&Value, &Value, &Value)> = refused
-        .iter()
-        .map(|r| (&r["tool"], &r["as_agent"], &r["reason"]))
-        .collect();
-    assert_eq!(
-        reasons,
-        [
-            (&json!("rotate-secret"), &json!(""), &json!("unknown-tool")),
-            (&json!("locked"), &json!("locked"), &json!("unavailable")),
-            (&json!("nodir"), &json!("nodir"), &json!("not-started")),
-        ]
-    );
-    assert!(world.ok(&["audit", "verify"]).status.success());
-    let log = world.ok(&["audit", "log"]);
-    let log = String::from_utf8_lossy(&log.stdout);
-    assert!(
-        log.contains(
-            "tool.refused   tool rotate-secret agent  client scopehold-e2e 7.7 unknown-tool"
-        ),
-        "{log}"
-    );
-}
-
-#[test]
 fn failing_trapping_and_timed_out_tasks_are_tool_errors() {
     let key = canary();
     let api = standin(&key);

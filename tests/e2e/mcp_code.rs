@@ -108,6 +108,7 @@ fn code_tools_resolve_and_inject_a_key_the_client_never_sees() {
         let shown = lab.world.ok(&["audit", "show", run, "--script"]);
         assert_eq!(shown.stdout, code.as_bytes(), "audit show prints the code");
         inject(lab, &mut session, lang);
+        reveal(lab, &mut session, lang);
     }
     let messages = session.seen.join("\n");
     let (status, stderr) = session.finish();
@@ -142,6 +143,26 @@ fn inject(lab: &Lab, session: &mut Session, lang: Lang) {
     assert!(
         sent == [Some(bearer)],
         "{lang:?}: the bound request carries the key"
+    );
+}
+
+/// Code that prints the key it resolved: the result shows it redacted.
+fn reveal(lab: &Lab, session: &mut Session, lang: Lang) {
+    let code = match lang {
+        Lang::Python => {
+            "from scopehold import get_secret\nprint('key', get_secret('posthog-read'))\n"
+        }
+        Lang::Js => {
+            "import { getSecret } from \"scopehold\";\nconsole.log(\"key\", getSecret(\"posthog-read\"));\n"
+        }
+    };
+    let code = marked(lang, "mcp reveal", code);
+    let answer = session.call(&tool("run", lang), json!({ "code": code }));
+    assert_absent(&lab.canary, &[("an MCP message", &answer.to_string())]);
+    let text = result_text(&answer);
+    assert!(
+        text.contains("key [REDACTED:posthog-read]"),
+        "{lang:?}: {text}"
     );
 }
 

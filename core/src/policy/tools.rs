@@ -330,3 +330,54 @@ impl Context<'_> {
         Ok(args)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    const CODE_TOOLS: &str = r#"
+        [projects.p]
+        [agents.a]
+        project = "p"
+        scripts = "any"
+        [tools.py]
+        kind = "python"
+        agent = "a"
+        description = "runs python"
+        [tools.js]
+        kind = "javascript"
+        agent = "a"
+        description = "runs javascript"
+    "#;
+
+    #[test]
+    fn code_tools_load_with_their_language_and_no_input() {
+        let policy = Policy::parse(CODE_TOOLS, std::path::Path::new("tasks.toml")).unwrap();
+        let py = policy.tool("py").unwrap();
+        assert_eq!(
+            py.kind,
+            ToolKind::Code {
+                language: Language::Python
+            }
+        );
+        assert_eq!(py.kind.key(), "python");
+        assert!(py.input.is_empty() && py.args.is_empty());
+        let js = &policy.tool("js").unwrap().kind;
+        assert_eq!(js.key(), "javascript");
+    }
+
+    #[test]
+    fn a_code_tool_with_fixed_args_or_inputs_is_refused() {
+        for extra in ["args = [\"x\"]", "[tools.py.input.q]\ntype = \"string\""] {
+            let source = CODE_TOOLS.replace(
+                "description = \"runs python\"",
+                &format!("description = \"runs python\"\n{extra}"),
+            );
+            let error = Policy::parse(&source, std::path::Path::new("tasks.toml"))
+                .err()
+                .unwrap();
+            assert!(error.to_string().contains("input is fixed"), "{error}");
+        }
+    }
+}
