@@ -58,3 +58,34 @@ fn unknown_and_unavailable_tools_are_refused() {
         "{log}"
     );
 }
+
+/// A hostile tool name is recorded clipped, and a call while tasks.toml
+/// cannot be loaded is still answered and recorded.
+#[test]
+fn huge_names_and_a_broken_policy_are_recorded_too() {
+    let key = canary();
+    let api = standin(&key);
+    let world = tools_world(&api, &key);
+    let mut session = Session::start(&world);
+    let huge = format!("x{}", "\u{202e}y".repeat(50_000));
+    let unknown = session.call(&huge, json!({}));
+    assert_eq!(unknown["error"]["code"], -32602, "an error");
+    let policy = std::fs::read_to_string(world.config()).unwrap();
+    std::fs::write(world.config(), "[agents.q\n").unwrap();
+    let broken = session.call("echo", json!({"text": "while broken"}));
+    let message = broken["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("cannot load tasks.toml"), "{broken}");
+    std::fs::write(world.config(), policy).unwrap();
+    let fine = session.call("echo", json!({"text": "repaired"}));
+    assert!(result_text(&fine).contains("repaired"), "{fine}");
+    let (status, stderr) = session.finish();
+    assert!(status.success(), "{stderr}");
+    let refused = world.records_of("tool.refused");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    let clipped = refused[0]["tool"].as_str().unwrap();
+    assert!(clipped.chars().count() <= 515, "{} chars", clipped.len());
+    assert_eq!(refused[0]["reason"], "unknown-tool");
+    assert_eq!(refused[1]["tool"], "echo");
+    assert_eq!(refused[1]["reason"], "bad-policy");
+    assert!(world.ok(&["audit", "verify"]).status.success());
+}
