@@ -352,6 +352,25 @@ mod tests {
     "#;
 
     #[test]
+    fn the_extension_names_the_language() {
+        assert_eq!(
+            Language::of(std::path::Path::new("a/fix.py")),
+            Some(Language::Python)
+        );
+        assert_eq!(
+            Language::of(std::path::Path::new("x.mjs")),
+            Some(Language::JavaScript)
+        );
+        assert_eq!(
+            Language::of(std::path::Path::new("x.js")),
+            Some(Language::JavaScript)
+        );
+        for other in ["task.wasm", "py", "x.PY", "x.pyc", "noext"] {
+            assert_eq!(Language::of(std::path::Path::new(other)), None, "{other}");
+        }
+    }
+
+    #[test]
     fn code_tools_load_with_their_language_and_no_input() {
         let policy = Policy::parse(CODE_TOOLS, std::path::Path::new("tasks.toml")).unwrap();
         let py = policy.tool("py").unwrap();

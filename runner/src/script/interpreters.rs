@@ -131,16 +131,6 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn the_extension_names_the_language() {
-        assert_eq!(Language::of(Path::new("a/fix.py")), Some(Language::Python));
-        assert_eq!(Language::of(Path::new("x.mjs")), Some(Language::JavaScript));
-        assert_eq!(Language::of(Path::new("x.js")), Some(Language::JavaScript));
-        for other in ["task.wasm", "py", "x.PY", "x.pyc", "noext"] {
-            assert_eq!(Language::of(Path::new(other)), None, "{other}");
-        }
-    }
-
     /// A component header: `\0asm`, version 0x0d, layer 1.
     const HEADER: &[u8] = b"\0asm\x0d\0\x01\0";
 
