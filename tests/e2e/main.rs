@@ -48,6 +48,8 @@ mod limits;
 mod live_grants;
 mod mcp;
 mod mcp_clients;
+mod mcp_code;
+mod mcp_refused;
 mod pg_cluster;
 mod polyglot;
 mod readiness;
