@@ -36,7 +36,7 @@ echo "load: $(cut -d' ' -f1-3 /proc/loadavg)   (shared machine: other builds may
 "$R" --version | head -1; [ -x "$WASMTIME" ] && "$WASMTIME" --version
 
 work=$(mktemp -d)
-cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null; rm -rf "$work"; }
+cleanup() { [ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null && wait "$daemon"; rm -rf "$work"; }
 trap cleanup EXIT
 cat > "$work/tasks.toml" <<'TOML'
 [projects.analytics]

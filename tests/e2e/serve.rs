@@ -259,6 +259,19 @@ fn sigterm_stops_the_daemon_and_removes_the_socket() {
     assert!(!daemon.socket.exists());
 }
 
+/// Nothing can wake its accept loop through a socket that is gone; the
+/// signal still stops it.
+#[test]
+fn sigterm_stops_a_daemon_whose_socket_was_removed() {
+    let (world, _) = stocked();
+    let mut daemon = Served::start(&world, &[]);
+    std::fs::remove_dir_all(daemon.socket.parent().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::kill(daemon.pid(), libc::SIGTERM) }, 0);
+    let (code, said) = daemon.wait();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("runner serve stopped"), "{said}");
+}
+
 #[test]
 fn killing_the_daemon_mid_run_loses_no_record_of_a_released_value() {
     let (world, canary) = stocked();

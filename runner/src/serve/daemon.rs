@@ -93,18 +93,8 @@ impl Daemon {
                 }
             });
         }
-        self.finish();
+        finish(&self.hot, &self.socket);
         Ok(())
-    }
-
-    /// Removes the socket, locks, waits for runs in progress.
-    fn finish(&self) {
-        let _ = std::fs::remove_file(&self.socket);
-        self.hot.lock(Locked::Stopping);
-        while self.hot.active() > 0 {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("scopehold: runner serve stopped; the store is locked");
     }
 
     /// SIGINT or SIGTERM stops the daemon; a second one ends it at once.
@@ -113,14 +103,20 @@ impl Daemon {
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
             .context("cannot handle SIGINT/SIGTERM")?;
         let handle = signals.handle();
-        let (stopping, socket) = (self.stopping.clone(), self.socket.clone());
+        let (hot, stopping, socket) =
+            (self.hot.clone(), self.stopping.clone(), self.socket.clone());
         std::thread::spawn(move || {
             for number in signals.forever() {
                 if stopping.load(Ordering::SeqCst) {
                     let _ = std::fs::remove_file(&socket);
                     let _ = signal_hook::low_level::emulate_default_handler(number);
                 }
-                stop(&stopping, &socket);
+                // With its socket gone (removed by hand, its directory
+                // deleted) nothing wakes the accept loop: stop from here.
+                if !stop(&stopping, &socket) {
+                    finish(&hot, &socket);
+                    std::process::exit(i32::from(crate::exit_code::OK));
+                }
             }
         });
         Ok(handle)
@@ -138,10 +134,21 @@ impl Daemon {
     }
 }
 
-/// Marks the daemon as stopping and wakes its accept loop.
-fn stop(stopping: &AtomicBool, socket: &Path) {
+/// Marks the daemon as stopping and wakes its accept loop; `false` when
+/// the socket could not be reached to wake it.
+fn stop(stopping: &AtomicBool, socket: &Path) -> bool {
     stopping.store(true, Ordering::SeqCst);
-    let _ = UnixStream::connect(socket);
+    UnixStream::connect(socket).is_ok()
+}
+
+/// Removes the socket, locks, waits for runs in progress.
+fn finish(hot: &Hot, socket: &Path) {
+    let _ = std::fs::remove_file(socket);
+    hot.lock(Locked::Stopping);
+    while hot.active() > 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("scopehold: runner serve stopped; the store is locked");
 }
 
 /// Whether the peer runs as this process's effective uid.
