@@ -110,3 +110,30 @@ pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Result<u32>
     }
     Ok(cred.uid)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    #[test]
+    fn the_peer_of_a_socket_pair_is_this_uid() {
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        let uid = rustix::process::geteuid().as_raw();
+        assert_eq!(peer_uid(&ours).unwrap(), uid);
+    }
+
+    #[test]
+    fn a_socket_dir_open_to_others_is_refused_and_a_missing_one_made_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(private_dir(&open.join("x.sock")).is_err());
+        let made = tmp.path().join("made");
+        private_dir(&made.join("x.sock")).unwrap();
+        let mode = std::fs::metadata(&made).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
