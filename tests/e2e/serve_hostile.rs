@@ -1,7 +1,8 @@
 //! Hostile clients of `runner serve`: malformed, huge, cut-short and
 //! out-of-order frames get an error and the daemon stays healthy; a client
 //! of another uid is refused (by the socket's modes, and by the
-//! `SO_PEERCRED` check when the modes are opened up).
+//! `SO_PEERCRED` check when the modes are opened up); a listener of another
+//! uid posing as the daemon gets nothing from a client.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -220,4 +221,76 @@ fn wait_for(dir: &std::path::Path) -> std::path::PathBuf {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A socket in the user's own private directory whose listener is another
+/// uid (here: one root moved there) is no daemon: the client sends it
+/// nothing and runs in-process.
+#[test]
+fn a_daemon_of_another_uid_gets_nothing_from_a_client() {
+    let python = std::path::Path::new("/usr/bin/python3");
+    if unsafe { libc::geteuid() } != 0 || !python.exists() {
+        eprintln!(
+            "SKIP a_daemon_of_another_uid_gets_nothing_from_a_client: needs root and python3"
+        );
+        return;
+    }
+    let world = World::new();
+    let theirs = world.tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    assert!(
+        Command::new("chown")
+            .arg("nobody")
+            .arg(&theirs)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::set_permissions(world.tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let listen = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\n\
+                  s.listen(1)\nprint('ready',flush=True)\nc,_=s.accept()\nc.settimeout(30)\n\
+                  got=b''\ntry:\n while True:\n  b=c.recv(65536)\n  if not b: break\n  got+=b\n\
+                  except OSError: pass\nprint(len(got))";
+    let bound = theirs.join("pose.sock");
+    let mut poser = Command::new("/usr/sbin/runuser")
+        .args(["-u", "nobody", "--", "/usr/bin/python3", "-c", listen])
+        .arg(&bound)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = [0u8; 6];
+    poser
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut ready)
+        .unwrap();
+    // Where the client looks: a runtime dir of root's own, mode 0700.
+    let runtime = world.tmp.path().join("xdg");
+    let dir = runtime.join("scopehold");
+    std::fs::create_dir_all(&dir).unwrap();
+    for private in [&runtime, &dir] {
+        std::fs::set_permissions(private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let home = world.home().canonicalize().unwrap();
+    let name = blake3::hash(home.as_os_str().as_encoded_bytes()).to_hex();
+    std::fs::rename(&bound, dir.join(format!("{}.sock", &name[..16]))).unwrap();
+    let out = world
+        .exec_cmd("hello", "support-analysis", &[])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("its owner is not you"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(world.records_of("exec.start").len(), 1, "ran in-process");
+    let heard = poser.wait_with_output().unwrap();
+    assert_eq!(
+        stdout(&heard).trim(),
+        "0",
+        "the client sent the poser bytes"
+    );
 }
