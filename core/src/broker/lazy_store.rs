@@ -24,6 +24,11 @@
 //! Nobody is asked for a passphrase while a task runs: here it comes from
 //! the environment only; `runner exec` opens a store that would ask at the
 //! terminal before the task starts ([`LazyStore::open_now`]).
+//!
+//! In `runner serve` the store is held open by the daemon: a run's store is
+//! then a copy of it ([`Reopen`]), the file re-read under the lock and
+//! checked (MAC, rollback) as at an open, with no key file read and nobody
+//! asked.
 
 use std::cell::{Cell, OnceCell};
 use std::path::PathBuf;

@@ -187,16 +187,15 @@ impl Task {
         digest: &ComponentDigest,
         cache: Option<&CodeCache>,
     ) -> Result<Task, LoadError> {
-        Task::load_on(&engine::engine()?, (wasm, digest), cache)
+        Task::load_on(engine::engine()?, (wasm, digest), cache)
     }
 
     /// Like [`Task::load_cached`], on `engine` (a daemon's shared one).
     pub fn load_on(
-        engine: &Engine,
+        engine: Engine,
         (wasm, digest): (&[u8], &ComponentDigest),
         cache: Option<&CodeCache>,
     ) -> Result<Task, LoadError> {
-        let engine = engine.clone();
         let component = match cache.and_then(|cache| cache.load(&engine, digest)) {
             Some(component) => component,
             None => {
@@ -294,9 +293,8 @@ impl Task {
         tripwire: &Tripwire,
         interrupts: Option<&Interrupts>,
     ) -> Outcome {
-        // One tick: the watchdog, a tripped limit or a signal bumps the
-        // epoch once. The engine may be shared (`runner serve`), so a tick
-        // stops this task only if it was for this run.
+        // One tick: the watchdog, a tripped limit or a signal bumps the epoch;
+        // the engine may be shared (`runner serve`): only this run's stop it.
         store.set_epoch_deadline(1);
         let (tripped, stopped) = (tripwire.clone(), interrupts.map(Interrupts::flag));
         store.epoch_deadline_callback(move |_| {

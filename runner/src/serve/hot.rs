@@ -103,7 +103,7 @@ impl Hot {
         }
         // Compiled without holding the keys: a cache key taken now is enough.
         let cache = lock(&self.keys).cache.clone();
-        let task = Task::load_on(&self.engine, (wasm, digest), cache.as_deref())?;
+        let task = Task::load_on(self.engine.clone(), (wasm, digest), cache.as_deref())?;
         let mut tasks = lock(&self.tasks);
         if tasks.len() >= MAX_HOT_TASKS {
             tasks.clear();
