@@ -65,8 +65,27 @@ pub struct Policy {
     digest: blake3::Hash,
     projects: BTreeMap<ProjectName, Project>,
     agents: BTreeMap<AgentName, Agent>,
-    audit_sync: AuditSync,
+    settings: Settings,
     tools: BTreeMap<ToolName, Tool>,
+}
+
+/// The file-wide settings: `[audit]` and `[state]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settings {
+    pub audit_sync: AuditSync,
+    pub backend: StateBackend,
+}
+
+/// `[state] backend`: where the store and the audit log live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateBackend {
+    /// Files in the state dir (no server, nothing to configure).
+    #[default]
+    File,
+    /// One PostgreSQL database shared by every host (docs/postgres.md);
+    /// the connection comes from `SCOPEHOLD_DATABASE_URL` or `--database-url`.
+    Postgres,
 }
 
 /// `[audit] sync`: which of a run's audit records `runner exec` waits to
@@ -184,14 +203,19 @@ impl Policy {
             digest: blake3::hash(source.as_bytes()),
             projects: built.projects,
             agents: built.agents,
-            audit_sync: built.audit_sync,
+            settings: built.settings,
             tools: built.tools,
         })
     }
 
     /// The `[audit] sync` setting (default [`AuditSync::Releases`]).
     pub fn audit_sync(&self) -> AuditSync {
-        self.audit_sync
+        self.settings.audit_sync
+    }
+
+    /// The `[state] backend` setting (default [`StateBackend::File`]).
+    pub fn backend(&self) -> StateBackend {
+        self.settings.backend
     }
 
     pub fn path(&self) -> &Path {

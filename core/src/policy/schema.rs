@@ -22,7 +22,7 @@ use super::error::{PolicyError, Problem, classify};
 use super::inject::InjectAt;
 use super::limits::{Limit, Limits};
 use super::location::Location;
-use super::{Agent, AuditSync, Grant, Project};
+use super::{Agent, AuditSync, Grant, Project, Settings, StateBackend};
 use crate::names::{AgentName, ProjectName, SecretName};
 
 #[derive(Deserialize)]
@@ -36,6 +36,15 @@ struct RawPolicy {
     audit: RawAudit,
     #[serde(default)]
     tools: BTreeMap<Spanned<String>, super::tools::RawTool>,
+    #[serde(default)]
+    state: RawState,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    #[serde(default)]
+    backend: StateBackend,
 }
 
 #[derive(Deserialize, Default)]
@@ -111,7 +120,7 @@ pub(super) type Agents = BTreeMap<AgentName, Agent>;
 pub(super) struct Built {
     pub(super) projects: Projects,
     pub(super) agents: Agents,
-    pub(super) audit_sync: AuditSync,
+    pub(super) settings: Settings,
     pub(super) tools: super::tools::Tools,
 }
 
@@ -129,10 +138,14 @@ pub(super) fn build(source: &str, path: &Path) -> Result<Built, PolicyError> {
         agents.insert(agent.name.clone(), agent);
     }
     let tools = cx.tools(raw.tools, &agents)?;
+    let settings = Settings {
+        audit_sync: raw.audit.sync,
+        backend: raw.state.backend,
+    };
     Ok(Built {
         projects,
         agents,
-        audit_sync: raw.audit.sync,
+        settings,
         tools,
     })
 }

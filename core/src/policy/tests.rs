@@ -318,3 +318,16 @@ fn scripts_are_refused_unless_allowed_any_or_by_digest() {
     assert!(list.allows(&pinned) && !list.allows(&other));
     assert!(!agent("scripts = []\n").allows(&pinned));
 }
+
+#[test]
+fn state_backend_defaults_to_file_reads_postgres_and_is_strict() {
+    assert_eq!(parse(EXAMPLE).unwrap().backend(), StateBackend::File);
+    let pg = format!("[state]\nbackend = \"postgres\"\n{EXAMPLE}");
+    assert_eq!(parse(&pg).unwrap().backend(), StateBackend::Postgres);
+    let file = "[state]\nbackend = \"file\"\n";
+    assert_eq!(parse(file).unwrap().backend(), StateBackend::File);
+    let err = parse("[state]\nbackend = \"mysql\"\n").unwrap_err();
+    assert_eq!(err.location().map(|l| (l.line, l.column)), Some((2, 11)));
+    let err = parse("[state]\nurl = \"postgresql://u:pw@h/db\"\n").unwrap_err();
+    assert_eq!(err.location().map(|l| l.line), Some(2));
+}
