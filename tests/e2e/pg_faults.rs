@@ -125,9 +125,7 @@ fn assert_reported(pg: &PgCluster, host: &PgHost, tamper: &str, undo: &str, reas
     let (code, report) = host.verify();
     assert_eq!(code, 1, "{tamper}: {report}");
     assert_eq!(report["verdict"], "invalid", "{tamper}: {report}");
-    let found = report["first_problem"]["reason"]
-        .as_str()
-        .unwrap_or_default();
+    let found = report["first_problem"]["code"].as_str().unwrap_or_default();
     let outcome = report["checkpoints"][0]["outcome"]
         .as_str()
         .unwrap_or_default();

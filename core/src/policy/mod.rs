@@ -178,6 +178,24 @@ impl Policy {
         Policy::from_bytes(&bytes, path)
     }
 
+    /// The `[state] backend` of the policy file at `path`, for the commands
+    /// that read nothing else of it: no file is the file backend; a file
+    /// whose `[state]` reads is taken at its word even when other tables
+    /// do not parse (those are the commands' business that use them); a
+    /// file that does not read at all is its parse error.
+    pub fn backend_of(path: &Path) -> Result<StateBackend, PolicyError> {
+        if !path.exists() {
+            return Ok(StateBackend::File);
+        }
+        let read = Opened::open(path, MAX_POLICY_BYTES).and_then(Opened::read_all);
+        let bytes = read.map_err(UnsafePolicyFile::from).map_err(not_loaded)?;
+        let text = String::from_utf8_lossy(&bytes);
+        match schema::state_only(&text) {
+            Some(backend) => Ok(backend),
+            None => Policy::from_bytes(&bytes, path).map(|policy| policy.backend()),
+        }
+    }
+
     /// Parses the raw bytes of a policy file, which must be UTF-8.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Policy, PolicyError> {
         match std::str::from_utf8(bytes) {

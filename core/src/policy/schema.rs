@@ -124,6 +124,18 @@ pub(super) struct Built {
     pub(super) tools: super::tools::Tools,
 }
 
+/// The `[state] backend` of `source`, read alone (other keys ignored);
+/// `None` when that does not read.
+pub(super) fn state_only(source: &str) -> Option<StateBackend> {
+    #[derive(Deserialize)]
+    struct StateOnly {
+        #[serde(default)]
+        state: RawState,
+    }
+    let only: StateOnly = toml::from_str(source).ok()?;
+    Some(only.state.backend)
+}
+
 /// Parses and validates `source`; `path` is only used in errors.
 pub(super) fn build(source: &str, path: &Path) -> Result<Built, PolicyError> {
     let cx = Context { source, path };

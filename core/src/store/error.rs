@@ -108,6 +108,16 @@ pub enum StoreError {
     Unfinished(Box<StoreError>),
     #[error("the store was rekeyed by another command while this one ran")]
     RekeyedMeanwhile,
+    /// An operation of the file store asked of a store held in a database.
+    #[error("`runner {0}` is not supported with the PostgreSQL backend yet")]
+    FileOnly(&'static str),
+    /// The database holding the store document failed (message scrubbed of
+    /// the URL's password by the backend).
+    #[error("{message}")]
+    Database {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl StoreError {
@@ -182,6 +192,12 @@ impl StoreError {
                     .into(),
             ),
             Self::RekeyedMeanwhile => Some("nothing was changed; run the command again".into()),
+            Self::FileOnly(_) => Some(
+                "nothing was changed; see docs/postgres.md for what the PostgreSQL backend \
+                 supports"
+                    .into(),
+            ),
+            Self::Database { hint, .. } => hint.clone(),
             Self::Io { .. }
             | Self::ReadValue(_)
             | Self::ReadPassphrase(_)

@@ -27,6 +27,7 @@
 //!   and the process stops being dumpable before any key is read.
 
 mod crypto;
+mod document;
 mod error;
 mod format;
 /// The store file format this runner reads and writes (shown by `runner --version`).
@@ -65,6 +66,7 @@ use format::{Entry, StoreData};
 use kek::KekSource;
 use sealing::{is_intact, new_kek, open_entry, seal_header, seal_into, seal_subkey_seed};
 
+pub use document::DOCUMENT_LABEL;
 pub use error::StoreError;
 pub use kek::{MAX_LANES, MAX_MEMORY_KIB, MAX_PASSES, MIN_PASSPHRASE_LEN};
 pub use recover::NEXT_KEY_FILE;
@@ -104,10 +106,24 @@ pub(crate) type AskPassphrase<'a> = &'a dyn Fn() -> Result<SecretString, StoreEr
 /// key in a `SecretBox`.
 pub struct Store {
     dir: PathBuf,
+    /// Whether the store file in `dir` is the document, or the caller
+    /// holds it (a database backend: see `document`).
+    held: Held,
     key: RootKey,
     /// Root of `derive_subkey`; kept across data key changes.
     subkeys: RootKey,
     data: StoreData,
+}
+
+/// Who keeps the store document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The store file in the state dir, written by every change.
+    File,
+    /// The caller (a database backend): a change only updates the document
+    /// in memory; the caller reads it back ([`Store::document`]) and
+    /// commits it.
+    Caller,
 }
 
 impl fmt::Debug for Store {
@@ -163,6 +179,7 @@ impl Store {
         }
         let store = Store {
             dir: dir.into(),
+            held: Held::File,
             key,
             subkeys,
             data,
@@ -241,6 +258,9 @@ impl Store {
     /// store's nor below the audit log's). After an error the store must
     /// not be used any more.
     pub(crate) fn refresh(&mut self) -> Result<(), StoreError> {
+        if self.held == Held::Caller {
+            return Ok(());
+        }
         let _lock = format::lock(&self.dir)?;
         self.data = self.reread_locked()?;
         rollback::check(self)
@@ -353,7 +373,16 @@ impl Store {
 
     fn unauthenticated(&self) -> StoreError {
         StoreError::Unauthenticated {
-            path: self.dir.join(STORE_FILE),
+            path: self.document_path(),
+        }
+    }
+
+    /// What errors call the store document: the store file, or the label
+    /// of a document the caller holds.
+    fn document_path(&self) -> PathBuf {
+        match self.held {
+            Held::File => self.dir.join(STORE_FILE),
+            Held::Caller => DOCUMENT_LABEL.into(),
         }
     }
 
@@ -373,7 +402,7 @@ impl Store {
         }
         if data.generation < self.data.generation {
             let (found, recorded) = (data.generation, self.data.generation);
-            let path = self.dir.join(STORE_FILE);
+            let path = self.document_path();
             return Err(StoreError::RolledBack {
                 path,
                 found,
@@ -385,12 +414,16 @@ impl Store {
 
     /// The write path: lock, re-read the current file, check it against our
     /// key, apply `change`, bump the generation, re-MAC, replace atomically.
+    /// A document the caller holds is changed in memory only.
     fn modify(
         &mut self,
         change: impl FnOnce(&mut StoreData, &RootKey) -> Result<EntryInfo, StoreError>,
     ) -> Result<EntryInfo, StoreError> {
-        let _lock = format::lock(&self.dir)?;
-        let mut data = self.reread_locked()?;
+        let _lock = self.write_lock()?;
+        let mut data = match self.held {
+            Held::File => self.reread_locked()?,
+            Held::Caller => self.copy_data()?,
+        };
         let info = change(&mut data, &self.key)?;
         data.generation += 1;
         data.mac = crypto::list_mac(&self.key, &data.mac_input());
@@ -401,6 +434,10 @@ impl Store {
     /// Replaces the store file with `data`. Once the new file is in place it
     /// is this store's state, even if a later step fails (`Unfinished`).
     fn publish(&mut self, data: StoreData) -> Result<(), StoreError> {
+        if self.held == Held::Caller {
+            self.data = data;
+            return Ok(());
+        }
         let written = format::replace(&self.dir, &data);
         if written.as_ref().is_ok() || written.as_ref().is_err_and(StoreError::took_effect) {
             self.data = data;

@@ -27,6 +27,7 @@ impl Store {
         protection: KeyProtection,
         new_data_key: bool,
     ) -> Result<(), StoreError> {
+        self.file_only("rekey")?;
         let _lock = format::lock(&self.dir)?;
         recover::locked(&self.dir)?;
         let data = self.reread_locked()?;

@@ -63,6 +63,20 @@ impl Store {
                 false => StoreError::NotInitialised { dir: dir.into() },
             });
         };
+        Store::unlock_data(dir, data, ask, asked, super::Held::File)
+    }
+
+    /// Unlocks `data` with the key file in `dir` or the passphrase (asked
+    /// for at most once across attempts): `None` when the key does not
+    /// open it.
+    pub(super) fn unlock_data(
+        dir: &Path,
+        data: StoreData,
+        ask: AskPassphrase<'_>,
+        asked: &mut Option<SecretString>,
+        held: super::Held,
+    ) -> Result<Option<Store>, StoreError> {
+        let key_path = dir.join(KEY_FILE);
         let kek = match &data.wrapping.source {
             KekSource::KeyFile if !exists(&key_path)? => {
                 return Err(StoreError::MissingKeyFile { path: key_path });
@@ -80,6 +94,7 @@ impl Store {
         };
         Ok(unlock(&data, &kek).map(|(key, subkeys)| Store {
             dir: dir.into(),
+            held,
             key,
             subkeys,
             data,
@@ -101,7 +116,7 @@ impl Store {
     /// Unlocks `data` (written by a data-key rekey since we opened the store)
     /// with the current key file. A passphrase store cannot be reopened
     /// without asking again: that is `RekeyedMeanwhile`.
-    fn take_new_key(&mut self, data: &StoreData) -> Result<(), StoreError> {
+    pub(crate) fn take_new_key(&mut self, data: &StoreData) -> Result<(), StoreError> {
         if data.wrapping.source != KekSource::KeyFile || self.uses_passphrase() {
             return Err(StoreError::RekeyedMeanwhile);
         }

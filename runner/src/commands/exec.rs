@@ -67,6 +67,10 @@ impl Exec {
         let ended = crate::exec::run(Request {
             policy,
             home: global.home.as_deref(),
+            database_url: global
+                .database_url
+                .as_ref()
+                .map(crate::cli::DatabaseUrl::secret),
             agent: &self.agent,
             task: &self.task,
             args: &self.args,

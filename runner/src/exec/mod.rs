@@ -9,7 +9,7 @@
 //! records how it ended.
 //!
 //! Neither of the two releases anything, so by default neither waits for
-//! `fdatasync` ([`AuditLog::append_unsynced`]): they survive a crash of this
+//! `fdatasync` ([`crate::state::Chain::append_unsynced`]): they survive a crash of this
 //! process and become durable with the run's first resolution (which is
 //! synced before its value is released) or the next synced append of any
 //! run. A run that needs no secret thus pays no sync, and never opens the
@@ -31,6 +31,7 @@ use crate::commands::exec_summary::{Summary, millis};
 use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{Interrupts, Outcome, Task, TaskIo};
 use crate::script::ScriptRun;
+use crate::state::Place;
 use crate::state_dir::StateDir;
 
 pub use ended::Ended;
@@ -43,6 +44,8 @@ pub struct Request<'a> {
     /// cannot be used is reported after the component is checked: a
     /// refused task is the more useful error.
     pub home: Option<&'a Path>,
+    /// `--database-url`, if given (`[state] backend = "postgres"`).
+    pub database_url: Option<&'a secrecy::SecretString>,
     /// The agent name as asked for (not necessarily a known agent).
     pub agent: &'a str,
     /// A component, or a script run in its language's interpreter.
@@ -72,13 +75,15 @@ pub struct ToolCaller {
 /// after it (a refusal is recorded as `exec.refused` first).
 pub fn run(request: Request<'_>) -> anyhow::Result<Ended> {
     let (agent, task, home) = (request.agent, request.task, request.home);
+    let (backend, url) = (request.policy.backend(), request.database_url);
     let mut wasm = None;
     let result = run_inner(request, &mut wasm);
     if let Err(error) = &result
         && crate::report::exec_exit_code(error) == crate::exit_code::REFUSED
         && let Ok(home) = state_dir(home)
+        && let Ok(place) = Place::of(backend, &home, url)
     {
-        refused::record(&home, agent, task, wasm.as_deref(), error);
+        refused::record(&place, agent, task, wasm.as_deref(), error);
     }
     result
 }
@@ -119,8 +124,10 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
     let digest = ComponentDigest::of(wasm);
     note(&mut summary, |s| s.component = Some(digest.to_string()));
     check_pinned(&agent, &digest)?;
-    let mut prepared = state_dir(request.home)
-        .and_then(|dir| Ok((prepare::broker_for(&dir, &agent, policy)?, dir)));
+    let mut prepared = state_dir(request.home).and_then(|dir| {
+        let place = Place::of(policy.backend(), &dir, request.database_url)?;
+        Ok((prepare::broker_for(&place, &agent, policy)?, dir))
+    });
     let cache = match &mut prepared {
         Ok((broker, dir)) => prepare::cache_for(dir, &agent, policy, broker),
         Err(_) => None,

@@ -10,10 +10,11 @@
 
 use std::path::Path;
 
-use crate::audit::{AuditLog, Event, Hash, Token};
+use crate::audit::{Event, Hash, Token};
 use crate::broker::readiness::NotReady;
 use crate::policy::{DirError, PolicyError};
 use crate::sandbox::LoadError;
+use crate::state::Place;
 use crate::task_file::TaskFileError;
 
 /// Longest agent name, path or detail kept in the record, in characters.
@@ -21,7 +22,7 @@ const MAX_FIELD_CHARS: usize = 512;
 
 /// Appends `exec.refused` for `error`; a failure to do so is a warning.
 pub(super) fn record(
-    dir: &Path,
+    place: &Place,
     agent: &str,
     task: &Path,
     wasm: Option<&[u8]>,
@@ -34,7 +35,7 @@ pub(super) fn record(
         reason: Token::new(reason(error)).expect("refusal reasons are valid tokens"),
         detail: clip(&format!("{error:#}")),
     };
-    if let Err(failure) = AuditLog::open(dir).and_then(|log| log.append_unsynced(event)) {
+    if let Err(failure) = place.chain(None).and_then(|log| log.append_unsynced(event)) {
         eprintln!("scopehold: warning: the refused run could not be recorded: {failure}");
     }
 }

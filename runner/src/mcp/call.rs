@@ -64,6 +64,10 @@ impl Call {
         let ended = crate::exec::run(Request {
             policy: &policy,
             home: setup.home.as_deref(),
+            database_url: setup
+                .database_url
+                .as_ref()
+                .map(crate::cli::DatabaseUrl::secret),
             agent: self.tool.agent.as_str(),
             task: path,
             args: &self.tool.args,

@@ -238,6 +238,23 @@ pub(crate) async fn append(
     Ok(sealed.into_iter().map(|s| s.record).collect())
 }
 
+/// Fails, appending nothing, where an append would fail now (the head row
+/// locked and checked, then the transaction rolled back).
+pub(crate) async fn check(
+    client: &mut deadpool_postgres::Client,
+    key: Option<&CheckpointKey>,
+) -> Result<(), PgError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(db_err("begin a check of the chain"))?;
+    let (head, last) = lock_head(&tx).await?;
+    guard(&tx, &head, &last, key).await?;
+    tx.rollback()
+        .await
+        .map_err(db_err("end a check of the chain"))
+}
+
 /// The append inside a caller's transaction (a store write adds its
 /// document change to the same one).
 pub(crate) async fn append_in(
