@@ -95,6 +95,18 @@ impl Global {
         Ok((dir, place))
     }
 
+    /// The state dir, for a command only the file backend supports
+    /// (`what`): refused, changing nothing, with another backend.
+    pub fn file_only(&self, what: &'static str) -> anyhow::Result<crate::state_dir::StateDir> {
+        let (dir, place) = self.open_place()?;
+        match place {
+            crate::state::Place::File(_) => Ok(dir),
+            crate::state::Place::Postgres(_) => {
+                Err(crate::store::StoreError::FileOnly(what).into())
+            }
+        }
+    }
+
     /// The chain and store to read, in the file layout (the state dir, or a
     /// snapshot of the database), with the state dir itself.
     pub fn open_reading(&self) -> anyhow::Result<Reading> {
@@ -115,6 +127,13 @@ pub struct Reading {
     /// The state dir itself (for what stays local: the script store).
     pub home: crate::state_dir::StateDir,
     _held: crate::state::Reading,
+}
+
+impl Reading {
+    /// Whether this is a snapshot of a database (not the state dir).
+    pub fn is_snapshot(&self) -> bool {
+        self._held.is_snapshot()
+    }
 }
 
 impl std::ops::Deref for Reading {

@@ -5,7 +5,7 @@
 
 use std::process::Stdio;
 
-use crate::harness::{canary, contains, stdout, text};
+use crate::harness::{canary, contains, stderr, stdout, text};
 use crate::pg_cluster::{PgCluster, URL_PASSWORD};
 use crate::pg_hosts::{PgHost, digest};
 
@@ -160,4 +160,50 @@ fn the_url_password_never_shows() {
     pg.resume();
     let stored = format!("SELECT count(*) FROM audit_record WHERE line LIKE '%{URL_PASSWORD}%'");
     assert_eq!(pg.psql(&stored), "0");
+}
+
+#[test]
+fn the_url_flag_selects_the_database_and_its_password_never_shows() {
+    let Some(pg) = PgCluster::start() else { return };
+    let a = PgHost::first(&pg, "host-a");
+    a.set_secret("posthog-read", &canary());
+    let url = pg.url();
+    let flagged = |args: &[&str]| {
+        let mut cmd = a.cmd(args);
+        cmd.env_remove("SCOPEHOLD_DATABASE_URL")
+            .args(["--database-url", &url]);
+        cmd.output().unwrap()
+    };
+    let listed = flagged(&["secret", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(
+        stdout(&listed).contains("posthog-read"),
+        "{}",
+        text(&listed)
+    );
+    // Without a URL the database is not guessed at, and files are not used.
+    let mut bare = a.cmd(&["secret", "list"]);
+    let missing = bare.env_remove("SCOPEHOLD_DATABASE_URL").output().unwrap();
+    assert!(!missing.status.success(), "{}", text(&missing));
+    assert!(
+        stderr(&missing).contains("SCOPEHOLD_DATABASE_URL"),
+        "{}",
+        text(&missing)
+    );
+    // A malformed URL and an unreachable database: errors, never the password.
+    let mut malformed = a.cmd(&["secret", "list"]);
+    let bad_url = format!("postgresql://test:{URL_PASSWORD}@localhost:notaport/db");
+    let malformed = malformed
+        .args(["--database-url", &bad_url])
+        .output()
+        .unwrap();
+    assert!(!malformed.status.success(), "{}", text(&malformed));
+    pg.stop();
+    let down = flagged(&["audit", "verify"]);
+    assert!(!down.status.success(), "{}", text(&down));
+    assert!(contains(&down.stderr, "database"), "{}", text(&down));
+    for out in [&listed, &missing, &malformed, &down] {
+        let all = [&out.stdout[..], &out.stderr[..]].concat();
+        assert!(!contains(&all, URL_PASSWORD), "{}", text(out));
+    }
 }
