@@ -25,15 +25,20 @@ cargo build --release --target wasm32-wasip2 --target-dir target/guests -p probe
 PROBE=$(realpath target/guests/wasm32-wasip2/release/probe.wasm)
 
 TMP=$(mktemp -d /tmp/scopehold-pgbench.XXXXXX)
+# The cluster in a directory of its own: as root it belongs to `postgres`
+# (initdb refuses root), and the state dirs must stay the runner user's.
+PGD=$TMP/cluster
+chmod 711 "$TMP"
+mkdir "$PGD"
 AS=()
-if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); chown postgres "$TMP"; fi
+if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); chown postgres "$PGD"; fi
 pg() { "${AS[@]}" "$BIN/$1" "${@:2}"; }
-cleanup() { pg pg_ctl -D "$TMP/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$TMP"; }
-trap cleanup EXIT
-pg initdb -D "$TMP/data" -U test --auth=trust -E UTF8 >/dev/null
-pg pg_ctl -D "$TMP/data" -l "$TMP/log" -w \
-  -o "-k $TMP -c listen_addresses='' -c max_connections=300" start >/dev/null
-export SCOPEHOLD_DATABASE_URL="postgresql://test@localhost/postgres?host=$TMP"
+cleanup() { pg pg_ctl -D "$PGD/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$TMP"; }
+trap cleanup EXIT; [ -n "${KEEP:-}" ] && trap - EXIT
+pg initdb -D "$PGD/data" -U test --auth=trust -E UTF8 >/dev/null
+pg pg_ctl -D "$PGD/data" -l "$PGD/log" -w \
+  -o "-k $PGD -c listen_addresses='' -c max_connections=300" start >/dev/null
+export SCOPEHOLD_DATABASE_URL="postgresql://test@localhost/postgres?host=$PGD"
 
 POLICY='[projects.analytics]
 [agents.support-analysis]
@@ -59,7 +64,7 @@ runs_per_second() { # NAME N
     ( count=0
       while [ $SECONDS -lt $end ]; do
         "$RUNNER" --home "$dir/home" --config "$dir/tasks.toml" exec "$PROBE" \
-          --agent support-analysis -- get:posthog-read >/dev/null 2>&1 && count=$((count + 1))
+          --agent support-analysis -- get:posthog-read >/dev/null 2>"$dir/err" && count=$((count + 1))
       done
       echo "$count" >"$dir/count.$i" ) &
   done
@@ -70,7 +75,7 @@ runs_per_second() { # NAME N
 }
 
 # The ceiling: the backend's append as bare SQL, no runner, no sealing.
-cat >"$TMP/append.sql" <<'SQL'
+cat >"$PGD/append.sql" <<'SQL'
 BEGIN;
 SELECT seq FROM bench_head FOR UPDATE;
 INSERT INTO bench_record (seq, line)
@@ -80,12 +85,12 @@ COMMIT;
 SQL
 # Tables of its own, shaped as audit_record and chain_head (the chain the
 # pg runs append to is left alone).
-pg psql -X -q -h "$TMP" -U test -d postgres -c \
+pg psql -X -q -h "$PGD" -U test -d postgres -c \
   "CREATE TABLE bench_record (id bigserial PRIMARY KEY, seq bigint UNIQUE, line text);
    CREATE TABLE bench_head (id boolean PRIMARY KEY DEFAULT true, seq bigint NOT NULL);
    INSERT INTO bench_head (seq) VALUES (0)" >/dev/null
 sql_per_second() { # N
-  pg pgbench -n -h "$TMP" -U test -c "$1" -j "$1" -T "$WINDOW" -f "$TMP/append.sql" postgres \
+  pg pgbench -n -h "$PGD" -U test -c "$1" -j "$1" -T "$WINDOW" -f "$PGD/append.sql" postgres \
     2>/dev/null | awk '/^tps/ { printf "%.1f", $3 }'
 }
 
@@ -97,5 +102,5 @@ for n in 1 8 32; do
   r=$(awk -v p="$p" -v s="$s" 'BEGIN { if (s > 0) printf "%.0f%%", 100 * p / s; else print "-" }')
   printf '%-12s %14s %14s %14s %12s\n' "$n" "$f" "$p" "$s" "$r"
 done
-pg psql -X -q -h "$TMP" -U test -d postgres -At -c \
+pg psql -X -q -h "$PGD" -U test -d postgres -At -c \
   "SELECT count(*) || ' records in the chain' FROM audit_record"
