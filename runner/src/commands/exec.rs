@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::exec_summary::Summary;
 use crate::cli::Global;
-use crate::exec::Request;
+use crate::exec::{Request, TaskSource};
 use crate::policy::Policy;
 use crate::sandbox::TaskIo;
 
@@ -72,7 +72,7 @@ impl Exec {
                 .as_ref()
                 .map(crate::cli::DatabaseUrl::secret),
             agent: &self.agent,
-            task: &self.task,
+            task: TaskSource::File(&self.task),
             args: &self.args,
             io: TaskIo::Inherit,
             watch_signals: true,

@@ -30,7 +30,7 @@ use crate::broker::{Broker, RunIdentity, readiness};
 use crate::commands::exec_summary::{Summary, millis};
 use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{Interrupts, Outcome, Task, TaskIo};
-use crate::script::ScriptRun;
+use crate::script::{Language, Script, ScriptRun};
 use crate::state::Place;
 use crate::state_dir::StateDir;
 
@@ -49,8 +49,8 @@ pub struct Request<'a> {
     /// The agent name as asked for (not necessarily a known agent).
     pub agent: &'a str,
     /// A component, or a script run in its language's interpreter.
-    pub task: &'a Path,
-    /// Arguments after argv[0] (the task file's name).
+    pub task: TaskSource<'a>,
+    /// Arguments after argv[0] (the task's name).
     pub args: &'a [String],
     pub io: TaskIo,
     /// Stop the task on SIGINT/SIGTERM and record its end (`runner exec`);
@@ -60,6 +60,33 @@ pub struct Request<'a> {
     pub tool: Option<ToolCaller>,
     /// Filled in as the run goes (`runner exec --json-summary`).
     pub summary: Option<&'a mut Summary>,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub enum TaskSource<'a> {
+    /// A component file, or a script file (.py, .js, .mjs, by extension).
+    File(&'a Path),
+    /// A script given as text (code an MCP client sent): `name` is what the
+    /// script sees as its file name (argv[0], tracebacks).
+    Script {
+        language: Language,
+        name: &'a str,
+        text: &'a [u8],
+    },
+}
+
+impl TaskSource<'_> {
+    /// The task's name as argv[0] and the records show it.
+    fn name(&self) -> String {
+        match self {
+            TaskSource::File(path) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            TaskSource::Script { name, .. } => (*name).to_owned(),
+        }
+    }
 }
 
 /// A call of an MCP tool: the tool and the client that called it (as the
@@ -99,14 +126,20 @@ fn state_dir(flag: Option<&Path>) -> anyhow::Result<StateDir> {
 /// its language's interpreter, with the script to give it.
 fn code(request: &Request<'_>, agent: &Agent) -> anyhow::Result<(Vec<u8>, Option<ScriptRun>)> {
     let home = crate::home::locate(request.home)?;
-    match ScriptRun::prepare(request.task, &home, agent) {
-        Some(prepared) => {
-            let mut script = prepared?;
-            let wasm = std::mem::take(&mut script.interpreter.wasm);
-            Ok((wasm, Some(script)))
-        }
-        None => Ok((crate::task_file::read(request.task)?, None)),
-    }
+    let script = match request.task {
+        TaskSource::File(path) => match Script::read(path) {
+            Some(script) => script?,
+            None => return Ok((crate::task_file::read(path)?, None)),
+        },
+        TaskSource::Script {
+            language,
+            name,
+            text,
+        } => Script::from_text(language, name.to_owned(), text.to_vec())?,
+    };
+    let mut script = ScriptRun::prepare(script, &home, agent)?;
+    let wasm = std::mem::take(&mut script.interpreter.wasm);
+    Ok((wasm, Some(script)))
 }
 
 /// The run; `wasm` is filled in as soon as the task file is read, so a
@@ -133,7 +166,7 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
         Err(_) => None,
     };
     let loading = std::time::Instant::now();
-    let mut task = Task::load_cached(wasm, cache.as_ref())?;
+    let mut task = Task::load_cached(wasm, &digest, cache.as_ref())?;
     note(&mut summary, |s| {
         s.load_ms = Some(millis(loading.elapsed()))
     });
@@ -172,7 +205,7 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
             .record(tool_event(broker.identity(), caller))
             .context("cannot record the tool call; the task was not started")?;
     }
-    let argv = argv(request.task, request.args);
+    let argv = argv(request.task.name(), request.args);
     let run = (&task, &confinement, interrupts.as_ref(), &request.io);
     let (outcome, broker, elapsed) = run_task(run, &argv, broker)?;
     note(&mut summary, |s| s.tally(&broker, outcome.token(), elapsed));
@@ -222,11 +255,7 @@ fn tool_event(identity: &RunIdentity, caller: &ToolCaller) -> Event {
     }
 }
 
-fn argv(path: &Path, args: &[String]) -> Vec<String> {
-    let argv0 = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+fn argv(argv0: String, args: &[String]) -> Vec<String> {
     std::iter::once(argv0).chain(args.iter().cloned()).collect()
 }
 

@@ -7,9 +7,7 @@
 //! dir that does not exist yet (no `init`) has no log to record it in. The
 //! record holds names, the task path, the file's digest and the error text,
 //! never a secret (nothing was resolved).
-
-use std::path::Path;
-
+use super::TaskSource;
 use crate::audit::{Event, Hash, Token};
 use crate::broker::readiness::NotReady;
 use crate::policy::{DirError, PolicyError};
@@ -24,13 +22,17 @@ const MAX_FIELD_CHARS: usize = 512;
 pub(super) fn record(
     place: &Place,
     agent: &str,
-    task: &Path,
+    task: TaskSource<'_>,
     wasm: Option<&[u8]>,
     error: &anyhow::Error,
 ) {
+    let path = match task {
+        TaskSource::File(path) => path.display().to_string(),
+        TaskSource::Script { name, .. } => name.to_owned(),
+    };
     let event = Event::ExecRefused {
         as_agent: clip(agent),
-        path: clip(&task.display().to_string()),
+        path: clip(&path),
         component: digest(task, wasm),
         reason: Token::new(reason(error)).expect("refusal reasons are valid tokens"),
         detail: clip(&format!("{error:#}")),
@@ -42,13 +44,17 @@ pub(super) fn record(
 
 /// The task file's digest, read now if the run was refused before reading
 /// it (an unknown agent) or because of what it holds (a core module); all
-/// zeros when it cannot be read (a directory, a missing file).
-fn digest(task: &Path, wasm: Option<&[u8]>) -> Hash {
-    match wasm {
-        Some(wasm) => Hash::of(wasm),
-        None => crate::input::read_regular(task, crate::input::MAX_COMPONENT_BYTES)
-            .map(|bytes| Hash::of(&bytes))
-            .unwrap_or(Hash::ZERO),
+/// zeros when it cannot be read (a directory, a missing file). A script
+/// given as text: the text's digest.
+fn digest(task: TaskSource<'_>, wasm: Option<&[u8]>) -> Hash {
+    match (wasm, task) {
+        (Some(wasm), _) => Hash::of(wasm),
+        (None, TaskSource::Script { text, .. }) => Hash::of(text),
+        (None, TaskSource::File(path)) => {
+            crate::input::read_regular(path, crate::input::MAX_COMPONENT_BYTES)
+                .map(|bytes| Hash::of(&bytes))
+                .unwrap_or(Hash::ZERO)
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, ErrorData
 
 use super::Setup;
 use super::input;
-use crate::exec::{Ended, Request, ToolCaller};
+use crate::exec::{Ended, Request, TaskSource, ToolCaller};
 use crate::policy::{Policy, Tool, ToolKind};
 use crate::sandbox::{Outcome, TaskIo};
 
@@ -69,7 +69,7 @@ impl Call {
                 .as_ref()
                 .map(crate::cli::DatabaseUrl::secret),
             agent: self.tool.agent.as_str(),
-            task: path,
+            task: TaskSource::File(path),
             args: &self.tool.args,
             io: TaskIo::capture(self.stdin),
             watch_signals: false,

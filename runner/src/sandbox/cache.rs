@@ -21,12 +21,15 @@
 //!   compiled again with a warning. With [`Trust::Checksum`] (agents that
 //!   hold nothing) the tag is not checked: their warm path never opens the
 //!   store;
+//! - the checks run on a sealed private copy of the artifact's code, the
+//!   copy wasmtime then maps (`sealed_code.rs`): what runs is what was
+//!   checked, whatever is written to the cache file meanwhile;
 //! - artifacts are written atomically: a fresh 0600 temporary file, fsynced,
 //!   then renamed into place, so a reader never sees half of one.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::hash::{Hash, Hasher};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -34,11 +37,13 @@ use secrecy::{ExposeSecret, SecretBox};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::sealed_code::{SealedCode, TRAILER_LEN};
+use crate::policy::ComponentDigest;
+
 /// File names of artifacts end with this; `clear` removes nothing else.
 const SUFFIX: &str = ".cwasm";
 /// The trailer: blake3 of the code, then the tag (zeros when unkeyed).
-const CHECKSUM_LEN: usize = 32;
-const TAG_LEN: usize = 32;
+const TAG_LEN: usize = TRAILER_LEN / 2;
 /// `Store::derive_subkey` context of the artifact MAC key.
 const CACHE_CONTEXT: &str = "scopehold compiled-code cache v1";
 /// Domain separation for the tag's input.
@@ -94,12 +99,12 @@ struct ArtifactId {
 }
 
 impl ArtifactId {
-    fn new(engine: &Engine, wasm: &[u8]) -> ArtifactId {
+    fn new(engine: &Engine, digest: &ComponentDigest) -> ArtifactId {
         let mut hasher = Blake3Hasher(blake3::Hasher::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine = hasher.0.finalize().to_hex()[..32].to_owned();
         ArtifactId {
-            component: blake3::hash(wasm),
+            component: digest.0,
             engine,
         }
     }
@@ -160,20 +165,28 @@ impl CodeCache {
         }
     }
 
-    /// The cached compilation of `wasm` for `engine`, if a sound one exists.
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Option<Component> {
-        let id = ArtifactId::new(engine, wasm);
+    /// The cached compilation of the component with `digest` for `engine`,
+    /// if a sound one exists.
+    pub fn load(&self, engine: &Engine, digest: &ComponentDigest) -> Option<Component> {
+        let id = ArtifactId::new(engine, digest);
         let path = self.dir.join(id.file_name());
-        let bytes = read_artifact(&path)?;
-        let code = self.verified(&id, &path, &bytes)?;
-        // SAFETY: `code` was read from a regular file in the owner-only cache
-        // dir (checked in `open`), itself owned by the user and not writable
-        // by others, and it matches the checksum written with it; for agents
-        // that are pinned or hold grants, also its MAC under a key only the
-        // store holder has, bound to this component's digest and this
-        // engine. Only this program writes there, from `Component::serialize`
-        // of the same engine configuration (wasmtime checks the header too).
-        match unsafe { Component::deserialize(engine, code) } {
+        let sealed = match SealedCode::copy_from(&open_artifact(&path)?) {
+            Ok(sealed) => sealed,
+            Err(error) => {
+                tracing::warn!(path = %path.display(), "cannot read cached artifact ({error}); recompiling");
+                return None;
+            }
+        };
+        self.verified(&id, &path, &sealed)?;
+        // SAFETY: the code was copied from a regular file in the owner-only
+        // cache dir (checked in `open`), itself owned by the user and not
+        // writable by others, into a sealed memory file no one can change,
+        // and it matches the checksum written with it; for agents that are
+        // pinned or hold grants, also its MAC under a key only the store
+        // holder has, bound to this component's digest and this engine. Only
+        // this program writes there, from `Component::serialize` of the same
+        // engine configuration (wasmtime checks the header too).
+        match unsafe { sealed.deserialize(engine) } {
             Ok(component) => {
                 tracing::debug!(path = %path.display(), "compiled-code cache hit");
                 Some(component)
@@ -185,14 +198,15 @@ impl CodeCache {
         }
     }
 
-    /// The artifact's code, if its trailer passes the checks `self.trust` asks for.
-    fn verified<'a>(&self, id: &ArtifactId, path: &Path, bytes: &'a [u8]) -> Option<&'a [u8]> {
-        let Some((code, checksum, tag)) = split(bytes) else {
+    /// Whether the sealed artifact passes the checks `self.trust` asks for.
+    fn verified(&self, id: &ArtifactId, path: &Path, sealed: &SealedCode) -> Option<()> {
+        let (checksum, tag) = sealed.trailer();
+        if blake3::hash(sealed.code()).as_bytes() != checksum {
             tracing::warn!(path = %path.display(), "cached artifact failed its checksum; recompiling");
             return None;
-        };
+        }
         let Trust::Keyed(key) = &self.trust else {
-            return Some(code);
+            return Some(());
         };
         if tag == [0; TAG_LEN] {
             tracing::debug!(path = %path.display(), "cached artifact is not authenticated; recompiling");
@@ -209,13 +223,13 @@ impl CodeCache {
             );
             return None;
         }
-        Some(code)
+        Some(())
     }
 
-    /// Saves `component` (compiled from `wasm`); failures only cost the next
+    /// Saves `component` (compiled from the component with `digest`); failures only cost the next
     /// run a compilation, so they are logged, not returned.
-    pub fn store(&self, engine: &Engine, wasm: &[u8], component: &Component) {
-        let id = ArtifactId::new(engine, wasm);
+    pub fn store(&self, engine: &Engine, digest: &ComponentDigest, component: &Component) {
+        let id = ArtifactId::new(engine, digest);
         let path = self.dir.join(id.file_name());
         let result = component
             .serialize()
@@ -257,10 +271,10 @@ impl CodeCache {
     }
 }
 
-/// Reads the artifact at `path` if it is a regular file, not a symlink,
+/// Opens the artifact at `path` if it is a regular file, not a symlink,
 /// owned by the user and not writable by others (checked on the opened file).
-fn read_artifact(path: &Path) -> Option<Vec<u8>> {
-    let mut file = OpenOptions::new()
+fn open_artifact(path: &Path) -> Option<File> {
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path);
@@ -279,17 +293,7 @@ fn read_artifact(path: &Path) -> Option<Vec<u8>> {
         }
         return None;
     }
-    let mut bytes = Vec::new();
-    file.as_mut().ok()?.read_to_end(&mut bytes).ok()?;
-    Some(bytes)
-}
-
-/// The artifact's code, checksum and tag, if the checksum matches the code.
-fn split(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let split = bytes.len().checked_sub(CHECKSUM_LEN + TAG_LEN)?;
-    let (code, trailer) = bytes.split_at(split);
-    let (checksum, tag) = trailer.split_at(CHECKSUM_LEN);
-    (blake3::hash(code).as_bytes() == checksum).then_some((code, checksum, tag))
+    file.ok()
 }
 
 /// Writes `code` plus its trailer to a new 0600 file, syncs it, and renames

@@ -27,6 +27,7 @@ mod io;
 mod limits;
 mod output;
 mod redact;
+mod sealed_code;
 mod secrets;
 mod wasi_ctx;
 
@@ -38,7 +39,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::broker::{Broker, Released};
-use crate::policy::{Confinement, Limit, Limits};
+use crate::policy::{ComponentDigest, Confinement, Limit, Limits};
 
 pub use cache::{CacheError, CacheKey, CodeCache};
 pub use compile::{COMPILE_TIMEOUT, MAX_NESTING, MAX_PARTS};
@@ -171,7 +172,7 @@ fn engine() -> Result<Engine, LoadError> {
 impl Task {
     /// Compiles `wasm` and links it against WASI and the secrets interface.
     pub fn load(wasm: &[u8]) -> Result<Task, LoadError> {
-        Task::load_cached(wasm, None)
+        Task::load_cached(wasm, &ComponentDigest::of(wasm), None)
     }
 
     /// Whether the task imports the secrets interface, i.e. can ask for a
@@ -184,13 +185,19 @@ impl Task {
 
     /// Like [`Task::load`], but takes the compiled code from `cache` when it
     /// has it, and stores it there after compiling.
-    pub fn load_cached(wasm: &[u8], cache: Option<&CodeCache>) -> Result<Task, LoadError> {
+    /// `digest` is `wasm`'s (hashed once by the caller: an interpreter is
+    /// tens of megabytes).
+    pub fn load_cached(
+        wasm: &[u8],
+        digest: &ComponentDigest,
+        cache: Option<&CodeCache>,
+    ) -> Result<Task, LoadError> {
         let engine = engine()?;
-        let component = match cache.and_then(|cache| cache.load(&engine, wasm)) {
+        let component = match cache.and_then(|cache| cache.load(&engine, digest)) {
             Some(component) => component,
             None => {
                 let component = compile::compile(&engine, wasm)?;
-                cache.inspect(|cache| cache.store(&engine, wasm, &component));
+                cache.inspect(|cache| cache.store(&engine, digest, &component));
                 component
             }
         };

@@ -35,6 +35,8 @@ pub enum ScriptError {
     Unreadable(#[from] InputError),
     #[error("{} is not UTF-8 text", .0.display())]
     NotText(std::path::PathBuf),
+    #[error("script {name} is {size} bytes; at most {MAX_SCRIPT_BYTES} are accepted")]
+    TooLarge { name: String, size: usize },
 }
 
 impl ScriptError {
@@ -42,6 +44,9 @@ impl ScriptError {
         match self {
             ScriptError::Unreadable(error) => error.hint(),
             ScriptError::NotText(_) => Some("save the script as UTF-8".into()),
+            ScriptError::TooLarge { .. } => {
+                Some("a script is a short program: split the work into several runs".into())
+            }
         }
     }
 }
@@ -58,7 +63,8 @@ pub fn hint_for(cause: &(dyn std::error::Error + 'static)) -> Option<Option<Stri
     cause.downcast_ref::<ScriptStoreError>().map(|e| e.hint())
 }
 
-/// A script read from disk: its language, file name and exact text.
+/// A script, read from disk or given as text: its language, name and exact
+/// text.
 pub struct Script {
     pub language: Language,
     /// The file name, as the script sees it in `sys.argv[0]` / tracebacks.
@@ -77,13 +83,27 @@ impl Script {
 
     fn read_as(path: &Path, language: Language) -> Result<Script, ScriptError> {
         let text = crate::input::read_regular(path, MAX_SCRIPT_BYTES)?;
-        if std::str::from_utf8(&text).is_err() {
-            return Err(ScriptError::NotText(path.to_owned()));
-        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        Script::from_text(language, name, text)
+    }
+
+    /// A script given as text (not read from a file), checked like a file's:
+    /// UTF-8, at most [`MAX_SCRIPT_BYTES`].
+    pub fn from_text(
+        language: Language,
+        name: String,
+        text: Vec<u8>,
+    ) -> Result<Script, ScriptError> {
+        if text.len() as u64 > MAX_SCRIPT_BYTES {
+            let size = text.len();
+            return Err(ScriptError::TooLarge { name, size });
+        }
+        if std::str::from_utf8(&text).is_err() {
+            return Err(ScriptError::NotText(name.into()));
+        }
         let digest = ComponentDigest::of(&text);
         Ok(Script {
             language,
@@ -130,19 +150,14 @@ pub struct ScriptRun {
 }
 
 impl ScriptRun {
-    /// For a script file (by extension): reads it, checks that the agent may
-    /// run it, and loads its interpreter; `None` when `path` is no script.
-    pub fn prepare(path: &Path, home: &Path, agent: &Agent) -> Option<anyhow::Result<ScriptRun>> {
-        let script = Script::read(path)?;
-        Some((|| {
-            let script = script?;
-            script.check_allowed(agent)?;
-            let interpreter = Interpreter::load(home, script.language)?;
-            Ok(ScriptRun {
-                script,
-                interpreter,
-            })
-        })())
+    /// Checks that the agent may run `script` and loads its interpreter.
+    pub fn prepare(script: Script, home: &Path, agent: &Agent) -> anyhow::Result<ScriptRun> {
+        script.check_allowed(agent)?;
+        let interpreter = Interpreter::load(home, script.language)?;
+        Ok(ScriptRun {
+            script,
+            interpreter,
+        })
     }
 
     /// Keeps the text in the state dir's script store (before the run is
