@@ -52,6 +52,7 @@ mod pg_backend;
 mod pg_cluster;
 mod pg_faults;
 mod pg_hosts;
+mod pg_store;
 mod polyglot;
 mod readiness;
 mod readme_first_steps;

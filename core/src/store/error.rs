@@ -117,6 +117,8 @@ pub enum StoreError {
     Database {
         message: String,
         hint: Option<String>,
+        /// Another writer changed the document first (nothing was changed).
+        conflict: bool,
     },
 }
 

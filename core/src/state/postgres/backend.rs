@@ -126,7 +126,48 @@ impl Backend for PostgresBackend {
     }
 
     fn write_store(&self, store: &mut Store, change: Change<'_>) -> Result<Written, StateError> {
-        self.refresh(store)?;
+        // A writer on another host that committed between our read and our
+        // commit wins; the change is made again on its document.
+        for attempt in 1..WRITE_ATTEMPTS {
+            let Some(copy) = change.again() else { break };
+            match self.write_once(store, copy) {
+                Err(StateError::Store(StoreError::Database { conflict: true, .. })) => {
+                    back_off(attempt);
+                }
+                done => return done,
+            }
+        }
+        let rekey = change.is_rekey();
+        let written = self.write_once(store, change);
+        if rekey {
+            match &written {
+                Ok(_) => store.settle_rekey()?,
+                Err(_) => store.abandon_rekey(),
+            }
+        }
+        written
+    }
+}
+
+/// How often a change is tried against concurrent writers before the
+/// command fails (nothing changed) asking to run it again.
+const WRITE_ATTEMPTS: u32 = 16;
+
+/// Waits a random while, longer after each lost race, so writers that
+/// collided do not collide again in step.
+fn back_off(attempt: u32) {
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    let millis = u64::from(byte[0] % 20 + 1) * u64::from(attempt);
+    std::thread::sleep(std::time::Duration::from_millis(millis));
+}
+
+impl PostgresBackend {
+    /// Reads the document as it is now, makes `change` to it in memory and
+    /// commits document, generation and records over the generation read.
+    fn write_once(&self, store: &mut Store, change: Change<'_>) -> Result<Written, StateError> {
+        let current = self.pg.document().map_err(PgError::into_store)?;
+        store.take_document(current.text.as_bytes())?;
         let expected = store.generation();
         let file_only = || Err(StoreError::FileOnly("accept-restore"));
         let applied = change.apply(store, file_only)?;

@@ -103,6 +103,7 @@ impl PgError {
     /// message and hint are kept, a refused append stays an audit error's.
     pub fn into_store(self) -> crate::store::StoreError {
         crate::store::StoreError::Database {
+            conflict: matches!(self, PgError::Conflict),
             hint: self.hint(),
             message: self.to_string(),
         }
