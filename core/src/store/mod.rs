@@ -48,6 +48,8 @@ mod tests;
 #[cfg(test)]
 mod tests_custody;
 #[cfg(test)]
+mod tests_document;
+#[cfg(test)]
 mod tests_json;
 #[cfg(test)]
 mod tests_tamper;
