@@ -13,14 +13,25 @@
 //! chain). A new store's key file is made as `key.next` and installed only
 //! once the caller has committed the document ([`Store::install_key`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::crypto;
 use super::format::{self, StoreData};
 use super::sealing::{new_kek, seal_header, seal_subkey_seed};
 use super::{
-    AskPassphrase, Held, KEY_FILE, KeyProtection, Store, StoreError, exists, hygiene, recover,
+    AskPassphrase, KEY_FILE, KeyProtection, STORE_FILE, Store, StoreError, exists, hygiene, recover,
 };
+
+/// Who keeps the store document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Held {
+    /// The store file in the state dir, written by every change.
+    File,
+    /// The caller (a database backend): a change only updates the document
+    /// in memory; the caller reads it back ([`Store::document`]) and
+    /// commits it.
+    Caller,
+}
 
 /// What errors call a store document held outside the state dir.
 pub const DOCUMENT_LABEL: &str = "store_document (PostgreSQL table)";
@@ -111,6 +122,15 @@ impl Store {
         }
         self.data = self.checked(data)?;
         Ok(())
+    }
+
+    /// What errors call the store document: the store file, or the label
+    /// of a document the caller holds.
+    pub(super) fn document_path(&self) -> PathBuf {
+        match self.held {
+            Held::File => self.dir.join(STORE_FILE),
+            Held::Caller => DOCUMENT_LABEL.into(),
+        }
     }
 
     /// The document's lock for a write: the store lock for a file; none for

@@ -64,6 +64,7 @@ use time::OffsetDateTime;
 
 use crate::names::{ProjectName, SecretName};
 use crypto::RootKey;
+use document::Held;
 use format::{Entry, StoreData};
 use kek::KekSource;
 use sealing::{is_intact, new_kek, open_entry, seal_header, seal_into, seal_subkey_seed};
@@ -115,17 +116,6 @@ pub struct Store {
     /// Root of `derive_subkey`; kept across data key changes.
     subkeys: RootKey,
     data: StoreData,
-}
-
-/// Who keeps the store document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Held {
-    /// The store file in the state dir, written by every change.
-    File,
-    /// The caller (a database backend): a change only updates the document
-    /// in memory; the caller reads it back ([`Store::document`]) and
-    /// commits it.
-    Caller,
 }
 
 impl fmt::Debug for Store {
@@ -376,15 +366,6 @@ impl Store {
     fn unauthenticated(&self) -> StoreError {
         StoreError::Unauthenticated {
             path: self.document_path(),
-        }
-    }
-
-    /// What errors call the store document: the store file, or the label
-    /// of a document the caller holds.
-    fn document_path(&self) -> PathBuf {
-        match self.held {
-            Held::File => self.dir.join(STORE_FILE),
-            Held::Caller => DOCUMENT_LABEL.into(),
         }
     }
 
