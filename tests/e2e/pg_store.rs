@@ -117,3 +117,42 @@ fn a_rekey_on_one_host_needs_the_new_key_on_the_others() {
     let (code, report) = b.verify();
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn hosts_join_a_passphrase_store_with_the_passphrase_and_hold_no_key() {
+    let Some(pg) = PgCluster::start() else { return };
+    let pass = "correct horse battery staple";
+    let with_pass = |host: &PgHost, pass: &str, args: &[&str]| {
+        let mut cmd = host.cmd(args);
+        cmd.env("SCOPEHOLD_PASSPHRASE", pass);
+        cmd.output().unwrap()
+    };
+    let a = PgHost::new(&pg, "host-a");
+    let created = with_pass(&a, pass, &["init", "--passphrase"]);
+    assert!(stdout(&created).contains("created"), "{}", text(&created));
+    let value = canary();
+    let mut set = a.cmd(&["secret", "set", "posthog-read", "--project", "analytics"]);
+    set.env("SCOPEHOLD_PASSPHRASE", pass);
+    let set = feed(set, format!("{value}\n").as_bytes())
+        .wait_with_output()
+        .unwrap();
+    assert!(set.status.success(), "{}", text(&set));
+
+    let stranger = PgHost::new(&pg, "host-x");
+    let refused = with_pass(
+        &stranger,
+        "a different passphrase here",
+        &["init", "--passphrase"],
+    );
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(contains(&refused.stderr, "hint:"), "{}", text(&refused));
+
+    let b = PgHost::new(&pg, "host-b");
+    let joined = with_pass(&b, pass, &["init", "--passphrase"]);
+    assert!(stdout(&joined).contains("joined"), "{}", text(&joined));
+    assert!(b.state_files().is_empty(), "{:?}", b.state_files());
+    let mut run = b.exec_cmd("probe", &["get:posthog-read"]);
+    let run = run.env("SCOPEHOLD_PASSPHRASE", pass).output().unwrap();
+    assert!(stdout(&run).contains(&digest(&value)), "{}", text(&run));
+    assert_eq!(pg.psql("SELECT count(*) FROM store_document"), "1");
+}
