@@ -15,45 +15,18 @@ GUESTS=$root/target/guests/wasm32-wasip2/release
 HELLO=$GUESTS/hello.wasm
 HOG=$GUESTS/hog.wasm
 
-say() { printf '\n== %s\n' "$*"; }
-
-# --- tools -------------------------------------------------------------------
-# NO_INSTALL=1: do not install wasmtime-cli; comparisons with it are skipped.
-if [ ! -x "$WASMTIME" ] && [ -z "${NO_INSTALL:-}" ]; then
-  say "installing wasmtime-cli 48.0.8 into $TOOLS"
-  cargo install wasmtime-cli --version 48.0.8 --locked --root "$TOOLS"
-fi
-if ! command -v hyperfine >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq hyperfine || true
-  fi
-fi
-# bench CMD... : times the commands side by side into $out.json, prints medians.
-bench() {
-  local name=$1 warmup=$2 prepare=$3; shift 3
-  local json=$work/$name.json
-  if command -v hyperfine >/dev/null; then
-    local args=(--runs "$RUNS" --warmup "$warmup" -N --export-json "$json" --style none)
-    [ -n "$prepare" ] && args+=(--prepare "$prepare")
-    # -N: no intermediate shell; commands are simple argv.
-    hyperfine "${args[@]}" "$@" >/dev/null
-  else
-    python3 "$root/bench/timeit.py" "$RUNS" "$warmup" "$prepare" "$json" "$@"
-  fi
-  python3 "$root/bench/median.py" "$json" | shorten
-}
+source "$root/bench/lib.sh"
+install_tools
 # Long paths out of the printed commands.
 shorten() { sed -e "s|$R --home $H --config $work/tasks.toml|runner|g" -e "s|$R --home $H --config $work/tasks-every.toml|runner(every-record)|g" -e "s|$GUESTS/||g" \
   -e "s|$WASMTIME|wasmtime|g" -e "s|$R|runner|g" -e "s|$work/||g"; }
-median_of() { python3 -c 'import json,statistics,sys; print(statistics.median(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["times"]))' "$@"; }
 
 say "build (release)"
 cargo build --release -p runner
 cargo build --release --target wasm32-wasip2 --target-dir target/guests -p hello -p hog
 
 say "machine"
-echo "nproc: $(nproc)"; grep -m1 'model name' /proc/cpuinfo; free -h | head -2
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)   (shared machine: other builds may run)"
+machine
 if [ -x "$WASMTIME" ]; then "$WASMTIME" --version; else echo "wasmtime: not installed, skipped"; fi
 "$R" --version
 # with_wt WT CMD...: the commands, then the wasmtime one WT if installed.

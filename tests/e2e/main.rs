@@ -48,6 +48,8 @@ mod limits;
 mod live_grants;
 mod mcp;
 mod mcp_clients;
+mod mcp_code;
+mod mcp_refused;
 mod pg_backend;
 mod pg_cluster;
 mod pg_faults;

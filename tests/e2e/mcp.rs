@@ -19,7 +19,8 @@ pub const SECRET: &str = "posthog-read";
 /// A world with tools: `reveal` prints the key (the runner redacts it),
 /// `inject` sends it host-side to the stand-in API, `echo` prints its
 /// arguments, `crash` traps, `spin` runs past its 1 s timeout, `fails`
-/// exits 3, and `locked`'s agent is pinned to other code.
+/// exits 3, `locked`'s agent is pinned to other code, and `nodir`'s agent
+/// is granted a directory that does not exist (listed; its run is refused).
 pub fn tools_world(api: &Server, key: &str) -> World {
     let url = api.url();
     let (probe, egress, hog) = (guest("probe"), guest("egress-probe"), guest("hog"));
@@ -37,10 +38,12 @@ pub fn tools_world(api: &Server, key: &str) -> World {
          grants = [{{ secret = \"{SECRET}\", hosts = [\"{url}\"] }}]\n\n\
          [agents.slow]\nproject = \"analytics\"\nlimits = {{ timeout = \"1s\" }}\n\n\
          [agents.locked]\nproject = \"analytics\"\ncomponents = [\"blake3:{zeros}\"]\n\n\
+         [agents.nodir]\nproject = \"analytics\"\n\
+         dirs = [{{ host = \"/nonexistent-scopehold-dir\", guest = \"/data\", mode = \"ro\" }}]\n\n\
          {reveal}{inject}{echo}\
          [tools.echo.input.text]\ntype = \"string\"\ndescription = \"what to echo\"\n\n\
          [tools.echo.input.count]\ntype = \"integer\"\nrequired = false\n\n\
-         {crash}{spin}{fails}{locked}",
+         {crash}{spin}{fails}{locked}{nodir}",
         zeros = "0".repeat(64),
         reveal = tool("reveal", &egress, "q", &format!("\"print:{SECRET}\"")),
         inject = tool("inject", &egress, "q", &events),
@@ -49,6 +52,7 @@ pub fn tools_world(api: &Server, key: &str) -> World {
         spin = tool("spin", &hog, "slow", "\"spin\""),
         fails = tool("fails", &probe, "q", "\"exit:3\""),
         locked = tool("locked", &probe, "locked", "\"env\""),
+        nodir = tool("nodir", &probe, "nodir", "\"env\""),
     );
     let world = World::with_policy(&policy);
     world.set_secret("analytics", SECRET, key);
@@ -56,7 +60,9 @@ pub fn tools_world(api: &Server, key: &str) -> World {
 }
 
 /// The tools every client must see: all but `locked`.
-pub const LISTED: [&str; 6] = ["crash", "echo", "fails", "inject", "reveal", "spin"];
+pub const LISTED: [&str; 7] = [
+    "crash", "echo", "fails", "inject", "nodir", "reveal", "spin",
+];
 
 pub fn standin(key: &str) -> Server {
     Server::start("127.0.0.1:0", key).expect("the stand-in server starts")
@@ -297,30 +303,17 @@ fn bad_arguments_are_protocol_errors_and_the_server_stays_healthy() {
     );
     let (status, _) = session.finish();
     assert!(status.success());
-}
-
-#[test]
-fn unknown_and_unavailable_tools_are_refused() {
-    let key = canary();
-    let api = standin(&key);
-    let world = tools_world(&api, &key);
-    let mut session = Session::start(&world);
-    let unknown = session.call("rotate-secret", json!({}));
-    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
-    assert!(
-        unknown["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown tool")
-    );
-    let locked = session.call("locked", json!({}));
-    assert_eq!(locked["error"]["code"], -32602, "{locked}");
-    let message = locked["error"]["message"].as_str().unwrap();
-    assert!(message.contains("may not run as agent locked"), "{message}");
-    assert!(world.records_of("exec.start").is_empty(), "nothing ran");
-    let fine = session.call("echo", json!({"text": "ok"}));
-    assert!(result_text(&fine).contains("ok"), "{fine}");
-    session.finish();
+    // ... but each leaves a record, without the value it was sent.
+    let refused = world.records_of("tool.refused");
+    assert_eq!(refused.len(), 5, "{refused:?}");
+    for record in &refused {
+        assert_eq!(record["tool"], "echo");
+        assert_eq!(record["as_agent"], "q");
+        assert_eq!(record["reason"], "bad-input");
+        assert_eq!(record["client"], "scopehold-e2e");
+        assert!(!record.to_string().contains("xxxxxxxx"), "{record}");
+    }
+    assert!(world.ok(&["audit", "verify"]).status.success());
 }
 
 #[test]

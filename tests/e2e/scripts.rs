@@ -189,6 +189,48 @@ scripts = "any"
 project = "analytics"
 components = {elsewhere}
 scripts = "any"
+
+# MCP code tools (mcp_code.rs, mcp_clients.rs): listed are run-*, inject-*
+# and trusted-python; the last three may not run.
+[tools.run-python]
+kind = "python"
+agent = "scripts"
+description = "Runs Python as agent scripts"
+
+[tools.run-js]
+kind = "javascript"
+agent = "scripts"
+description = "Runs JavaScript as agent scripts"
+
+[tools.inject-python]
+kind = "python"
+agent = "inject"
+description = "Runs Python that calls the stand-in API"
+
+[tools.inject-js]
+kind = "javascript"
+agent = "inject"
+description = "Runs JavaScript that calls the stand-in API"
+
+[tools.trusted-python]
+kind = "python"
+agent = "pinned-any"
+description = "Runs Python in the pinned interpreter"
+
+[tools.unscripted-python]
+kind = "python"
+agent = "no-scripts"
+description = "Its agent takes no script"
+
+[tools.pinned-python]
+kind = "python"
+agent = "pinned"
+description = "Its agent takes pinned scripts only"
+
+[tools.elsewhere-js]
+kind = "javascript"
+agent = "pinned-elsewhere"
+description = "Its agent is pinned to other code"
 "#
     )
 }

@@ -149,7 +149,7 @@ fn every_listed_module_imports_and_others_are_a_clear_error() {
     }
 }
 
-fn raising(lang: Lang) -> &'static str {
+pub fn raising(lang: Lang) -> &'static str {
     match lang {
         Lang::Python => {
             "# raises\ndef check(n):\n    raise ValueError(f\"bad value {n}\")\n\ncheck(7)\n"
@@ -192,7 +192,7 @@ fn an_uncaught_exception_prints_the_scripts_traceback_and_exits_1() {
     }
 }
 
-fn broken(lang: Lang) -> &'static str {
+pub fn broken(lang: Lang) -> &'static str {
     match lang {
         Lang::Python => {
             "from scopehold import get_secret\nprint(len(get_secret('posthog-read')))\nif True\n    pass\n"

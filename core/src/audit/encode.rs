@@ -192,6 +192,21 @@ fn encode_event(event: &Event, f: &mut Fields<'_>) {
                 .str("client", client)
                 .str("client_version", client_version);
         }
+        Event::ToolRefused {
+            tool,
+            as_agent,
+            client,
+            client_version,
+            reason,
+            detail,
+        } => {
+            f.str("tool", tool)
+                .str("as_agent", as_agent)
+                .str("client", client)
+                .str("client_version", client_version)
+                .str("reason", reason.as_str())
+                .str("detail", detail);
+        }
         Event::ExecRefused {
             as_agent,
             path,

@@ -121,6 +121,22 @@ pub enum Event {
         client: String,
         client_version: String,
     },
+    /// A call of an MCP tool refused before any run started: an unknown
+    /// tool, a tool that may not run now, bad arguments, or a run the exec
+    /// operation refused (then an `exec.refused` precedes it). Every call
+    /// thus leaves a record: `tool.call` when it ran, this when it did not.
+    #[serde(rename = "tool.refused")]
+    ToolRefused {
+        /// The tool name as the client sent it (at most 512 characters).
+        tool: String,
+        /// The tool's agent in tasks.toml; empty for an unknown tool.
+        as_agent: String,
+        client: String,
+        client_version: String,
+        /// Why, as a short code (`unknown-tool`, `unavailable`, ...).
+        reason: Token,
+        detail: String,
+    },
     /// A run refused before its task started (unknown agent, unpinned
     /// component, a file that is not a component, an unsupported import,
     /// a missing host directory): no `exec.start` follows.
@@ -289,6 +305,7 @@ impl Event {
             Event::ExecEnd { .. } => "exec.end",
             Event::ExecRefused { .. } => "exec.refused",
             Event::ToolCall { .. } => "tool.call",
+            Event::ToolRefused { .. } => "tool.refused",
             Event::HttpRequest { .. } => "http.request",
             Event::SecretSet { .. } => "secret.set",
             Event::SecretRotate { .. } => "secret.rotate",
@@ -351,6 +368,14 @@ impl Event {
             ],
             Event::ExecRefused { .. } => &["as_agent", "path", "component", "reason", "detail"],
             Event::ToolCall { .. } => &[WHO[0], WHO[1], WHO[2], "tool", "client", "client_version"],
+            Event::ToolRefused { .. } => &[
+                "tool",
+                "as_agent",
+                "client",
+                "client_version",
+                "reason",
+                "detail",
+            ],
             Event::HttpRequest { .. } => &[
                 WHO[0], WHO[1], WHO[2], "method", "target", "path", "decision", "reason",
                 "injected", "status",

@@ -214,6 +214,14 @@ impl WireLine<'_> {
                 client: take!(w.client),
                 client_version: take!(w.client_version),
             },
+            "tool.refused" => Event::ToolRefused {
+                tool: take!(w.tool),
+                as_agent: take!(w.as_agent),
+                client: take!(w.client),
+                client_version: take!(w.client_version),
+                reason: take!(w.reason),
+                detail: take!(w.detail),
+            },
             "http.request" => Event::HttpRequest {
                 run: take!(w.run),
                 agent: take!(w.agent),

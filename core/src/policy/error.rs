@@ -239,8 +239,9 @@ impl Problem {
             }
             Problem::BadTool { .. } => "write a tool as [tools.NAME] with component = \"task.wasm\", \
                  agent = \"AGENT\", description = \"...\" and optional input arguments \
-                 [tools.NAME.input.ARG] with type = \"string\"|\"integer\"|\"number\"|\"boolean\" \
-                 (docs/mcp.md)"
+                 [tools.NAME.input.ARG] with type = \"string\"|\"integer\"|\"number\"|\"boolean\"; \
+                 a code tool as kind = \"python\" or \"javascript\" with agent and description \
+                 only (docs/mcp.md)"
                 .to_owned(),
             Problem::BadScripts { .. } => "write scripts = \"any\" (any script may run as the \
                  agent) or scripts = [\"blake3:<64 hex>\"] (the digests `runner digest SCRIPT.py` \

@@ -53,7 +53,7 @@ pub use inject::InjectAt;
 pub use limits::{Limit, Limits, format_bytes, format_duration};
 pub use location::Location;
 pub(crate) use snapshot::Snapshot;
-pub use tools::{Arg, ArgType, MAX_ARGS, Tool, ToolKind};
+pub use tools::{Arg, ArgType, Language, MAX_ARGS, Tool, ToolKind};
 
 use crate::input::{InputError, MAX_POLICY_BYTES, Opened};
 use crate::names::{AgentName, ProjectName, SecretName, ToolName};

@@ -1,15 +1,18 @@
 //! `[tools.NAME]`: tasks served as MCP tools by `runner mcp`.
 //!
 //! Guarantees: a loaded [`Tool`] names an agent of the policy, has a kind
-//! (today only [`ToolKind::Component`]) with what that kind needs, and an
-//! input of typed, named arguments ([`Arg`]). Whether the tool may actually
-//! run (its component pinned to its agent) is decided when it is listed or
-//! called, against the file's bytes at that time, not here.
+//! ([`ToolKind`]) with what that kind needs, and an input of typed, named
+//! arguments ([`Arg`]). Whether the tool may actually run (its component
+//! pinned to its agent; for a code tool, an agent with `scripts = "any"` and
+//! an installed interpreter) is decided when it is listed or called, against
+//! the files as they are at that time, not here.
 //!
-//! The input is a simple argument list, not a free JSON Schema: every
-//! argument has a name, one of four JSON types and a required flag, so a
-//! call's arguments are checked exactly (`crate::mcp` builds the JSON
-//! Schema shown to clients from it).
+//! The input of a component tool is a simple argument list, not a free JSON
+//! Schema: every argument has a name, one of four JSON types and a required
+//! flag, so a call's arguments are checked exactly (`runner`'s mcp module
+//! builds the JSON Schema shown to clients from it). A code tool
+//! (`kind = "python"` / `"javascript"`) has a fixed input, the code and its
+//! arguments, so it declares neither `component`, `args` nor `input`.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +77,9 @@ pub enum ToolKind {
     /// A WebAssembly component (`component = "PATH"`, relative to the
     /// directory holding tasks.toml).
     Component { path: std::path::PathBuf },
+    /// Code the caller sends, run as a script of `language` in its
+    /// interpreter (`kind = "python"` or `"javascript"`).
+    Code { language: Language },
 }
 
 impl ToolKind {
@@ -81,6 +87,47 @@ impl ToolKind {
     pub fn key(&self) -> &'static str {
         match self {
             ToolKind::Component { .. } => "component",
+            ToolKind::Code { language } => language.as_str(),
+        }
+    }
+}
+
+/// A script language: of a script file (by its extension) or of a code
+/// tool (by its `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// `.py`, `kind = "python"`
+    Python,
+    /// `.js`, `.mjs`, `kind = "javascript"`
+    JavaScript,
+}
+
+impl Language {
+    const ALL: [Language; 2] = [Language::Python, Language::JavaScript];
+
+    /// The language of a script file, by extension; `None` for anything
+    /// else (a component).
+    pub fn of(path: &std::path::Path) -> Option<Language> {
+        match path.extension()?.to_str()? {
+            "py" => Some(Language::Python),
+            "js" | "mjs" => Some(Language::JavaScript),
+            _ => None,
+        }
+    }
+
+    /// Its name, as a tool's `kind` and an interpreter's file name use it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+        }
+    }
+
+    /// The file extension of a script in this language.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Language::Python => "py",
+            Language::JavaScript => "js",
         }
     }
 }
@@ -133,6 +180,27 @@ impl ArgType {
 }
 
 pub(super) type Tools = BTreeMap<ToolName, Tool>;
+
+/// A code tool: its input is fixed (the code and its arguments), so a
+/// component, fixed arguments or declared inputs are mistakes to point out.
+fn code_kind(
+    raw: &RawTool,
+    language: Language,
+    at: std::ops::Range<usize>,
+    bad: &dyn Fn(std::ops::Range<usize>, String) -> PolicyError,
+) -> Result<ToolKind, PolicyError> {
+    let kind = language.as_str();
+    if let Some(component) = &raw.component {
+        let reason = format!("a {kind} tool runs the code it is sent: remove component");
+        return Err(bad(component.span(), reason));
+    }
+    if !raw.args.is_empty() || !raw.input.is_empty() {
+        let reason =
+            format!("a {kind} tool's input is fixed ({{ code, args }}): remove args and input");
+        return Err(bad(at, reason));
+    }
+    Ok(ToolKind::Code { language })
+}
 
 impl Context<'_> {
     /// Validates the `[tools]` tables, in file order.
@@ -204,11 +272,18 @@ impl Context<'_> {
         if let Some(kind) = &raw.kind
             && kind.get_ref() != "component"
         {
-            let reason = format!(
-                "kind {:?} is not a tool kind; use \"component\"",
-                kind.get_ref()
-            );
-            return Err(bad(kind.span(), reason));
+            let language = Language::ALL
+                .into_iter()
+                .find(|l| l.as_str() == kind.get_ref())
+                .ok_or_else(|| {
+                    let reason = format!(
+                        "kind {:?} is not a tool kind; use \"component\", \"python\" or \
+                         \"javascript\"",
+                        kind.get_ref()
+                    );
+                    bad(kind.span(), reason)
+                })?;
+            return code_kind(raw, language, at, bad);
         }
         let Some(component) = &raw.component else {
             let problem = Problem::MissingKey {
@@ -253,5 +328,75 @@ impl Context<'_> {
             });
         }
         Ok(args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    const CODE_TOOLS: &str = r#"
+        [projects.p]
+        [agents.a]
+        project = "p"
+        scripts = "any"
+        [tools.py]
+        kind = "python"
+        agent = "a"
+        description = "runs python"
+        [tools.js]
+        kind = "javascript"
+        agent = "a"
+        description = "runs javascript"
+    "#;
+
+    #[test]
+    fn the_extension_names_the_language() {
+        assert_eq!(
+            Language::of(std::path::Path::new("a/fix.py")),
+            Some(Language::Python)
+        );
+        assert_eq!(
+            Language::of(std::path::Path::new("x.mjs")),
+            Some(Language::JavaScript)
+        );
+        assert_eq!(
+            Language::of(std::path::Path::new("x.js")),
+            Some(Language::JavaScript)
+        );
+        for other in ["task.wasm", "py", "x.PY", "x.pyc", "noext"] {
+            assert_eq!(Language::of(std::path::Path::new(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn code_tools_load_with_their_language_and_no_input() {
+        let policy = Policy::parse(CODE_TOOLS, std::path::Path::new("tasks.toml")).unwrap();
+        let py = policy.tool("py").unwrap();
+        assert_eq!(
+            py.kind,
+            ToolKind::Code {
+                language: Language::Python
+            }
+        );
+        assert_eq!(py.kind.key(), "python");
+        assert!(py.input.is_empty() && py.args.is_empty());
+        let js = &policy.tool("js").unwrap().kind;
+        assert_eq!(js.key(), "javascript");
+    }
+
+    #[test]
+    fn a_code_tool_with_fixed_args_or_inputs_is_refused() {
+        for extra in ["args = [\"x\"]", "[tools.py.input.q]\ntype = \"string\""] {
+            let source = CODE_TOOLS.replace(
+                "description = \"runs python\"",
+                &format!("description = \"runs python\"\n{extra}"),
+            );
+            let error = Policy::parse(&source, std::path::Path::new("tasks.toml"))
+                .err()
+                .unwrap();
+            assert!(error.to_string().contains("input is fixed"), "{error}");
+        }
     }
 }

@@ -99,6 +99,17 @@ pub(crate) fn describe(
             "tool.call      run {} agent {agent} tool {tool} client {client} {client_version}",
             short(&run.to_string())
         ),
+        Event::ToolRefused {
+            tool,
+            as_agent,
+            client,
+            client_version,
+            reason,
+            detail,
+        } => format!(
+            "tool.refused   tool {tool} agent {as_agent} client {client} {client_version} \
+             {reason}: {detail}"
+        ),
         Event::ExecRefused {
             as_agent,
             path,

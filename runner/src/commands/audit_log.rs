@@ -222,7 +222,7 @@ impl<'a> Facts<'a> {
                 f.who(run, agent.as_str());
                 f.outcome = Some(outcome.as_str());
             }
-            Event::ExecRefused { as_agent, .. } => {
+            Event::ExecRefused { as_agent, .. } | Event::ToolRefused { as_agent, .. } => {
                 f.agent = Some(as_agent);
                 f.outcome = Some("refused");
             }

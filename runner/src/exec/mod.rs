@@ -36,6 +36,7 @@ use crate::state_dir::StateDir;
 
 pub use ended::Ended;
 pub use prepare::check_pinned;
+pub use refused::clip as clip_field;
 
 /// One run to make.
 pub struct Request<'a> {

@@ -89,7 +89,7 @@ fn reason(error: &anyhow::Error) -> &'static str {
 }
 
 /// At most [`MAX_FIELD_CHARS`] characters of `text`, marked when cut.
-pub(super) fn clip(text: &str) -> String {
+pub fn clip(text: &str) -> String {
     match text.char_indices().nth(MAX_FIELD_CHARS) {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text.to_owned(),

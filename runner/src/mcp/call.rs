@@ -1,109 +1,182 @@
 //! One `tools/call`: find the tool, check that it may run and that its
 //! arguments fit, run it through the exec operation, and turn how it ended
-//! into the call's result.
+//! into the call's result. A call that does not run is answered with an
+//! error and recorded as `tool.refused` (`refusal.rs`).
+
+use std::path::Path;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, ErrorData, Implementation};
 
-use super::Setup;
-use super::input;
+use super::input::{self, Input};
+use super::refusal::{Reason, Refusal};
+use super::{Setup, code};
 use crate::exec::{Ended, Request, TaskSource, ToolCaller};
-use crate::policy::{Policy, Tool, ToolKind};
+use crate::policy::{ComponentDigest, Policy, Tool, ToolKind};
 use crate::sandbox::{Outcome, TaskIo};
+use crate::script::Interpreter;
+
+/// Answers one call; blocking (call it off the async runtime).
+pub(super) fn answer(
+    setup: &Setup,
+    request: &CallToolRequestParams,
+    client: Option<Implementation>,
+) -> Result<CallToolResult, ErrorData> {
+    let client = client.unwrap_or_else(|| Implementation::new("unknown", ""));
+    let caller = ToolCaller {
+        tool: request.name.to_string(),
+        client: client.name,
+        client_version: client.version,
+    };
+    let policy = setup.policy().map_err(|error| {
+        let agent = String::new();
+        let refusal = Refusal {
+            reason: Reason::BadPolicy,
+            agent,
+            error,
+        };
+        refusal.record(setup, &caller)
+    })?;
+    match Call::new(&policy, setup, request) {
+        Ok(call) => call.run(setup, &policy, caller),
+        Err(refusal) => Err(refusal.record(setup, &caller)),
+    }
+}
 
 /// A call that passed every check and is ready to run.
-pub(super) struct Call {
+struct Call {
     tool: Tool,
-    caller: ToolCaller,
-    /// The arguments as JSON, for the task's stdin.
-    stdin: Vec<u8>,
+    input: Input,
 }
 
 impl Call {
     /// Checks the call against the policy; an unknown tool, a tool that may
     /// not run and bad arguments are errors of the request (`-32602`).
-    pub(super) fn new(
+    fn new(
         policy: &Policy,
+        setup: &Setup,
         request: &CallToolRequestParams,
-        client: Option<Implementation>,
-    ) -> Result<Call, ErrorData> {
+    ) -> Result<Call, Refusal> {
         let name = request.name.as_ref();
         let Some(tool) = policy.tool(name) else {
             // A name of any length and content: shown clipped, escaped.
             let shown = input::clipped(name);
             eprintln!("scopehold: mcp: a call of unknown tool {shown:?} was refused");
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool {shown:?}; tools/list shows the tools there are"),
-                None,
-            ));
+            let message = format!("unknown tool {shown:?}; tools/list shows the tools there are");
+            return Err(refusal(Reason::UnknownTool, None, message));
         };
-        if let Err(error) = runnable(policy, tool) {
+        if let Err(error) = runnable(policy, tool, setup.home.as_deref()) {
             eprintln!("scopehold: mcp: tool {name} may not run: {error:#}");
             let hint = crate::report::hint_for(&error)
                 .map(|hint| format!(" (hint for the operator: {hint})"))
                 .unwrap_or_default();
             let message = format!("tool {name} is not available: {error:#}{hint}");
-            return Err(ErrorData::invalid_params(message, None));
+            return Err(refusal(Reason::Unavailable, Some(tool), message));
         }
-        let stdin = input::check(tool, request.arguments.as_ref())
-            .map_err(|error| ErrorData::invalid_params(format!("tool {name}: {error}"), None))?;
-        let client = client.unwrap_or_else(|| Implementation::new("unknown", ""));
+        let input = input::checked(tool, request.arguments.as_ref()).map_err(|error| {
+            refusal(
+                Reason::BadInput,
+                Some(tool),
+                format!("tool {name}: {error}"),
+            )
+        })?;
         Ok(Call {
             tool: tool.clone(),
-            caller: ToolCaller {
-                tool: name.to_owned(),
-                client: client.name,
-                client_version: client.version,
-            },
-            stdin,
+            input,
         })
     }
 
-    /// Runs the tool's task; blocking (call it off the async runtime).
-    pub(super) fn run(self, setup: &Setup, policy: Policy) -> Result<CallToolResult, ErrorData> {
-        let ToolKind::Component { path } = &self.tool.kind;
+    /// Runs the tool's task.
+    fn run(
+        self,
+        setup: &Setup,
+        policy: &Policy,
+        caller: ToolCaller,
+    ) -> Result<CallToolResult, ErrorData> {
+        let script_name;
+        let (task, args, stdin) = match &self.input {
+            Input::Component { path, json } => {
+                (TaskSource::File(path), &self.tool.args[..], json.clone())
+            }
+            Input::Code { language, code } => {
+                script_name = format!("{}.{}", self.tool.name, language.extension());
+                let text = code.code.as_bytes();
+                let (language, name) = (*language, script_name.as_str());
+                let task = TaskSource::Script {
+                    language,
+                    name,
+                    text,
+                };
+                (task, &code.args[..], Vec::new())
+            }
+        };
         let ended = crate::exec::run(Request {
-            policy: &policy,
+            policy,
             home: setup.home.as_deref(),
             database_url: setup
                 .database_url
                 .as_ref()
                 .map(crate::cli::DatabaseUrl::secret),
             agent: self.tool.agent.as_str(),
-            task: TaskSource::File(path),
-            args: &self.tool.args,
-            io: TaskIo::capture(self.stdin),
+            task,
+            args,
+            io: TaskIo::capture(stdin),
             watch_signals: false,
-            tool: Some(self.caller),
+            tool: Some(caller.clone()),
             summary: None,
         });
-        match ended {
-            Ok(ended) => Ok(result(&ended)),
-            Err(error) => {
-                let hint = crate::report::hint_for(&error)
-                    .map(|hint| format!("; hint: {hint}"))
-                    .unwrap_or_default();
-                eprintln!("scopehold: mcp: tool {} failed: {error:#}", self.tool.name);
-                let message = format!("the runner could not run the task: {error:#}{hint}");
-                Err(ErrorData::internal_error(message, None))
-            }
-        }
+        ended.map(|ended| result(&ended)).map_err(|error| {
+            eprintln!("scopehold: mcp: tool {} failed: {error:#}", self.tool.name);
+            not_run(&self.tool, &error).record(setup, &caller)
+        })
     }
 }
 
-/// Whether `tool` may run now: its component is readable, is a component,
-/// and is one its agent may run (the pin check of `runner exec`).
-pub(super) fn runnable(policy: &Policy, tool: &Tool) -> anyhow::Result<()> {
-    let agent = policy.agent(tool.agent.as_str())?;
-    match &tool.kind {
-        ToolKind::Component { path } => {
-            let wasm = crate::task_file::read(path)?;
-            crate::exec::check_pinned(agent, &crate::policy::ComponentDigest::of(&wasm))
-        }
+fn refusal(reason: Reason, tool: Option<&Tool>, message: String) -> Refusal {
+    Refusal {
+        reason,
+        agent: tool.map(|t| t.agent.to_string()).unwrap_or_default(),
+        error: ErrorData::invalid_params(message, None),
     }
+}
+
+/// A run the exec operation refused, or the runner failed.
+fn not_run(tool: &Tool, error: &anyhow::Error) -> Refusal {
+    let hint = crate::report::hint_for(error)
+        .map(|hint| format!("; hint: {hint}"))
+        .unwrap_or_default();
+    let message = format!("the runner could not run the task: {error:#}{hint}");
+    let refused = crate::report::exec_exit_code(error) == crate::exit_code::REFUSED;
+    Refusal {
+        reason: if refused {
+            Reason::NotStarted
+        } else {
+            Reason::Failed
+        },
+        agent: tool.agent.to_string(),
+        error: ErrorData::internal_error(message, None),
+    }
+}
+
+/// Whether `tool` may run now: its component (for a code tool, its
+/// language's interpreter, under an agent that takes any script) is
+/// readable, is a component, and is one its agent may run (the pin check of
+/// `runner exec`).
+pub(super) fn runnable(policy: &Policy, tool: &Tool, home: Option<&Path>) -> anyhow::Result<()> {
+    let agent = policy.agent(tool.agent.as_str())?;
+    let wasm = match &tool.kind {
+        ToolKind::Component { path } => crate::task_file::read(path)?,
+        ToolKind::Code { language } => {
+            code::allowed(tool, agent)?;
+            let home = crate::home::locate(home)?;
+            Interpreter::load(&home, *language)?.wasm
+        }
+    };
+    crate::exec::check_pinned(agent, &ComponentDigest::of(&wasm))
 }
 
 /// The call's result: the task's stdout; when the task did not exit 0,
-/// `isError` with the runner's reason and the task's stderr.
+/// `isError` with the runner's reason and the task's stderr (a script's
+/// traceback).
 fn result(ended: &Ended) -> CallToolResult {
     let TaskIo::Capture { stdout, stderr, .. } = &ended.io else {
         return CallToolResult::error(vec![ContentBlock::text(

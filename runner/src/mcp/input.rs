@@ -1,5 +1,6 @@
 //! A tool's input: the JSON Schema clients see, and the check of a call's
-//! arguments against the tool's declared argument list.
+//! arguments against the tool's declared argument list (a code tool's
+//! fixed input: `code.rs`).
 //!
 //! Guarantees: [`check`] accepts exactly an object whose every key is a
 //! declared argument with a value of its type, that holds every required
@@ -11,7 +12,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::policy::{Arg, Tool};
+use super::code::{self, Code};
+use crate::policy::{Arg, Language, Tool, ToolKind};
 
 /// Largest accepted arguments object, as compact JSON, in bytes.
 pub const MAX_ARGUMENTS_BYTES: usize = 64 * 1024;
@@ -19,8 +21,8 @@ pub const MAX_ARGUMENTS_BYTES: usize = 64 * 1024;
 /// Why a call's arguments were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadInput {
-    #[error("the arguments are {size} bytes of JSON; at most {MAX_ARGUMENTS_BYTES} are accepted")]
-    TooLarge { size: usize },
+    #[error("the arguments are {size} bytes; at most {limit} are accepted")]
+    TooLarge { size: usize, limit: usize },
     #[error("argument {name:?} is not an input of tool {tool} (its inputs: {known})")]
     Unknown {
         tool: String,
@@ -37,8 +39,39 @@ pub enum BadInput {
     Missing { name: String },
 }
 
+/// What a checked call runs.
+pub(super) enum Input {
+    /// A component tool: its file, and the arguments as JSON for its stdin.
+    Component {
+        path: std::path::PathBuf,
+        json: Vec<u8>,
+    },
+    /// A code tool: the code to run as a script of `language`.
+    Code { language: Language, code: Code },
+}
+
+/// Checks `arguments` against `tool`'s input, whatever its kind.
+pub(super) fn checked(
+    tool: &Tool,
+    arguments: Option<&Map<String, Value>>,
+) -> Result<Input, BadInput> {
+    Ok(match &tool.kind {
+        ToolKind::Component { path } => Input::Component {
+            path: path.clone(),
+            json: check(tool, arguments)?,
+        },
+        ToolKind::Code { language } => Input::Code {
+            language: *language,
+            code: code::check(tool, arguments)?,
+        },
+    })
+}
+
 /// The JSON Schema of `tool`'s input, as `tools/list` shows it.
 pub fn schema(tool: &Tool) -> Arc<Map<String, Value>> {
+    if let ToolKind::Code { .. } = tool.kind {
+        return code::schema();
+    }
     let properties: Map<String, Value> = tool
         .input
         .iter()
@@ -77,7 +110,8 @@ pub fn check(tool: &Tool, arguments: Option<&Map<String, Value>>) -> Result<Vec<
     let arguments = arguments.unwrap_or(&empty);
     let text = serde_json::to_vec(arguments).unwrap_or_default();
     if text.len() > MAX_ARGUMENTS_BYTES {
-        return Err(BadInput::TooLarge { size: text.len() });
+        let (size, limit) = (text.len(), MAX_ARGUMENTS_BYTES);
+        return Err(BadInput::TooLarge { size, limit });
     }
     for (name, value) in arguments {
         let Some(arg) = tool.input.iter().find(|arg| arg.name.as_str() == name) else {
@@ -123,7 +157,7 @@ pub(super) fn clipped(name: &str) -> String {
     }
 }
 
-fn type_of(value: &Value) -> &'static str {
+pub(super) fn type_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

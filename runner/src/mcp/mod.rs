@@ -8,20 +8,29 @@
 //!   operator declared, as the agent the operator chose.
 //! - tasks.toml is read again for every request, so a listing and a call
 //!   see the file as it is now; a tool is listed, and may be called, only
-//!   while its component may run as its agent (the pin check of `exec`).
+//!   while its component may run as its agent (the pin check of `exec`); a
+//!   code tool (`kind = "python"` / `"javascript"`, `code.rs`) only while
+//!   its agent takes any script and its language's interpreter is installed
+//!   (and pinned, when the agent pins). At start, each tool that may not run
+//!   is named on stderr with the reason and a hint.
 //! - A call runs through the exec operation ([`crate::exec::run`]) like
 //!   `runner exec`: the same checks, limits and audit records, plus a
-//!   `tool.call` record naming the tool and the client. The task's stdout
+//!   `tool.call` record naming the tool and the client; a call that does not
+//!   run (unknown tool, unavailable tool, bad input, refused run) leaves a
+//!   `tool.refused` record instead (`refusal.rs`). The task's stdout
 //!   and stderr are captured (they never reach the protocol channel) and
 //!   are already redacted of every value released in the run.
 //! - Every failure is an answer, never a crash: bad arguments and unknown
 //!   or unavailable tools are protocol errors (`-32602`), a task that fails
 //!   (non-zero exit, trap, limit) is a tool result with `isError`.
 //!
-//! The task gets its arguments as one JSON object on stdin (docs/mcp.md).
+//! A component task gets its arguments as one JSON object on stdin; a code
+//! tool's code runs as a script with `args` as its arguments (docs/mcp.md).
 
 mod call;
+mod code;
 mod input;
+mod refusal;
 
 use std::path::PathBuf;
 
@@ -67,16 +76,18 @@ pub fn serve_stdio(setup: Setup) -> anyhow::Result<()> {
             tokio::io::stdout(),
         )
         .with_max_line_length(MAX_MESSAGE_BYTES);
-        let service = Server { setup }.serve(transport).await?;
+        let server = Server { setup };
+        server.warn_unavailable();
+        let service = server.serve(transport).await?;
         service.waiting().await?;
         anyhow::Ok(())
     })
 }
 
-impl Server {
+impl Setup {
     /// The policy as the file holds it now.
     fn policy(&self) -> Result<Policy, ErrorData> {
-        Policy::load_trusted(&self.setup.config).map_err(|error| {
+        Policy::load_trusted(&self.config).map_err(|error| {
             let hint = error
                 .hint()
                 .map(|h| format!("; hint: {h}"))
@@ -84,14 +95,36 @@ impl Server {
             ErrorData::internal_error(format!("cannot load tasks.toml: {error}{hint}"), None)
         })
     }
+}
 
+impl Server {
     /// The tools that may run now, as MCP tools.
     fn listed(&self, policy: &Policy) -> Vec<McpTool> {
+        let home = self.setup.home.as_deref();
         policy
             .tools()
-            .filter(|tool| call::runnable(policy, tool).is_ok())
+            .filter(|tool| call::runnable(policy, tool, home).is_ok())
             .map(mcp_tool)
             .collect()
+    }
+
+    /// Names each tool that is not listed, and why, for the operator.
+    fn warn_unavailable(&self) {
+        let Ok(policy) = self.setup.policy() else {
+            return;
+        };
+        for tool in policy.tools() {
+            let Err(error) = call::runnable(&policy, tool, self.setup.home.as_deref()) else {
+                continue;
+            };
+            eprintln!(
+                "scopehold: mcp: tool {} is not listed: {error:#}",
+                tool.name
+            );
+            if let Some(hint) = crate::report::hint_for(&error) {
+                eprintln!("scopehold: hint: {hint}");
+            }
+        }
     }
 }
 
@@ -119,8 +152,15 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let policy = self.policy()?;
-        Ok(ListToolsResult::with_all_items(self.listed(&policy)))
+        let server = self.clone();
+        let listed = tokio::task::spawn_blocking(move || {
+            let policy = server.setup.policy()?;
+            Ok(server.listed(&policy))
+        });
+        let listed = listed.await.map_err(|error| {
+            ErrorData::internal_error(format!("the listing failed: {error}"), None)
+        })?;
+        Ok(ListToolsResult::with_all_items(listed?))
     }
 
     async fn call_tool(
@@ -128,14 +168,12 @@ impl ServerHandler for Server {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let policy = self.policy()?;
         let client = context
             .peer
             .peer_info()
             .map(|info| info.client_info.clone());
-        let call = call::Call::new(&policy, &request, client)?;
         let setup = self.setup.clone();
-        let result = tokio::task::spawn_blocking(move || call.run(&setup, policy))
+        let result = tokio::task::spawn_blocking(move || call::answer(&setup, &request, client))
             .await
             .map_err(|error| {
                 ErrorData::internal_error(format!("the call failed: {error}"), None)

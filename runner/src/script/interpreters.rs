@@ -12,39 +12,15 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::input::{MAX_COMPONENT_BYTES, Opened};
+pub use crate::policy::Language;
 use crate::task_file::TaskFileError;
 
 /// Overrides the interpreter directory (a share dir, a build output).
 pub const DIR_VARIABLE: &str = "SCOPEHOLD_INTERPRETERS";
 
-/// A script language, chosen by the script's file extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    /// `.py`
-    Python,
-    /// `.js`, `.mjs`
-    JavaScript,
-}
-
-impl Language {
-    pub fn of(path: &Path) -> Option<Language> {
-        match path.extension()?.to_str()? {
-            "py" => Some(Language::Python),
-            "js" | "mjs" => Some(Language::JavaScript),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Python => "python",
-            Language::JavaScript => "javascript",
-        }
-    }
-
-    fn file_name(self) -> String {
-        format!("{}.wasm", self.as_str())
-    }
+/// The interpreter's file name in its directory.
+fn file_name(language: Language) -> String {
+    format!("{}.wasm", language.as_str())
 }
 
 /// Why no interpreter could be loaded.
@@ -103,7 +79,7 @@ impl Interpreter {
 
     /// The interpreter for `language` in `dir`.
     fn load_from(dir: &Path, language: Language) -> Result<Interpreter, InterpreterError> {
-        let path = dir.join(language.file_name());
+        let path = dir.join(file_name(language));
         let name = language.as_str();
         let opened = match Opened::open(&path, MAX_COMPONENT_BYTES) {
             Err(crate::input::InputError::Open { source, .. })
@@ -154,16 +130,6 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
-
-    #[test]
-    fn the_extension_names_the_language() {
-        assert_eq!(Language::of(Path::new("a/fix.py")), Some(Language::Python));
-        assert_eq!(Language::of(Path::new("x.mjs")), Some(Language::JavaScript));
-        assert_eq!(Language::of(Path::new("x.js")), Some(Language::JavaScript));
-        for other in ["task.wasm", "py", "x.PY", "x.pyc", "noext"] {
-            assert_eq!(Language::of(Path::new(other)), None, "{other}");
-        }
-    }
 
     /// A component header: `\0asm`, version 0x0d, layer 1.
     const HEADER: &[u8] = b"\0asm\x0d\0\x01\0";

@@ -196,6 +196,16 @@ fn event() -> impl Strategy<Value = Event> {
                 client_version,
             }
         ),
+        ((text(), text(), text()), (text(), tok(), text())).prop_map(
+            |((tool, as_agent, client), (client_version, reason, detail))| Event::ToolRefused {
+                tool,
+                as_agent,
+                client,
+                client_version,
+                reason,
+                detail,
+            }
+        ),
         ((text(), text()), hash(), tok(), text()).prop_map(
             |((as_agent, path), component, reason, detail)| Event::ExecRefused {
                 as_agent,
