@@ -21,6 +21,21 @@ fn init_creates_once_and_a_second_host_joins_with_the_key_file() {
     a.set_secret("posthog-read", &value);
 
     let b = PgHost::new(&pg, "host-b");
+    // Without the key a host cannot join, and is told how to get it.
+    let keyless = b.run(&["init"]);
+    assert!(!keyless.status.success(), "{}", text(&keyless));
+    assert!(
+        stderr(&keyless).contains("no key file"),
+        "{}",
+        text(&keyless)
+    );
+    assert!(
+        stderr(&keyless).contains("hint: copy the key file"),
+        "{}",
+        text(&keyless)
+    );
+    assert!(b.state_files().is_empty(), "{:?}", b.state_files());
+    std::fs::remove_dir(b.home()).unwrap();
     b.copy_key_from(&a);
     let joined = b.ok(&["init"]);
     assert!(stdout(&joined).contains("joined"), "{}", text(&joined));

@@ -238,6 +238,9 @@ impl PostgresBackend {
     }
 
     fn join(&self) -> Result<Store, StoreError> {
-        self.open_store(&crate::store::passphrase::current)
+        match self.open_store(&crate::store::passphrase::current) {
+            Err(StoreError::MissingKeyFile { path }) => Err(StoreError::NoKeyToJoin { path }),
+            opened => opened,
+        }
     }
 }
