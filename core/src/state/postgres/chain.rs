@@ -105,8 +105,15 @@ pub(crate) async fn guard(
                 "its checkpoint was not made with this store's key",
             ));
         }
-        let at = record_at(tx, checkpoint.log, checkpoint.size - 1).await?;
-        if checkpoint.log != head.log || at.map(|r| r.hash) != Some(checkpoint.head) {
+        // The checkpoint is usually at the head (every keyed append moves
+        // it): then the last record, already read, is the one it names.
+        let at = match checkpoint.size.checked_sub(1) {
+            Some(seq) if seq == last.seq && checkpoint.log == last.log => Some(last.hash),
+            _ => record_at(tx, checkpoint.log, checkpoint.size.saturating_sub(1))
+                .await?
+                .map(|r| r.hash),
+        };
+        if checkpoint.log != head.log || at != Some(checkpoint.head) {
             return Err(diverged(
                 "it no longer holds the record its checkpoint vouches for",
             ));
