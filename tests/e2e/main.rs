@@ -53,6 +53,7 @@ mod mcp_refused;
 mod pg_backend;
 mod pg_cluster;
 mod pg_faults;
+mod pg_generic;
 mod pg_hosts;
 mod pg_store;
 mod polyglot;
