@@ -80,6 +80,10 @@ RX="$R --home $work/home --config $work/tasks.toml exec"
 
 say "1. Python hello world: runner exec hello.py vs python3 hello.py"
 bench py-hello 3 "" "$RX $work/hello.py --agent bench" "$PY $work/hello.py"
+if [ -x /usr/bin/python3 ] && [ "$(readlink -f /usr/bin/python3)" != "$(readlink -f "$PY")" ]; then
+  say "1b. the same against the distribution's /usr/bin/python3 (no version manager, fewer site packages)"
+  bench py-hello-system 3 "" "$RX $work/hello.py --agent bench" "/usr/bin/python3 $work/hello.py"
+fi
 say "2. JavaScript hello world: runner exec hello.js vs node hello.js"
 bench js-hello 3 "" "$RX $work/hello.js --agent bench" "$NODE $work/hello.js"
 say "3. Python, one key injected into one GET: runner (placeholder) vs python3 + urllib (key from env)"

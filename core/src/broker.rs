@@ -46,14 +46,15 @@ use denial::{Denial, denial, unusable};
 use lazy_store::LazyStore;
 use live_policy::LivePolicy;
 
-use std::path::PathBuf;
-
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
-use crate::audit::{AuditLog, Event, Hash, RunId};
+use crate::audit::{Event, Hash, RunId};
 use crate::names::{AgentName, ProjectName, SecretName};
 use crate::policy::{Agent, AuditSync, GrantCheck, HostPattern, InjectAt};
+use crate::state::Chain;
+
+pub use lazy_store::StorePlace;
 
 /// What the guest is told when it gets no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub struct Broker {
     /// Where the agent's grants come from, re-read when it changes.
     live: Option<LivePolicy>,
     store: LazyStore,
-    audit: AuditLog,
+    audit: Chain,
     /// Whether `audit` advances the checkpoint yet: its key comes from the
     /// store, so only once the store is open.
     anchored: bool,
@@ -113,12 +114,12 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// A broker for one run; the store in `home` is opened on first use.
+    /// A broker for one run; the store at `place` is opened on first use.
     pub fn new(
         identity: RunIdentity,
         agent: Agent,
-        home: PathBuf,
-        audit: AuditLog,
+        place: StorePlace,
+        audit: Chain,
         sync: AuditSync,
     ) -> Self {
         let resolved = Released::default();
@@ -127,7 +128,7 @@ impl Broker {
             identity,
             agent,
             live: None,
-            store: LazyStore::new(home),
+            store: LazyStore::new(place),
             audit,
             anchored: false,
             sync,
@@ -155,7 +156,7 @@ impl Broker {
     /// Follows the policy file at `path` (whose bytes hash to `digest`
     /// and gave the agent's grants): every request is then checked against
     /// the grants as the file holds them at that moment.
-    pub fn watch_policy(&mut self, path: PathBuf, digest: blake3::Hash) {
+    pub fn watch_policy(&mut self, path: std::path::PathBuf, digest: blake3::Hash) {
         self.live = Some(LivePolicy::new(path, digest));
     }
 
@@ -163,7 +164,7 @@ impl Broker {
         &self.identity
     }
 
-    pub fn audit(&self) -> &AuditLog {
+    pub fn audit(&self) -> &Chain {
         &self.audit
     }
 

@@ -28,9 +28,10 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::Event;
 use crate::operator::Operator;
 use crate::policy::{Edit, LockedPolicy, Policy, Snapshot, apply_edit};
+use crate::state::Chain;
 
 /// The state file's name in the state dir.
 pub(crate) const STATE_FILE: &str = "policy.state";
@@ -50,7 +51,7 @@ struct Recorded {
 
 /// Records a hand edit of `policy` (see the module docs), then remembers
 /// `policy` as the recorded state.
-pub fn note_hand_edits(home: &Path, policy: &Policy, log: &AuditLog) -> anyhow::Result<()> {
+pub fn note_hand_edits(home: &Path, policy: &Policy, log: &Chain) -> anyhow::Result<()> {
     let key = key(policy.path());
     let mut state = read(home);
     let digest = policy.digest().to_hex().to_string();
@@ -94,7 +95,7 @@ pub fn commit(
     file: &LockedPolicy,
     edit: &Edit,
     event: Event,
-    log: &AuditLog,
+    log: &Chain,
 ) -> anyhow::Result<()> {
     let text = apply_edit(file.text(), file.policy(), edit)?;
     file.check_unchanged()?;

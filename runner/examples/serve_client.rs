@@ -55,6 +55,7 @@ fn one_call(policy: &Policy, home: &Path, task: &Path, agent: &str) -> Duration 
     let request = Request {
         policy,
         home: Some(home),
+        database_url: None,
         agent,
         task: TaskSource::File(task),
         args: &[],

@@ -25,14 +25,40 @@ pub struct Cli {
     /// Policy file (default: $SCOPEHOLD_CONFIG, else ./tasks.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// PostgreSQL URL for `[state] backend = "postgres"` (default:
+    /// $SCOPEHOLD_DATABASE_URL); never printed
+    #[arg(long, global = true, value_name = "URL", value_parser = DatabaseUrl::parse)]
+    pub database_url: Option<DatabaseUrl>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--database-url`: holds a password, so its `Debug` shows nothing.
+#[derive(Clone)]
+pub struct DatabaseUrl(std::sync::Arc<secrecy::SecretString>);
+
+impl DatabaseUrl {
+    /// The URL, to hand to the backend (never to print).
+    pub fn secret(&self) -> &secrecy::SecretString {
+        &self.0
+    }
+
+    fn parse(text: &str) -> Result<DatabaseUrl, std::convert::Infallible> {
+        Ok(DatabaseUrl(std::sync::Arc::new(text.into())))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl([REDACTED])")
+    }
 }
 
 /// Global settings every command may use.
 pub struct Global {
     pub home: Option<PathBuf>,
     pub config: Option<PathBuf>,
+    pub database_url: Option<DatabaseUrl>,
 }
 
 impl Global {
@@ -53,6 +79,68 @@ impl Global {
 
     pub fn config_flag(&self) -> Option<&Path> {
         self.config.as_deref()
+    }
+
+    /// Where the state of the state dir `home` lives, as tasks.toml's
+    /// `[state] backend` selects (docs/postgres.md).
+    pub fn place(&self, home: &Path) -> anyhow::Result<crate::state::Place> {
+        let url = self.database_url.as_ref().map(DatabaseUrl::secret);
+        Ok(crate::state::Place::select(&self.config(), home, url)?)
+    }
+
+    /// The checked state dir and the place its state lives.
+    pub fn open_place(&self) -> anyhow::Result<(crate::state_dir::StateDir, crate::state::Place)> {
+        let dir = self.open_home()?;
+        let place = self.place(&dir)?;
+        Ok((dir, place))
+    }
+
+    /// The state dir, for a command only the file backend supports
+    /// (`what`): refused, changing nothing, with another backend.
+    pub fn file_only(&self, what: &'static str) -> anyhow::Result<crate::state_dir::StateDir> {
+        let (dir, place) = self.open_place()?;
+        match place {
+            crate::state::Place::File(_) => Ok(dir),
+            crate::state::Place::Postgres(_) => {
+                Err(crate::store::StoreError::FileOnly(what).into())
+            }
+        }
+    }
+
+    /// The chain and store to read, in the file layout (the state dir, or a
+    /// snapshot of the database), with the state dir itself.
+    pub fn open_reading(&self) -> anyhow::Result<Reading> {
+        let (home, place) = self.open_place()?;
+        let reading = place.reading()?;
+        let dir = crate::state_dir::StateDir::new(reading.dir());
+        Ok(Reading {
+            dir,
+            home,
+            _held: reading,
+        })
+    }
+}
+
+/// A directory to read the chain and store from; derefs to it.
+pub struct Reading {
+    dir: crate::state_dir::StateDir,
+    /// The state dir itself (for what stays local: the script store).
+    pub home: crate::state_dir::StateDir,
+    _held: crate::state::Reading,
+}
+
+impl Reading {
+    /// Whether this is a snapshot of a database (not the state dir).
+    pub fn is_snapshot(&self) -> bool {
+        self._held.is_snapshot()
+    }
+}
+
+impl std::ops::Deref for Reading {
+    type Target = crate::state_dir::StateDir;
+
+    fn deref(&self) -> &crate::state_dir::StateDir {
+        &self.dir
     }
 }
 
@@ -162,6 +250,7 @@ impl Cli {
         let global = Global {
             home: self.home,
             config: self.config,
+            database_url: self.database_url,
         };
         match self.command {
             Command::Init(cmd) => cmd.execute(&global),

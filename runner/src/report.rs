@@ -172,6 +172,12 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::home::HomeError>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<crate::state::PlaceError>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::state::postgres::PgError>() {
+            return e.hint();
+        }
         if let Some(e) = cause.downcast_ref::<crate::policy::UnsafePolicyFile>() {
             return e.hint();
         }

@@ -21,6 +21,13 @@
 //! lock, with the key, MAC and rollback checks of an open. A file that fails
 //! them makes the store unusable for the rest of the run, as at open.
 //!
+//! With the PostgreSQL backend ([`StorePlace::Postgres`]) the store is the
+//! database's document: opened with the backend's rollback check, and
+//! refreshed by asking the document's generation before each request (one
+//! query), taking up another host's change when it moved. A database that
+//! cannot be reached makes the store unusable, as a failed open does: the
+//! run ends with the runner's error, nothing more is released.
+//!
 //! Nobody is asked for a passphrase while a task runs: here it comes from
 //! the environment only; `runner exec` opens a store that would ask at the
 //! terminal before the task starts ([`LazyStore::open_now`]).
@@ -35,7 +42,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::stamp::FileStamp;
-use crate::store::{AskPassphrase, STORE_FILE, Store, passphrase};
+use crate::state::Backend;
+use crate::state::postgres::PostgresBackend;
+use crate::store::{AskPassphrase, STORE_FILE, Store, StoreError, passphrase};
+
+/// Where a run's store is.
+#[derive(Debug, Clone)]
+pub enum StorePlace {
+    /// The store file in this state dir.
+    Dir(PathBuf),
+    /// The document in the database (the key file, if any, in its dir).
+    Postgres(PostgresBackend),
+}
 
 /// Why the run's store cannot be used; stops the task (a wasmtime trap
 /// carrying this error) and becomes the run's outcome.
@@ -63,8 +81,8 @@ impl StoreUnusable {
 pub type Reopen = Arc<dyn Fn() -> Result<Store, StoreUnusable> + Send + Sync>;
 
 pub(crate) struct LazyStore {
-    dir: PathBuf,
-    /// Set when the store comes from a held one rather than the files.
+    place: StorePlace,
+    /// Set when the store comes from a held one rather than the place.
     held: Option<Reopen>,
     opened: OnceCell<Result<Store, StoreUnusable>>,
     /// The store file's stamp when the open store last read it.
@@ -72,10 +90,10 @@ pub(crate) struct LazyStore {
 }
 
 impl LazyStore {
-    /// A store in `dir`, not opened yet.
-    pub fn new(dir: PathBuf) -> Self {
+    /// A store at `place`, not opened yet.
+    pub fn new(place: StorePlace) -> Self {
         LazyStore {
-            dir,
+            place,
             held: None,
             opened: OnceCell::new(),
             stamp: Cell::new(None),
@@ -104,12 +122,19 @@ impl LazyStore {
     fn open_with(&self, ask: AskPassphrase<'_>) -> Result<&Store, &StoreUnusable> {
         self.opened
             .get_or_init(|| {
-                // Stamped before the read, so a write landing during the
-                // open is taken up by the next refresh.
-                self.stamp.set(FileStamp::of(&self.dir.join(STORE_FILE)));
-                match &self.held {
-                    Some(reopen) => reopen(),
-                    None => Store::open_with(&self.dir, ask).map_err(unusable),
+                match (&self.held, &self.place) {
+                    (Some(reopen), StorePlace::Dir(dir)) => {
+                        self.stamp.set(FileStamp::of(&dir.join(STORE_FILE)));
+                        reopen()
+                    }
+                    (Some(reopen), StorePlace::Postgres(_)) => reopen(),
+                    (None, StorePlace::Dir(dir)) => {
+                        // Stamped before the read, so a write landing
+                        // during the open is taken up by the next refresh.
+                        self.stamp.set(FileStamp::of(&dir.join(STORE_FILE)));
+                        Store::open_with(dir, ask).map_err(unusable)
+                    }
+                    (None, StorePlace::Postgres(db)) => db.open_store(ask).map_err(unusable),
                 }
             })
             .as_ref()
@@ -123,12 +148,11 @@ impl LazyStore {
         let Some(Ok(store)) = self.opened.get_mut() else {
             return;
         };
-        let stamp = FileStamp::of(&self.dir.join(STORE_FILE));
-        if stamp.is_some() && stamp == self.stamp.get() {
-            return;
-        }
-        self.stamp.set(stamp);
-        if let Err(error) = store.refresh() {
+        let refreshed = match &self.place {
+            StorePlace::Dir(dir) => refresh_file(dir, &self.stamp, store),
+            StorePlace::Postgres(db) => db.refresh(store),
+        };
+        if let Err(error) = refreshed {
             self.opened = OnceCell::from(Err(unusable(error)));
         }
     }
@@ -142,6 +166,20 @@ impl LazyStore {
     pub fn failure(&self) -> Option<&StoreUnusable> {
         self.opened.get().and_then(|opened| opened.as_ref().err())
     }
+}
+
+/// Takes up the store file if its stamp moved since `stamp`.
+fn refresh_file(
+    dir: &std::path::Path,
+    stamp: &Cell<Option<FileStamp>>,
+    store: &mut Store,
+) -> Result<(), StoreError> {
+    let now = FileStamp::of(&dir.join(STORE_FILE));
+    if now.is_some() && now == stamp.get() {
+        return Ok(());
+    }
+    stamp.set(now);
+    store.refresh()
 }
 
 impl From<crate::store::StoreError> for StoreUnusable {

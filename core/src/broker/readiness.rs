@@ -19,8 +19,6 @@
 
 use time::OffsetDateTime;
 
-use std::path::Path;
-
 use super::{Broker, StoreUnusable};
 use crate::names::{AgentName, ProjectName, SecretName};
 use crate::policy::{Agent, AuditSync, DirError};
@@ -131,15 +129,16 @@ pub fn check(
     problems
 }
 
-/// [`check`] for `runner explain`: opens the store in `home` itself when
+/// [`check`] for `runner explain`: opens the store at `place` itself when
 /// the run needs it (asking for a passphrase as `exec` would).
 pub fn check_opening(
     agent: &Agent,
-    home: Result<&Path, StoreUnusable>,
+    place: Result<&crate::state::Place, StoreUnusable>,
     needs_store: bool,
     now: OffsetDateTime,
 ) -> Vec<Unready> {
-    let opened = needs_store.then(|| home.and_then(|dir| Ok(Store::open(dir)?)));
+    let ask = &crate::store::passphrase::current;
+    let opened = needs_store.then(|| place.and_then(|place| Ok(place.open_store(ask)?)));
     check(agent, opened.as_ref().map(Result::as_ref), now)
 }
 

@@ -65,8 +65,27 @@ pub struct Policy {
     digest: blake3::Hash,
     projects: BTreeMap<ProjectName, Project>,
     agents: BTreeMap<AgentName, Agent>,
-    audit_sync: AuditSync,
+    settings: Settings,
     tools: BTreeMap<ToolName, Tool>,
+}
+
+/// The file-wide settings: `[audit]` and `[state]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settings {
+    pub audit_sync: AuditSync,
+    pub backend: StateBackend,
+}
+
+/// `[state] backend`: where the store and the audit log live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateBackend {
+    /// Files in the state dir (no server, nothing to configure).
+    #[default]
+    File,
+    /// One PostgreSQL database shared by every host (docs/postgres.md);
+    /// the connection comes from `SCOPEHOLD_DATABASE_URL` or `--database-url`.
+    Postgres,
 }
 
 /// `[audit] sync`: which of a run's audit records `runner exec` waits to
@@ -159,6 +178,24 @@ impl Policy {
         Policy::from_bytes(&bytes, path)
     }
 
+    /// The `[state] backend` of the policy file at `path`, for the commands
+    /// that read nothing else of it: no file is the file backend; a file
+    /// whose `[state]` reads is taken at its word even when other tables
+    /// do not parse (those are the commands' business that use them); a
+    /// file that does not read at all is its parse error.
+    pub fn backend_of(path: &Path) -> Result<StateBackend, PolicyError> {
+        if !path.exists() {
+            return Ok(StateBackend::File);
+        }
+        let read = Opened::open(path, MAX_POLICY_BYTES).and_then(Opened::read_all);
+        let bytes = read.map_err(UnsafePolicyFile::from).map_err(not_loaded)?;
+        let text = String::from_utf8_lossy(&bytes);
+        match schema::state_only(&text) {
+            Some(backend) => Ok(backend),
+            None => Policy::from_bytes(&bytes, path).map(|policy| policy.backend()),
+        }
+    }
+
     /// Parses the raw bytes of a policy file, which must be UTF-8.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Policy, PolicyError> {
         match std::str::from_utf8(bytes) {
@@ -184,14 +221,19 @@ impl Policy {
             digest: blake3::hash(source.as_bytes()),
             projects: built.projects,
             agents: built.agents,
-            audit_sync: built.audit_sync,
+            settings: built.settings,
             tools: built.tools,
         })
     }
 
     /// The `[audit] sync` setting (default [`AuditSync::Releases`]).
     pub fn audit_sync(&self) -> AuditSync {
-        self.audit_sync
+        self.settings.audit_sync
+    }
+
+    /// The `[state] backend` setting (default [`StateBackend::File`]).
+    pub fn backend(&self) -> StateBackend {
+        self.settings.backend
     }
 
     pub fn path(&self) -> &Path {

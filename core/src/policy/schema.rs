@@ -22,7 +22,7 @@ use super::error::{PolicyError, Problem, classify};
 use super::inject::InjectAt;
 use super::limits::{Limit, Limits};
 use super::location::Location;
-use super::{Agent, AuditSync, Grant, Project};
+use super::{Agent, AuditSync, Grant, Project, Settings, StateBackend};
 use crate::names::{AgentName, ProjectName, SecretName};
 
 #[derive(Deserialize)]
@@ -36,6 +36,15 @@ struct RawPolicy {
     audit: RawAudit,
     #[serde(default)]
     tools: BTreeMap<Spanned<String>, super::tools::RawTool>,
+    #[serde(default)]
+    state: RawState,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    #[serde(default)]
+    backend: StateBackend,
 }
 
 #[derive(Deserialize, Default)]
@@ -111,8 +120,20 @@ pub(super) type Agents = BTreeMap<AgentName, Agent>;
 pub(super) struct Built {
     pub(super) projects: Projects,
     pub(super) agents: Agents,
-    pub(super) audit_sync: AuditSync,
+    pub(super) settings: Settings,
     pub(super) tools: super::tools::Tools,
+}
+
+/// The `[state] backend` of `source`, read alone (other keys ignored);
+/// `None` when that does not read.
+pub(super) fn state_only(source: &str) -> Option<StateBackend> {
+    #[derive(Deserialize)]
+    struct StateOnly {
+        #[serde(default)]
+        state: RawState,
+    }
+    let only: StateOnly = toml::from_str(source).ok()?;
+    Some(only.state.backend)
 }
 
 /// Parses and validates `source`; `path` is only used in errors.
@@ -129,10 +150,14 @@ pub(super) fn build(source: &str, path: &Path) -> Result<Built, PolicyError> {
         agents.insert(agent.name.clone(), agent);
     }
     let tools = cx.tools(raw.tools, &agents)?;
+    let settings = Settings {
+        audit_sync: raw.audit.sync,
+        backend: raw.state.backend,
+    };
     Ok(Built {
         projects,
         agents,
-        audit_sync: raw.audit.sync,
+        settings,
         tools,
     })
 }

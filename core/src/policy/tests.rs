@@ -318,3 +318,34 @@ fn scripts_are_refused_unless_allowed_any_or_by_digest() {
     assert!(list.allows(&pinned) && !list.allows(&other));
     assert!(!agent("scripts = []\n").allows(&pinned));
 }
+
+#[test]
+fn state_backend_defaults_to_file_reads_postgres_and_is_strict() {
+    assert_eq!(parse(EXAMPLE).unwrap().backend(), StateBackend::File);
+    let pg = format!("[state]\nbackend = \"postgres\"\n{EXAMPLE}");
+    assert_eq!(parse(&pg).unwrap().backend(), StateBackend::Postgres);
+    let file = "[state]\nbackend = \"file\"\n";
+    assert_eq!(parse(file).unwrap().backend(), StateBackend::File);
+    let err = parse("[state]\nbackend = \"mysql\"\n").unwrap_err();
+    assert_eq!(err.location().map(|l| (l.line, l.column)), Some((2, 11)));
+    let err = parse("[state]\nurl = \"postgresql://u:pw@h/db\"\n").unwrap_err();
+    assert_eq!(err.location().map(|l| l.line), Some(2));
+}
+
+#[test]
+fn backend_of_reads_state_alone_and_refuses_a_file_that_does_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tasks.toml");
+    assert_eq!(Policy::backend_of(&path).unwrap(), StateBackend::File);
+    // Another table's error is the command's business that uses it.
+    std::fs::write(
+        &path,
+        "[state]\nbackend = \"postgres\"\n[agents.a]\nproject = 7\n",
+    )
+    .unwrap();
+    assert_eq!(Policy::backend_of(&path).unwrap(), StateBackend::Postgres);
+    std::fs::write(&path, "[state]\nbackend = \"postgres\"\nurl = \"x\"\n").unwrap();
+    assert!(Policy::backend_of(&path).is_err());
+    std::fs::write(&path, "[state\nbackend = \"postgres\"\n").unwrap();
+    assert!(Policy::backend_of(&path).is_err());
+}

@@ -58,7 +58,38 @@ pub(crate) struct Applied {
     pub unfinished: Option<StoreError>,
 }
 
-impl Change<'_> {
+impl<'a> Change<'a> {
+    /// A copy of the change to make again (after a concurrent writer won),
+    /// where one can be made: not for a rekey (its new key is made once).
+    pub(crate) fn again(&self) -> Option<Change<'a>> {
+        match self {
+            Change::Set {
+                project,
+                name,
+                value,
+            } => Some(Change::Set {
+                project,
+                name,
+                value,
+            }),
+            Change::Rotate {
+                project,
+                name,
+                value,
+            } => Some(Change::Rotate {
+                project,
+                name,
+                value,
+            }),
+            Change::Remove { project, name } => Some(Change::Remove { project, name }),
+            Change::Rekey { .. } | Change::AcceptRestore { .. } => None,
+        }
+    }
+
+    pub(crate) fn is_rekey(&self) -> bool {
+        matches!(self, Change::Rekey { .. })
+    }
+
     /// Makes the change to `store`. An error before the change took effect
     /// is returned as is; one after it is kept in [`Applied::unfinished`].
     /// `reopen` gives the store as it now stands when a restore's re-stamp

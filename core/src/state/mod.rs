@@ -19,10 +19,12 @@
 //!   ([`FileBackend`], today's state dir) is the default.
 
 mod backend;
+mod chain;
 mod change;
 mod file;
-/// The PostgreSQL backend (docs/postgres.md): its operations; not yet a
-/// [`Backend`] the runner selects.
+mod place;
+/// The PostgreSQL backend (docs/postgres.md): [`postgres::PostgresBackend`]
+/// and the database operations under it.
 pub mod postgres;
 
 #[cfg(test)]
@@ -34,8 +36,10 @@ use crate::audit::{AuditError, Event};
 use crate::store::{AskPassphrase, Store, StoreError, passphrase};
 
 pub use backend::Backend;
+pub use chain::Chain;
 pub use change::{Change, Written, rekey_done};
 pub use file::FileBackend;
+pub use place::{Place, PlaceError, Reading};
 
 /// An open store and the audit chain its changes go to.
 pub struct State {

@@ -108,6 +108,21 @@ pub enum StoreError {
     Unfinished(Box<StoreError>),
     #[error("the store was rekeyed by another command while this one ran")]
     RekeyedMeanwhile,
+    /// `runner init` on a host without the key of the database's store.
+    #[error("this host has no key file ({path}) for the store in the database")]
+    NoKeyToJoin { path: PathBuf },
+    /// An operation of the file store asked of a store held in a database.
+    #[error("`runner {0}` is not supported with the PostgreSQL backend yet")]
+    FileOnly(&'static str),
+    /// The database holding the store document failed (message scrubbed of
+    /// the URL's password by the backend).
+    #[error("{message}")]
+    Database {
+        message: String,
+        hint: Option<String>,
+        /// Another writer changed the document first (nothing was changed).
+        conflict: bool,
+    },
 }
 
 impl StoreError {
@@ -182,6 +197,17 @@ impl StoreError {
                     .into(),
             ),
             Self::RekeyedMeanwhile => Some("nothing was changed; run the command again".into()),
+            Self::NoKeyToJoin { path } => Some(format!(
+                "copy the key file of a host that has joined to {} (mode 0600) and run \
+                 `runner init` again; with a passphrase store, run `runner init --passphrase`",
+                path.display()
+            )),
+            Self::FileOnly(_) => Some(
+                "nothing was changed; see docs/postgres.md for what the PostgreSQL backend \
+                 supports"
+                    .into(),
+            ),
+            Self::Database { hint, .. } => hint.clone(),
             Self::Io { .. }
             | Self::ReadValue(_)
             | Self::ReadPassphrase(_)

@@ -27,6 +27,7 @@
 //!   and the process stops being dumpable before any key is read.
 
 mod crypto;
+mod document;
 mod error;
 mod format;
 /// The store file format this runner reads and writes (shown by `runner --version`).
@@ -47,6 +48,8 @@ mod tests;
 #[cfg(test)]
 mod tests_custody;
 #[cfg(test)]
+mod tests_document;
+#[cfg(test)]
 mod tests_json;
 #[cfg(test)]
 mod tests_tamper;
@@ -61,10 +64,12 @@ use time::OffsetDateTime;
 
 use crate::names::{ProjectName, SecretName};
 use crypto::RootKey;
+use document::Held;
 use format::{Entry, StoreData};
 use kek::KekSource;
 use sealing::{is_intact, new_kek, open_entry, seal_header, seal_into, seal_subkey_seed};
 
+pub use document::DOCUMENT_LABEL;
 pub use error::StoreError;
 pub use kek::{MAX_LANES, MAX_MEMORY_KIB, MAX_PASSES, MIN_PASSPHRASE_LEN};
 pub use recover::NEXT_KEY_FILE;
@@ -104,6 +109,9 @@ pub(crate) type AskPassphrase<'a> = &'a dyn Fn() -> Result<SecretString, StoreEr
 /// key in a `SecretBox`.
 pub struct Store {
     dir: PathBuf,
+    /// Whether the store file in `dir` is the document, or the caller
+    /// holds it (a database backend: see `document`).
+    held: Held,
     key: RootKey,
     /// Root of `derive_subkey`; kept across data key changes.
     subkeys: RootKey,
@@ -163,6 +171,7 @@ impl Store {
         }
         let store = Store {
             dir: dir.into(),
+            held: Held::File,
             key,
             subkeys,
             data,
@@ -241,6 +250,9 @@ impl Store {
     /// store's nor below the audit log's). After an error the store must
     /// not be used any more.
     pub(crate) fn refresh(&mut self) -> Result<(), StoreError> {
+        if self.held == Held::Caller {
+            return Ok(());
+        }
         let _lock = format::lock(&self.dir)?;
         self.data = self.reread_locked()?;
         rollback::check(self)
@@ -353,7 +365,7 @@ impl Store {
 
     fn unauthenticated(&self) -> StoreError {
         StoreError::Unauthenticated {
-            path: self.dir.join(STORE_FILE),
+            path: self.document_path(),
         }
     }
 
@@ -373,7 +385,7 @@ impl Store {
         }
         if data.generation < self.data.generation {
             let (found, recorded) = (data.generation, self.data.generation);
-            let path = self.dir.join(STORE_FILE);
+            let path = self.document_path();
             return Err(StoreError::RolledBack {
                 path,
                 found,
@@ -385,12 +397,16 @@ impl Store {
 
     /// The write path: lock, re-read the current file, check it against our
     /// key, apply `change`, bump the generation, re-MAC, replace atomically.
+    /// A document the caller holds is changed in memory only.
     fn modify(
         &mut self,
         change: impl FnOnce(&mut StoreData, &RootKey) -> Result<EntryInfo, StoreError>,
     ) -> Result<EntryInfo, StoreError> {
-        let _lock = format::lock(&self.dir)?;
-        let mut data = self.reread_locked()?;
+        let _lock = self.write_lock()?;
+        let mut data = match self.held {
+            Held::File => self.reread_locked()?,
+            Held::Caller => self.copy_data()?,
+        };
         let info = change(&mut data, &self.key)?;
         data.generation += 1;
         data.mac = crypto::list_mac(&self.key, &data.mac_input());
@@ -401,6 +417,10 @@ impl Store {
     /// Replaces the store file with `data`. Once the new file is in place it
     /// is this store's state, even if a later step fails (`Unfinished`).
     fn publish(&mut self, data: StoreData) -> Result<(), StoreError> {
+        if self.held == Held::Caller {
+            self.data = data;
+            return Ok(());
+        }
         let written = format::replace(&self.dir, &data);
         if written.as_ref().is_ok() || written.as_ref().is_err_and(StoreError::took_effect) {
             self.data = data;

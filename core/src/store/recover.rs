@@ -70,6 +70,16 @@ fn settle_next_key(dir: &Path, next: &Path) -> Result<(), StoreError> {
     let Some(data) = format::read(dir)? else {
         return Ok(());
     };
+    settle_next_key_for(dir, next, &data)
+}
+
+/// [`settle_next_key`] for the store document `data` (held by a database
+/// backend when there is no store file).
+pub(crate) fn settle_next_key_for(
+    dir: &Path,
+    next: &Path,
+    data: &super::format::StoreData,
+) -> Result<(), StoreError> {
     let key = dir.join(KEY_FILE);
     let matches = |path: &Path| {
         keyfile::read(path).is_ok_and(|root| Kek::from_key_file(root).id == data.wrapping.kek_id)

@@ -17,7 +17,7 @@ use super::crypto::{self, RootKey};
 use super::format::StoreData;
 use super::recover::{self, NEXT_KEY_FILE};
 use super::sealing::{new_kek, open_entry, seal_header, seal_into, seal_subkey_seed};
-use super::{KEY_FILE, KeyProtection, Store, StoreError, format};
+use super::{Held, KEY_FILE, KeyProtection, Store, StoreError, format};
 
 impl Store {
     /// Protects the data key with `protection` from now on; with
@@ -27,9 +27,14 @@ impl Store {
         protection: KeyProtection,
         new_data_key: bool,
     ) -> Result<(), StoreError> {
-        let _lock = format::lock(&self.dir)?;
-        recover::locked(&self.dir)?;
-        let data = self.reread_locked()?;
+        let _lock = self.write_lock()?;
+        let data = match self.held {
+            Held::File => {
+                recover::locked(&self.dir)?;
+                self.reread_locked()?
+            }
+            Held::Caller => self.copy_data()?,
+        };
         let (key, mut data) = match new_data_key {
             true => reencrypt(&data, &self.key, &self.subkeys)?,
             false => (clone_key(&self.key), data),
@@ -39,8 +44,10 @@ impl Store {
         let (kek, source) = new_kek(&next, protection)?;
         data.wrapping.source = source;
         data.generation += 1;
-        let written =
-            seal_header(&mut data, &kek, &key).and_then(|()| format::replace(&self.dir, &data));
+        let written = seal_header(&mut data, &kek, &key).and_then(|()| match self.held {
+            Held::File => format::replace(&self.dir, &data),
+            Held::Caller => Ok(()),
+        });
         if let Err(err) = &written
             && !err.took_effect()
         {
@@ -52,8 +59,30 @@ impl Store {
         // and any failure leaves `key.next` for the next open to promote.
         self.key = key;
         self.data = data;
+        if self.held == Held::Caller {
+            // The caller commits the document, then calls `settle_rekey`.
+            return written;
+        }
         let installed = self.install_key_file(to_file);
         written.and(installed.map_err(StoreError::unfinished))
+    }
+
+    /// After the caller committed a rekeyed document: the new key file in
+    /// place (`key.next` promoted), or the old one removed when a passphrase
+    /// now protects the store. A kill before this is completed at the next
+    /// open (`Store::open_document` promotes a `key.next` that opens it).
+    pub fn settle_rekey(&self) -> Result<(), StoreError> {
+        let to_file = !self.uses_passphrase();
+        let pending = self.dir.join(NEXT_KEY_FILE).exists();
+        match to_file && !pending {
+            true => Ok(()),
+            false => self.install_key_file(to_file),
+        }
+    }
+
+    /// Drops the new key file of a rekey whose document was not committed.
+    pub fn abandon_rekey(&self) {
+        let _ = fs::remove_file(self.dir.join(NEXT_KEY_FILE));
     }
 
     /// Puts the new key file in place, or removes the old one when a

@@ -69,6 +69,7 @@ impl Store {
     /// the audit log holds, so the file is no longer a rollback. Returns
     /// the new generation (to be recorded as `store.write`).
     pub fn accept_restore(&mut self, recorded: u64) -> Result<u64, StoreError> {
+        self.file_only("accept-restore")?;
         let _lock = format::lock(&self.dir)?;
         let mut data = self.reread()?;
         data.generation = data.generation.max(recorded) + 1;

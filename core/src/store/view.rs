@@ -63,6 +63,20 @@ impl Store {
                 false => StoreError::NotInitialised { dir: dir.into() },
             });
         };
+        Store::unlock_data(dir, data, ask, asked, super::Held::File)
+    }
+
+    /// Unlocks `data` with the key file in `dir` or the passphrase (asked
+    /// for at most once across attempts): `None` when the key does not
+    /// open it.
+    pub(super) fn unlock_data(
+        dir: &Path,
+        data: StoreData,
+        ask: AskPassphrase<'_>,
+        asked: &mut Option<SecretString>,
+        held: super::Held,
+    ) -> Result<Option<Store>, StoreError> {
+        let key_path = dir.join(KEY_FILE);
         let kek = match &data.wrapping.source {
             KekSource::KeyFile if !exists(&key_path)? => {
                 return Err(StoreError::MissingKeyFile { path: key_path });
@@ -80,6 +94,7 @@ impl Store {
         };
         Ok(unlock(&data, &kek).map(|(key, subkeys)| Store {
             dir: dir.into(),
+            held,
             key,
             subkeys,
             data,
@@ -101,7 +116,7 @@ impl Store {
     /// Unlocks `data` (written by a data-key rekey since we opened the store)
     /// with the current key file. A passphrase store cannot be reopened
     /// without asking again: that is `RekeyedMeanwhile`.
-    fn take_new_key(&mut self, data: &StoreData) -> Result<(), StoreError> {
+    pub(crate) fn take_new_key(&mut self, data: &StoreData) -> Result<(), StoreError> {
         if data.wrapping.source != KekSource::KeyFile || self.uses_passphrase() {
             return Err(StoreError::RekeyedMeanwhile);
         }
@@ -121,7 +136,8 @@ impl Store {
     /// the lock and checked as at open (MAC, rollback). A store whose data
     /// key was changed since (`rekey --data-key`) is not taken up here:
     /// that is [`StoreError::RekeyedMeanwhile`], and the daemon must be
-    /// started again.
+    /// started again. For a store in its file only (the daemon serves the
+    /// file backend).
     pub fn reopen(&self) -> Result<Store, StoreError> {
         use secrecy::{ExposeSecret, SecretBox};
         let _lock = format::lock(&self.dir)?;
@@ -136,6 +152,7 @@ impl Store {
             key: copy(&self.key),
             subkeys: copy(&self.subkeys),
             data: self.checked(data)?,
+            held: super::document::Held::File,
         };
         super::rollback::check(&store)?;
         Ok(store)

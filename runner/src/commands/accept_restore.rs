@@ -27,7 +27,7 @@ pub struct AcceptRestore {
 
 impl AcceptRestore {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let dir = global.file_only("accept-restore")?;
         let (mut state, behind) = State::open_restored(&dir)?;
         let found = state.store().generation();
         let Some(recorded) = behind else {

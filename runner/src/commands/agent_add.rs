@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::Event;
 use crate::cli::Global;
 use crate::names::{AgentName, ProjectName};
 use crate::operator::Operator;
@@ -24,7 +24,7 @@ pub struct AgentAdd {
 
 impl AgentAdd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let (dir, place) = global.open_place()?;
         let file = LockedPolicy::open(&global.config())?;
         let by = Operator::current();
         let event = Event::AgentAdd {
@@ -41,7 +41,7 @@ impl AgentAdd {
             project: self.project.clone(),
             description: self.description.clone(),
         };
-        commit(&dir, &file, &edit, event, &AuditLog::open(&dir)?)?;
+        commit(&dir, &file, &edit, event, &place.chain(None)?)?;
         println!("added agent {} (project {})", self.name, self.project);
         Ok(crate::exit_code::OK)
     }

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::Event;
 use crate::cli::Global;
 use crate::names::AgentName;
 use crate::operator::Operator;
@@ -18,7 +18,7 @@ pub struct AgentRm {
 
 impl AgentRm {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let (dir, place) = global.open_place()?;
         let file = LockedPolicy::open(&global.config())?;
         let agent = known_agent(file.policy(), &self.name).map_err(no_such_agent)?;
         let by = Operator::current();
@@ -33,7 +33,7 @@ impl AgentRm {
         let edit = Edit::RemoveAgent {
             name: self.name.clone(),
         };
-        commit(&dir, &file, &edit, event, &AuditLog::open(&dir)?)?;
+        commit(&dir, &file, &edit, event, &place.chain(None)?)?;
         println!("removed agent {}", self.name);
         Ok(crate::exit_code::OK)
     }

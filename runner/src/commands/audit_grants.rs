@@ -44,7 +44,7 @@ pub struct AuditGrants {
 impl AuditGrants {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let policy = Policy::load(&global.config())?;
-        let dir = global.open_home()?;
+        let dir = global.open_reading()?;
         let store = Store::open(&dir)?;
         let stored: BTreeSet<_> = store
             .entries()

@@ -23,7 +23,7 @@ pub struct AuditHead {
 
 impl AuditHead {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let dir = global.open_reading()?;
         let store = Store::open(&dir).context("the checkpoint key comes from the store")?;
         let key = CheckpointKey::from_store(&store);
         let local = Checkpoint::load(&dir.checkpoint())?;

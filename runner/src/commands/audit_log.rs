@@ -65,7 +65,10 @@ pub struct AuditLogCmd {
 
 impl AuditLogCmd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let dir = global.open_reading()?;
+        if self.follow && dir.is_snapshot() {
+            return Err(crate::store::StoreError::FileOnly("audit log --follow").into());
+        }
         let path = dir.audit_log();
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // The first write that fails (a closed pipe, a full disk) ends the output.

@@ -23,7 +23,7 @@ pub struct AuditRotate {
 
 impl AuditRotate {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let dir = global.file_only("audit rotate")?;
         let store = Store::open(&dir).context("the checkpoint key comes from the store")?;
         let log = AuditLog::open(&dir)?.anchored(CheckpointKey::from_store(&store));
         let rotation = log.rotate()?;

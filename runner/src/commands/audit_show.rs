@@ -32,7 +32,7 @@ pub struct AuditShow {
 
 impl AuditShow {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let dir = global.open_reading()?;
         let path = dir.join(audit::AUDIT_FILE);
         let records = self.records(&path)?;
         let script = records.iter().find_map(|r| match &r.event {
@@ -46,7 +46,7 @@ impl AuditShow {
         });
         let text = match script {
             Some(digest) => Some(
-                ScriptStore::open(&dir)
+                ScriptStore::open(&dir.home)
                     .and_then(|store| store.get(&digest))
                     .context("cannot show the script of this run")?,
             ),

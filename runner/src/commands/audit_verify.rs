@@ -46,7 +46,7 @@ impl AuditVerify {
     }
 
     fn run(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let dir = global.open_reading()?;
         let exported = self.anchor.as_deref().map(parse_anchor).transpose()?;
         let (key, key_note) = checkpoint_key(&dir);
         let mut checkpoints = Vec::new();
@@ -323,7 +323,8 @@ fn to_json(path: &Path, result: &Anchored, key_note: Option<&str>) -> serde_json
     let report = &result.report;
     let problem = report.first_problem.as_ref().map(|p| {
         json!({ "file": p.file, "line": p.line, "seq": p.seq, "expected_seq": p.expected_seq,
-                "tampering": p.kind.is_tampering(), "reason": p.kind.to_string() })
+                "tampering": p.kind.is_tampering(), "code": p.kind.code(),
+                "reason": p.kind.to_string() })
     });
     let checks: Vec<_> = result
         .checks

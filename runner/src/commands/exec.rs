@@ -67,6 +67,10 @@ impl Exec {
         crate::exec::run_anywhere(Request {
             policy,
             home: global.home.as_deref(),
+            database_url: global
+                .database_url
+                .as_ref()
+                .map(crate::cli::DatabaseUrl::secret),
             agent: &self.agent,
             task: TaskSource::File(&self.task),
             args: &self.args,

@@ -102,13 +102,14 @@ fn exit_for(refused: bool) -> u8 {
 fn would_fail(global: &Global, policy: &Policy, agent: &Agent, imports: &[String]) -> Vec<Unready> {
     let asks = asks_for_secrets(imports.iter().map(String::as_str));
     let needs_store = readiness::needs_store(agent, policy.audit_sync(), asks);
-    let home = global
-        .open_home()
+    let place = global
+        .open_place()
+        .map(|(_, place)| place)
         .map_err(|error| StoreUnusable::new(format!("{error:#}"), hint_for(&error)));
     let now = OffsetDateTime::now_utc();
     readiness::check_opening(
         agent,
-        home.as_deref().map_err(Clone::clone),
+        place.as_ref().map_err(Clone::clone),
         needs_store,
         now,
     )

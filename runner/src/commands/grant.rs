@@ -7,7 +7,7 @@ use clap::Args;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::audit::{AuditLog, CheckpointKey, Event};
+use crate::audit::Event;
 use crate::cli::Global;
 use crate::names::{AgentName, SecretName};
 use crate::operator::Operator;
@@ -39,11 +39,11 @@ pub struct Grant {
 
 impl Grant {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let (dir, place) = global.open_place()?;
         let file = LockedPolicy::open(&global.config())?;
         let agent = known_agent(file.policy(), &self.agent)?;
         check_hosts(&self.hosts)?;
-        let store = Store::open(&dir)?;
+        let store = place.open_store(&crate::store::passphrase::current)?;
         check_stored(&store, agent, &self.secret)?;
         let expires = self.expires.unwrap_or_else(default_expiry);
         let event = self.event(agent, expires);
@@ -54,7 +54,7 @@ impl Grant {
             hosts: self.hosts.clone(),
             approve: self.approve,
         };
-        let log = AuditLog::open(&dir)?.anchored(CheckpointKey::from_store(&store));
+        let log = place.chain(Some(&store))?;
         let project = agent.project.clone();
         commit(&dir, &file, &edit, event, &log)?;
         println!(

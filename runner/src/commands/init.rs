@@ -53,6 +53,9 @@ enum Found {
 impl Init {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let dir = global.home()?;
+        if let crate::state::Place::Postgres(db) = global.place(&dir)? {
+            return super::init_pg::init(&db, &dir, self.passphrase);
+        }
         let (store, resumed) = match inspect(&dir)? {
             Found::Fresh => {
                 crate::home::create(&dir)?;

@@ -20,6 +20,7 @@ impl Mcp {
         serve_stdio(Setup {
             config: global.config(),
             home: global.home.clone(),
+            database_url: global.database_url.clone(),
         })?;
         Ok(crate::exit_code::OK)
     }

@@ -23,6 +23,7 @@ pub mod explain;
 mod explain_json;
 pub mod grant;
 pub mod init;
+mod init_pg;
 mod log_check;
 pub mod mcp;
 pub mod project_add;

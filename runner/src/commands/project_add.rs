@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::Event;
 use crate::cli::Global;
 use crate::names::ProjectName;
 use crate::operator::Operator;
@@ -21,7 +21,7 @@ pub struct ProjectAdd {
 
 impl ProjectAdd {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let (dir, place) = global.open_place()?;
         let file = LockedPolicy::open(&global.config())?;
         let by = Operator::current();
         let event = Event::ProjectAdd {
@@ -36,7 +36,7 @@ impl ProjectAdd {
             name: self.name.clone(),
             description: self.description.clone(),
         };
-        commit(&dir, &file, &edit, event, &AuditLog::open(&dir)?)?;
+        commit(&dir, &file, &edit, event, &place.chain(None)?)?;
         println!("added project {}", self.name);
         Ok(crate::exit_code::OK)
     }

@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::cli::Global;
 use crate::commands::secret_set::finish;
-use crate::state::{Change, State, rekey_done};
+use crate::state::{Change, rekey_done};
 use crate::store::{KeyProtection, passphrase};
 
 #[derive(Debug, Args)]
@@ -29,8 +29,8 @@ pub struct Rekey {
 
 impl Rekey {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
-        let mut state = State::open_for_change(&dir)?;
+        let (dir, place) = global.open_place()?;
+        let mut state = place.open_for_change()?;
         let to_passphrase = self.passphrase || (!self.key_file && state.store().uses_passphrase());
         let protection = match to_passphrase {
             true => KeyProtection::Passphrase(passphrase::new(passphrase::NEW_PASSPHRASE_ENV)?),

@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::Event;
 use crate::cli::Global;
 use crate::names::{AgentName, SecretName};
 use crate::operator::Operator;
@@ -22,7 +22,7 @@ pub struct Revoke {
 
 impl Revoke {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let (dir, place) = global.open_place()?;
         let file = LockedPolicy::open(&global.config())?;
         let agent = known_agent(file.policy(), &self.agent)?;
         if agent.grant(&self.secret).is_none() {
@@ -46,7 +46,7 @@ impl Revoke {
             agent: self.agent.clone(),
             secret: self.secret.clone(),
         };
-        commit(&dir, &file, &edit, event, &AuditLog::open(&dir)?)?;
+        commit(&dir, &file, &edit, event, &place.chain(None)?)?;
         println!("revoked {} from {}", self.secret, self.agent);
         Ok(crate::exit_code::OK)
     }

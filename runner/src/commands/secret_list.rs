@@ -31,7 +31,7 @@ struct History {
 
 impl SecretList {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
+        let dir = global.open_reading()?;
         let store = Store::open(&dir)?;
         // The dates from the log are a convenience: a damaged log must not
         // hide the list; it is read through the verifier, whose verdict

@@ -7,7 +7,7 @@ use crate::commands::secret_checks;
 use crate::commands::secret_rotate::pick_project;
 use crate::commands::secret_set::finish;
 use crate::names::{ProjectName, SecretName};
-use crate::state::{Change, State};
+use crate::state::Change;
 
 #[derive(Debug, Args)]
 pub struct SecretRm {
@@ -23,8 +23,8 @@ pub struct SecretRm {
 
 impl SecretRm {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
-        let mut state = State::open_for_change(&dir)?;
+        let (_, place) = global.open_place()?;
+        let mut state = place.open_for_change()?;
         let project = pick_project(state.store(), &self.name, self.project.as_ref())?;
         secret_checks::require_ungranted(global, &project, &self.name, self.force)?;
         let written = state.write_store(Change::Remove {

@@ -7,7 +7,7 @@ use crate::cli::Global;
 use crate::commands::secret_checks;
 use crate::commands::secret_set::{finish, read_stdin_value};
 use crate::names::{ProjectName, SecretName};
-use crate::state::{Change, State};
+use crate::state::Change;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -24,8 +24,8 @@ pub struct SecretRotate {
 
 impl SecretRotate {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
-        let dir = global.open_home()?;
-        let mut state = State::open_for_change(&dir)?;
+        let (_, place) = global.open_place()?;
+        let mut state = place.open_for_change()?;
         let project = pick_project(state.store(), &self.name, self.project.as_ref())?;
         let value = read_stdin_value()?;
         secret_checks::require_text(value.expose_secret(), self.binary)?;

@@ -7,7 +7,7 @@ use crate::cli::Global;
 use crate::commands::secret_checks;
 use crate::names::{ProjectName, SecretName};
 use crate::report::Refused;
-use crate::state::{Change, State};
+use crate::state::Change;
 use crate::store::{self, StoreError};
 
 // `Debug` by hand: `stray` may hold a value someone typed on the command line
@@ -48,11 +48,11 @@ impl std::fmt::Debug for SecretSet {
 impl SecretSet {
     pub fn execute(&self, global: &Global) -> anyhow::Result<u8> {
         let project = value_from_stdin_only(&self.stray, &self.name, self.project.as_ref())?;
-        let dir = global.open_home()?;
+        let (_, place) = global.open_place()?;
         secret_checks::require_declared(global, project, self.force)?;
         let value = read_stdin_value()?;
         secret_checks::require_text(value.expose_secret(), self.binary)?;
-        let mut state = State::open_for_change(&dir)?;
+        let mut state = place.open_for_change()?;
         let name = &self.name;
         let written = state.write_store(Change::Set {
             project,

@@ -29,6 +29,16 @@ impl Serve {
             return stop(global);
         }
         let dir = global.open_home()?;
+        // The daemon holds the store of a state dir on the file backend.
+        let backend = crate::policy::Policy::backend_of(&global.config())?;
+        if backend != crate::policy::StateBackend::File {
+            anyhow::bail!(crate::report::Refused {
+                message: "runner serve runs tasks of a state dir on the file backend only; \
+                          tasks.toml selects another ([state] backend)"
+                    .into(),
+                hint: Some("runner exec runs in its own process with this backend".into()),
+            });
+        }
         let home = std::fs::canonicalize(&dir)
             .with_context(|| format!("cannot resolve {}", dir.display()))?;
         // Unlocked once: the passphrase is asked here, at this terminal.

@@ -13,7 +13,7 @@
 //! records how it ended.
 //!
 //! Neither of the two releases anything, so by default neither waits for
-//! `fdatasync` ([`AuditLog::append_unsynced`]): they survive a crash of this
+//! `fdatasync` ([`crate::state::Chain::append_unsynced`]): they survive a crash of this
 //! process and become durable with the run's first resolution (which is
 //! synced before its value is released) or the next synced append of any
 //! run. A run that needs no secret thus pays no sync, and never opens the
@@ -36,6 +36,7 @@ use crate::commands::exec_summary::{Summary, millis};
 use crate::policy::{Agent, ComponentDigest, Confinement, Policy};
 use crate::sandbox::{Interrupts, Outcome, Task, TaskIo};
 use crate::script::{Language, Script, ScriptRun};
+use crate::state::Place;
 use crate::state_dir::StateDir;
 
 pub use ended::Ended;
@@ -50,6 +51,8 @@ pub struct Request<'a> {
     /// cannot be used is reported after the component is checked: a
     /// refused task is the more useful error.
     pub home: Option<&'a Path>,
+    /// `--database-url`, if given (`[state] backend = "postgres"`).
+    pub database_url: Option<&'a secrecy::SecretString>,
     /// The agent name as asked for (not necessarily a known agent).
     pub agent: &'a str,
     /// A component, or a script run in its language's interpreter.
@@ -118,6 +121,7 @@ pub struct ToolCaller {
 /// after it (a refusal is recorded as `exec.refused` first).
 pub fn run(mut request: Request<'_>) -> anyhow::Result<Ended> {
     let (agent, task, home) = (request.agent, request.task, request.home);
+    let (backend, url) = (request.policy.backend(), request.database_url);
     let mut wasm = request
         .served
         .as_mut()
@@ -126,8 +130,9 @@ pub fn run(mut request: Request<'_>) -> anyhow::Result<Ended> {
     if let Err(error) = &result
         && crate::report::exec_exit_code(error) == crate::exit_code::REFUSED
         && let Ok(home) = state_dir(home)
+        && let Ok(place) = Place::of(backend, &home, url)
     {
-        refused::record(&home, agent, task, wasm.as_deref(), error);
+        refused::record(&place, agent, task, wasm.as_deref(), error);
     }
     result
 }
@@ -137,7 +142,10 @@ pub fn run(mut request: Request<'_>) -> anyhow::Result<Ended> {
 /// else [`run`] here. The runner's lines about how the run ended go to stderr (the
 /// daemon's come as its output); returns the exit code.
 pub fn run_anywhere(request: Request<'_>) -> anyhow::Result<u8> {
-    let inherit = matches!(request.io, TaskIo::Inherit) && request.served.is_none();
+    // `runner serve` holds a store of the file backend.
+    let inherit = matches!(request.io, TaskIo::Inherit)
+        && request.served.is_none()
+        && request.policy.backend() == crate::policy::StateBackend::File;
     let file = match request.task {
         TaskSource::File(path) if inherit => Some(path),
         _ => None,
@@ -218,8 +226,10 @@ fn run_inner(mut request: Request<'_>, wasm: &mut Option<Vec<u8>>) -> anyhow::Re
     if let Some(served) = served {
         served.hot.check_unlocked()?;
     }
-    let mut prepared = state_dir(request.home)
-        .and_then(|dir| Ok((prepare::broker_for(&dir, &agent, policy, served)?, dir)));
+    let mut prepared = state_dir(request.home).and_then(|dir| {
+        let place = Place::of(policy.backend(), &dir, request.database_url)?;
+        Ok((prepare::broker_for(&place, &agent, policy, served)?, dir))
+    });
     let loading = std::time::Instant::now();
     let mut task = prepare::load((wasm, &digest), &agent, policy, &mut prepared, served)?;
     note(&mut summary, |s| {

@@ -7,34 +7,35 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::Served;
-use crate::audit::{self, AuditLog};
+use crate::audit;
 use crate::broker::{Broker, RunIdentity};
 use crate::policy::{Agent, AuditSync, ComponentDigest, Policy};
 use crate::sandbox::{CacheKey, CodeCache, LoadError, Task};
+use crate::state::Place;
 use crate::state_dir::StateDir;
 use crate::store::Store;
 
-/// The run's broker: its identity, the agent, the audit log; the store is
-/// not opened yet. In `runner serve` it takes the daemon's unlocked store
-/// (re-read and checked when first used) and asks approval questions at
-/// the daemon's terminal.
+/// The run's broker: its identity, the agent, the audit chain of `place`;
+/// the store is not opened yet. In `runner serve` it takes the daemon's
+/// unlocked store (re-read and checked when first used) and asks approval
+/// questions at the daemon's terminal.
 pub(super) fn broker_for(
-    dir: &Path,
+    place: &Place,
     agent: &Agent,
     policy: &Policy,
     served: Option<&Served<'_>>,
 ) -> anyhow::Result<Broker> {
-    let audit = AuditLog::open(dir)?;
+    let audit = place.chain(None)?;
     // A hand edit of tasks.toml goes into the log before this run's start.
-    crate::policy_history::note_hand_edits(dir, policy, &audit)
+    crate::policy_history::note_hand_edits(place.home(), policy, &audit)
         .context("the task was not started")?;
     let identity = RunIdentity {
         run: audit::new_run_id()?,
         agent: agent.name.clone(),
         project: agent.project.clone(),
     };
-    let home = dir.to_path_buf();
-    let mut broker = Broker::new(identity, agent.clone(), home, audit, policy.audit_sync());
+    let at = place.store_place();
+    let mut broker = Broker::new(identity, agent.clone(), at, audit, policy.audit_sync());
     // Grants are checked as the file holds them at each request.
     broker.watch_policy(policy.path().to_owned(), policy.digest());
     if let Some(served) = served {

@@ -7,14 +7,12 @@
 //! dir that does not exist yet (no `init`) has no log to record it in. The
 //! record holds names, the task path, the file's digest and the error text,
 //! never a secret (nothing was resolved).
-
-use std::path::Path;
-
 use super::TaskSource;
-use crate::audit::{AuditLog, Event, Hash, Token};
+use crate::audit::{Event, Hash, Token};
 use crate::broker::readiness::NotReady;
 use crate::policy::{DirError, PolicyError};
 use crate::sandbox::LoadError;
+use crate::state::Place;
 use crate::task_file::TaskFileError;
 
 /// Longest agent name, path or detail kept in the record, in characters.
@@ -22,7 +20,7 @@ const MAX_FIELD_CHARS: usize = 512;
 
 /// Appends `exec.refused` for `error`; a failure to do so is a warning.
 pub(super) fn record(
-    dir: &Path,
+    place: &Place,
     agent: &str,
     task: TaskSource<'_>,
     wasm: Option<&[u8]>,
@@ -39,7 +37,7 @@ pub(super) fn record(
         reason: Token::new(reason(error)).expect("refusal reasons are valid tokens"),
         detail: clip(&format!("{error:#}")),
     };
-    if let Err(failure) = AuditLog::open(dir).and_then(|log| log.append_unsynced(event)) {
+    if let Err(failure) = place.chain(None).and_then(|log| log.append_unsynced(event)) {
         crate::broker::notice::say(&format!(
             "scopehold: warning: the refused run could not be recorded: {failure}"
         ));

@@ -112,6 +112,10 @@ impl Call {
         let ended = crate::exec::run(Request {
             policy,
             home: setup.home.as_deref(),
+            database_url: setup
+                .database_url
+                .as_ref()
+                .map(crate::cli::DatabaseUrl::secret),
             agent: self.tool.agent.as_str(),
             task,
             args,

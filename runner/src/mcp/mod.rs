@@ -55,6 +55,8 @@ pub struct Setup {
     pub config: PathBuf,
     /// `--home`, if given; else the usual lookup at each call.
     pub home: Option<PathBuf>,
+    /// `--database-url`, if given.
+    pub database_url: Option<crate::cli::DatabaseUrl>,
 }
 
 /// The MCP server of one `runner mcp` process.

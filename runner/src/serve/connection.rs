@@ -21,6 +21,7 @@ use super::Hot;
 use super::protocol::{self, Failure, Finished, Kind, ProtocolError, Request};
 use crate::commands::exec_summary::Summary;
 use crate::exec::Served;
+use crate::policy::StateBackend;
 use crate::sandbox::{Forwarded, Interrupts, Signal, TaskIo};
 
 /// How long a client may take to send its request.
@@ -136,9 +137,18 @@ fn execute(
     summary: Option<&mut Summary>,
 ) -> anyhow::Result<crate::exec::Ended> {
     let policy = crate::policy::Policy::load_trusted(&request.config)?;
+    if policy.backend() != StateBackend::File {
+        anyhow::bail!(crate::report::Refused {
+            message: "runner serve runs tasks of a state dir on the file backend only; this \
+                      tasks.toml selects another ([state] backend)"
+                .into(),
+            hint: Some("stop it (`runner serve --stop`): runner exec then runs in-process".into()),
+        });
+    }
     crate::exec::run(crate::exec::Request {
         policy: &policy,
         home: Some(&request.home),
+        database_url: None,
         agent: &request.agent,
         task: crate::exec::TaskSource::File(&request.task),
         args: &request.args,

@@ -105,8 +105,15 @@ pub(crate) async fn guard(
                 "its checkpoint was not made with this store's key",
             ));
         }
-        let at = record_at(tx, checkpoint.log, checkpoint.size - 1).await?;
-        if checkpoint.log != head.log || at.map(|r| r.hash) != Some(checkpoint.head) {
+        // The checkpoint is usually at the head (every keyed append moves
+        // it): then the last record, already read, is the one it names.
+        let at = match checkpoint.size.checked_sub(1) {
+            Some(seq) if seq == last.seq && checkpoint.log == last.log => Some(last.hash),
+            _ => record_at(tx, checkpoint.log, checkpoint.size.saturating_sub(1))
+                .await?
+                .map(|r| r.hash),
+        };
+        if checkpoint.log != head.log || at != Some(checkpoint.head) {
             return Err(diverged(
                 "it no longer holds the record its checkpoint vouches for",
             ));
@@ -236,6 +243,23 @@ pub(crate) async fn append(
     let sealed = append_in(&tx, events, key, host).await?;
     tx.commit().await.map_err(db_err("commit an append"))?;
     Ok(sealed.into_iter().map(|s| s.record).collect())
+}
+
+/// Fails, appending nothing, where an append would fail now (the head row
+/// locked and checked, then the transaction rolled back).
+pub(crate) async fn check(
+    client: &mut deadpool_postgres::Client,
+    key: Option<&CheckpointKey>,
+) -> Result<(), PgError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(db_err("begin a check of the chain"))?;
+    let (head, last) = lock_head(&tx).await?;
+    guard(&tx, &head, &last, key).await?;
+    tx.rollback()
+        .await
+        .map_err(db_err("end a check of the chain"))
 }
 
 /// The append inside a caller's transaction (a store write adds its

@@ -80,11 +80,13 @@ impl PgState {
     }
 
     /// Replaces the document (read at generation `expected`) with
-    /// `document` and appends its `store.write` record, in one transaction.
+    /// `document` and appends `events` (the change's own record) and its
+    /// `store.write` record, in one transaction. Returns the `store.write`.
     pub fn write_document(
         &self,
         expected: u64,
         document: Document,
+        mut events: Vec<Event>,
         key: Arc<CheckpointKey>,
     ) -> Result<Record, PgError> {
         let host = self.host().to_owned();
@@ -106,13 +108,31 @@ impl PgState {
             if changed != 1 {
                 return Err(PgError::Conflict);
             }
-            let event = Event::StoreWrite {
+            events.push(Event::StoreWrite {
                 store: document.store_id.clone(),
                 generation: document.generation,
-            };
-            let mut sealed = chain::append_in(&tx, vec![event], Some(&key), &host).await?;
+            });
+            let sealed = chain::append_in(&tx, events, Some(&key), &host).await?;
             tx.commit().await.map_err(db_err("commit a store write"))?;
-            Ok(sealed.remove(0).record)
+            let written = sealed.into_iter().last().map(|s| s.record);
+            written.ok_or_else(|| PgError::Query {
+                action: "write the store",
+                detail: "no record was sealed".into(),
+            })
+        })
+    }
+
+    /// The document's generation now (one cheap query: a run asks it
+    /// before each request to take up another host's change).
+    pub fn generation(&self) -> Result<u64, PgError> {
+        self.db().run(|pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let row = client
+                .query_opt("SELECT generation FROM store_document", &[])
+                .await
+                .map_err(db_err("read the store's generation"))?
+                .ok_or(PgError::NotInitialised)?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
         })
     }
 

@@ -8,6 +8,9 @@
 //! verdict on the table is the verifier's verdict on exactly those lines.
 //! The copy is one consistent snapshot (one `REPEATABLE READ` transaction),
 //! mode 0600 in a 0700 directory, removed when the [`Export`] is dropped.
+//! It holds the store document too, as `secrets.json` (ciphertexts only),
+//! so the readers that open the store for its audit keys open it there;
+//! the key file is never copied, only linked ([`Export::link_key`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -19,6 +22,7 @@ use futures_util::{StreamExt, pin_mut};
 use super::conn::{db_err, pool_err};
 use super::{PgError, PgState, schema};
 use crate::audit::{AUDIT_FILE, CHECKPOINT_FILE};
+use crate::store::{KEY_FILE, STORE_FILE};
 
 /// A temporary state dir holding the chain's lines and checkpoint.
 #[derive(Debug)]
@@ -38,6 +42,17 @@ impl Export {
     pub fn audit_path(&self) -> PathBuf {
         self.dir.path().join(AUDIT_FILE)
     }
+
+    /// Links the key file of the state dir `home` (if it has one) into the
+    /// copy, so the store opens there; the key's bytes are never copied.
+    pub fn link_key(&self, home: &Path) -> Result<(), PgError> {
+        let key = home.join(KEY_FILE);
+        if !key.exists() {
+            return Ok(());
+        }
+        let key = std::path::absolute(&key).map_err(|e| local_err(&e))?;
+        std::os::unix::fs::symlink(key, self.dir.path().join(KEY_FILE)).map_err(|e| local_err(&e))
+    }
 }
 
 impl PgState {
@@ -49,7 +64,8 @@ impl PgState {
             .map_err(|e| local_err(&e))?;
         let log = create(&dir.path().join(AUDIT_FILE)).map_err(|e| local_err(&e))?;
         let checkpoint_path = dir.path().join(CHECKPOINT_FILE);
-        let (records, checkpoint) = self.db().run(move |pool| async move {
+        let document_path = dir.path().join(STORE_FILE);
+        let (records, checkpoint, document) = self.db().run(move |pool| async move {
             let mut client = pool.get().await.map_err(pool_err)?;
             let tx = client
                 .build_transaction()
@@ -64,8 +80,17 @@ impl PgState {
                 .query_opt("SELECT checkpoint FROM chain_head", &[])
                 .await
                 .map_err(db_err("read the chain head"))?;
-            Ok((records, head.map(|row| row.get::<_, String>(0))))
+            let document = tx
+                .query_opt("SELECT document FROM store_document", &[])
+                .await
+                .map_err(db_err("read the store"))?;
+            let text = |row: tokio_postgres::Row| row.get::<_, String>(0);
+            Ok((records, head.map(text), document.map(text)))
         })?;
+        if let Some(text) = document {
+            let mut file = create(&document_path).map_err(|e| local_err(&e))?;
+            file.write_all(text.as_bytes()).map_err(|e| local_err(&e))?;
+        }
         if let Some(text) = checkpoint.filter(|t| !t.is_empty()) {
             let mut file = create(&checkpoint_path).map_err(|e| local_err(&e))?;
             writeln!(file, "{text}").map_err(|e| local_err(&e))?;

@@ -13,6 +13,7 @@
 //!   record in one transaction (rollback protection).
 //! - The database URL's password is never in an error or a log line.
 
+mod backend;
 #[cfg(test)]
 mod bench;
 mod chain;
@@ -29,6 +30,7 @@ use secrecy::SecretString;
 
 use crate::audit::{AuditError, CheckpointKey, Event, Record};
 
+pub use backend::{Initialised, PostgresBackend};
 pub use conn::{DATABASE_URL_ENV, Db};
 pub use document::Document;
 pub use export::Export;
@@ -97,6 +99,28 @@ impl PgError {
         matches!(self, PgError::Unavailable(_))
     }
 
+    /// As a store error (opening or changing the store document): the
+    /// message and hint are kept, a refused append stays an audit error's.
+    pub fn into_store(self) -> crate::store::StoreError {
+        crate::store::StoreError::Database {
+            conflict: matches!(self, PgError::Conflict),
+            hint: self.hint(),
+            message: self.to_string(),
+        }
+    }
+
+    /// As an audit error (an append): the chain's own refusals as they
+    /// are, a database failure with its message and hint.
+    pub fn into_audit(self) -> AuditError {
+        match self {
+            PgError::Audit(error) => error,
+            other => AuditError::Shared {
+                hint: other.hint(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
     /// The same error with `edit` applied to its free text.
     fn map_text(self, edit: impl Fn(&str) -> String) -> PgError {
         match self {
@@ -152,6 +176,14 @@ impl PgState {
         self.db.run(move |pool| async move {
             let mut client = pool.get().await.map_err(conn::pool_err)?;
             chain::append(&mut client, events, key.as_deref(), &host, synced).await
+        })
+    }
+
+    /// Fails, appending nothing, where an append with `key` would fail now.
+    pub fn check_appendable(&self, key: Option<Arc<CheckpointKey>>) -> Result<(), PgError> {
+        self.db.run(move |pool| async move {
+            let mut client = pool.get().await.map_err(conn::pool_err)?;
+            chain::check(&mut client, key.as_deref()).await
         })
     }
 

@@ -102,10 +102,10 @@ fn a_store_write_needs_the_generation_it_read_and_records_it() {
     state.initialise(document(0), key()).unwrap();
     let store = document(0).store_id;
     assert_eq!(state.recorded_generation(&store, key()).unwrap(), None);
-    let record = state.write_document(0, document(1), key()).unwrap();
+    let record = state.write_document(0, document(1), vec![], key()).unwrap();
     assert_eq!(record.seq, 1);
     assert!(matches!(
-        state.write_document(0, document(1), key()),
+        state.write_document(0, document(1), vec![], key()),
         Err(PgError::Conflict)
     ));
     assert_eq!(state.document().unwrap(), document(1));

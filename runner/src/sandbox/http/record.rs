@@ -13,9 +13,10 @@
 //!   `[PLACEHOLDER:name]`), then is cut to its cap (`caps.rs`); never
 //!   header values or bodies.
 
-use crate::audit::{AuditError, AuditLog, Event, Token};
+use crate::audit::{AuditError, Event, Token};
 use crate::broker::{Released, RunIdentity};
 use crate::policy::AuditSync;
+use crate::state::Chain;
 
 use super::caps::{RECORD_METHOD_BYTES, RECORD_PATH_BYTES, RECORD_TARGET_BYTES, cut};
 use super::{Attempt, Denied};
@@ -27,7 +28,7 @@ const RECORD_LINE_BYTES: usize = RECORD_METHOD_BYTES + RECORD_TARGET_BYTES + REC
 /// future.
 #[derive(Clone)]
 pub(crate) struct Recorder {
-    pub audit: AuditLog,
+    pub audit: Chain,
     pub who: RunIdentity,
     pub sync: AuditSync,
     pub released: Released,
