@@ -310,3 +310,16 @@ fn killing_the_daemon_mid_run_loses_no_record_of_a_released_value() {
     let out = world.exec("hello", "support-analysis", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// The daemon holds a store file; a state kept in PostgreSQL is refused
+/// before anything is opened.
+#[test]
+fn a_daemon_is_refused_for_another_state_backend() {
+    let world = World::new();
+    let policy = "[state]\nbackend = \"postgres\"\n\n[projects.analytics]\n";
+    std::fs::write(world.config(), policy).unwrap();
+    let out = world.run(&["serve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stderr(&out).contains("file backend only"), "{}", text(&out));
+    assert!(!world.home().join("run").exists(), "a socket dir was made");
+}
