@@ -94,14 +94,15 @@ fn read_request(
 fn run(stream: &UnixStream, hot: &Hot, request: &Request, bytes: Vec<u8>) {
     let _busy = hot.busy();
     let _ = stream.set_read_timeout(None);
-    let Some(io) = forwarded(stream, request) else {
+    let Some((stdout, stderr)) = forwarded(stream, request) else {
         return;
     };
-    let TaskIo::Forward { stderr, .. } = &io else {
-        unreachable!("forwarded streams")
-    };
     // The runner's lines about this run go where its output goes.
-    let (lines, stderr) = (stderr.clone(), stderr.clone());
+    let lines = stderr.clone();
+    let io = TaskIo::Forward {
+        stdout,
+        stderr: stderr.clone(),
+    };
     let _route = crate::broker::notice::redirect(Arc::new(move |line| lines.line(line)));
     let interrupts = Interrupts::manual();
     let mut summary = request
@@ -180,15 +181,15 @@ fn answer(mut stream: &UnixStream, result: anyhow::Result<u8>, summary: Option<S
 
 /// Output frames on the connection; the client's terminals decide whether
 /// the task's control characters are escaped, as they would for it.
-fn forwarded(stream: &UnixStream, request: &Request) -> Option<TaskIo> {
+fn forwarded(stream: &UnixStream, request: &Request) -> Option<(Forwarded, Forwarded)> {
     let frames = |kind, terminal| -> Option<Forwarded> {
         let stream = stream.try_clone().ok()?;
         Some(Forwarded::new(Box::new(Frames { stream, kind }), terminal))
     };
-    Some(TaskIo::Forward {
-        stdout: frames(Kind::Stdout, request.stdout_tty)?,
-        stderr: frames(Kind::Stderr, request.stderr_tty)?,
-    })
+    Some((
+        frames(Kind::Stdout, request.stdout_tty)?,
+        frames(Kind::Stderr, request.stderr_tty)?,
+    ))
 }
 
 /// Waits for a signal frame or the client's hang-up and stops the run.
