@@ -56,7 +56,9 @@ hyperfine -N --warmup 5 --runs "$RUNS" --style none --export-json "$work/cold.js
   "$WASMTIME run -C cache=y $HELLO" >/dev/null
 
 say "start runner serve"
-r serve 2>"$work/serve.log" & daemon=$!
+# The runner itself in the background (not a subshell running `r`), so
+# that the clean-up stops the daemon.
+"$R" --home "$H" --config "$work/tasks.toml" serve 2>"$work/serve.log" & daemon=$!
 until ls "$XDG_RUNTIME_DIR"/scopehold/*.sock >/dev/null 2>&1 && r exec "$HELLO" --agent bench >/dev/null 2>&1; do sleep 0.1; done
 head -1 "$work/serve.log"
 
