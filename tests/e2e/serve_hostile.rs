@@ -2,7 +2,8 @@
 //! out-of-order frames get an error and the daemon stays healthy; a client
 //! of another uid is refused (by the socket's modes, and by the
 //! `SO_PEERCRED` check when the modes are opened up); a listener of another
-//! uid posing as the daemon gets nothing from a client.
+//! uid posing as the daemon gets nothing from a client; what a client sends
+//! mid-run stops its run as a signal would.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -94,6 +95,86 @@ fn malformed_frames_get_an_error_and_the_daemon_stays_healthy() {
         world.records_of("exec.start").len() == 1,
         "a malformed request ran"
     );
+}
+
+/// What a client sends during its run stops the run as a signal to a
+/// one-shot runner would: its hang-up as SIGTERM (a task spinning in guest
+/// code included), a SIGINT frame (even sent in pieces) as SIGINT, and a
+/// frame that has no place there as SIGTERM.
+#[test]
+fn what_a_client_sends_mid_run_stops_the_run() {
+    let world = crate::limits::hostile_world("limits = { timeout = \"5m\" }");
+    world.exec("hello", "hostile", &[]);
+    let daemon = Served::start(&world, &[]);
+    drop(start_run(&world, &daemon.socket, "spin", 2));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while world.records_of("exec.end").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the run never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let end = world.records_of("exec.end").pop().unwrap();
+    assert_eq!(
+        (&end["outcome"], &end["exit_code"]),
+        (&"interrupted".into(), &143.into())
+    );
+    let mut stream = start_run(&world, &daemon.socket, "sleep", 3);
+    let signal = frame(3, &[2]);
+    stream.write_all(&signal[..3]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    stream.write_all(&signal[3..]).unwrap();
+    assert_eq!(exit_code(&mut stream), 130);
+    let mut stream = start_run(&world, &daemon.socket, "sleep", 4);
+    stream.write_all(&frame(16, b"stray")).unwrap();
+    assert_eq!(exit_code(&mut stream), 143);
+    let ends = world.records_of("exec.end");
+    let codes: Vec<_> = ends.iter().map(|end| end["exit_code"].clone()).collect();
+    assert_eq!(codes, [0, 143, 130, 143]);
+    world.ok(&["audit", "verify"]);
+}
+
+/// Sends a run of the hog guest doing `step` and waits until it is the
+/// `nth` run started.
+fn start_run(world: &World, socket: &std::path::Path, step: &str, nth: usize) -> UnixStream {
+    let home = world.home().canonicalize().unwrap();
+    let json = serde_json::json!({
+        "version": 1, "home": home, "config": world.config(),
+        "task": guest("hog"), "agent": "hostile", "args": [step],
+        "stdout_tty": false, "stderr_tty": false, "summary": false,
+    });
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream
+        .write_all(&frame(1, json.to_string().as_bytes()))
+        .unwrap();
+    let task = std::fs::read(guest("hog")).unwrap();
+    stream.write_all(&frame(2, &task)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while world.records_of("exec.start").len() < nth {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stream
+}
+
+/// The exit code in the run's final frame.
+fn exit_code(stream: &mut UnixStream) -> u64 {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    loop {
+        let mut head = [0u8; 5];
+        stream.read_exact(&mut head).unwrap();
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let mut payload = vec![0u8; len - 1];
+        stream.read_exact(&mut payload).unwrap();
+        if head[4] == 18 {
+            let finished: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            return finished["code"].as_u64().unwrap();
+        }
+        assert!(matches!(head[4], 16 | 17), "frame {head:?}");
+    }
 }
 
 /// A clean environment with this runtime dir, as `world.cmd` has.

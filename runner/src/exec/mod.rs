@@ -344,9 +344,25 @@ fn run_task(
     argv: &[String],
     broker: Broker,
 ) -> anyhow::Result<(Outcome, Broker, std::time::Duration)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(task.run(argv, confinement, broker, interrupts, io)))
+    let runtime = match RUNTIME.take() {
+        Some(runtime) => runtime,
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?,
+    };
+    let ran = runtime.block_on(task.run(argv, confinement, broker, interrupts, io));
+    // Kept for this thread's next run (a worker of `runner serve` runs
+    // many) only when the run left nothing behind; otherwise dropped here,
+    // which cancels what it left, as it always did.
+    if runtime.metrics().num_alive_tasks() == 0 {
+        RUNTIME.set(Some(runtime));
+    }
+    Ok(ran)
+}
+
+thread_local! {
+    /// The async runtime of this thread's last run.
+    static RUNTIME: std::cell::Cell<Option<tokio::runtime::Runtime>> =
+        const { std::cell::Cell::new(None) };
 }

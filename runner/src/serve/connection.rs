@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use super::Hot;
 use super::protocol::{self, Failure, Finished, Kind, ProtocolError, Request};
+use super::watch::Watcher;
 use crate::commands::exec_summary::Summary;
 use crate::exec::Served;
 use crate::policy::StateBackend;
-use crate::sandbox::{Forwarded, Interrupts, Signal, TaskIo};
+use crate::sandbox::{Forwarded, Interrupts, TaskIo};
 
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,12 +39,12 @@ pub enum Asked {
 }
 
 /// Serves one connection from a peer already checked to be of our uid.
-pub fn serve(stream: UnixStream, hot: &Hot) -> Asked {
+pub fn serve(stream: UnixStream, hot: &Hot, watcher: &Watcher) -> Asked {
     let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     match read_request(&stream, hot.home()) {
         Ok(Some((request, bytes))) => {
-            run(&stream, hot, &request, bytes);
+            run(&stream, (hot, watcher), &request, bytes);
             Asked::Served
         }
         Ok(None) => {
@@ -91,7 +92,7 @@ fn read_request(
 }
 
 /// Runs the request and sends its final frame.
-fn run(stream: &UnixStream, hot: &Hot, request: &Request, bytes: Vec<u8>) {
+fn run(stream: &UnixStream, (hot, watcher): (&Hot, &Watcher), request: &Request, bytes: Vec<u8>) {
     let _busy = hot.busy();
     let _ = stream.set_read_timeout(None);
     let Some((stdout, stderr)) = forwarded(stream, request) else {
@@ -104,23 +105,20 @@ fn run(stream: &UnixStream, hot: &Hot, request: &Request, bytes: Vec<u8>) {
         stderr: stderr.clone(),
     };
     let _route = crate::broker::notice::redirect(Arc::new(move |line| lines.line(line)));
-    let interrupts = Interrupts::manual();
+    let interrupts = Arc::new(Interrupts::manual());
     let mut summary = request
         .summary
         .then(|| Summary::new(&request.agent, &request.task));
-    let result = std::thread::scope(|scope| {
-        let watcher = watch_client(scope, stream, &interrupts);
-        let served = Served {
-            hot,
-            interrupts: &interrupts,
-            bytes,
-        };
-        let result = execute(request, io, served, summary.as_mut());
-        // The watcher ends with the connection's read side.
-        let _ = stream.shutdown(std::net::Shutdown::Read);
-        drop(watcher);
-        result
-    });
+    // What the client sends from now on stops the run (its signal, or its
+    // hang-up as SIGTERM), until the run ended.
+    let watching = watcher.watch(stream, interrupts.clone());
+    let served = Served {
+        hot,
+        interrupts: &interrupts,
+        bytes,
+    };
+    let result = execute(request, io, served, summary.as_mut());
+    drop(watching);
     let finished = result.map(|ended| {
         for line in &ended.reason {
             stderr.line(line);
@@ -190,22 +188,6 @@ fn forwarded(stream: &UnixStream, request: &Request) -> Option<(Forwarded, Forwa
         frames(Kind::Stdout, request.stdout_tty)?,
         frames(Kind::Stderr, request.stderr_tty)?,
     ))
-}
-
-/// Waits for a signal frame or the client's hang-up and stops the run.
-fn watch_client<'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
-    stream: &UnixStream,
-    interrupts: &'scope Interrupts,
-) -> Option<std::thread::ScopedJoinHandle<'scope, ()>> {
-    let mut reader = stream.try_clone().ok()?;
-    Some(scope.spawn(move || {
-        let signal = match protocol::read_frame(&mut reader) {
-            Ok((Kind::Signal, payload)) if payload == [2] => Signal::Interrupt,
-            _ => Signal::Terminate,
-        };
-        interrupts.raise(signal);
-    }))
 }
 
 /// A `Write` that sends each write as one output frame.

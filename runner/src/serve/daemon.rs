@@ -1,10 +1,17 @@
 //! The daemon's life: bind the socket, accept clients of our uid, lock on
 //! time, stop on `--stop` or a signal (the socket is removed).
 //!
-//! Each connection runs on its own thread; runs share the engine and the
-//! hot components ([`Hot`]). A peer of another uid is dropped before a byte
-//! is read. A stop (request or SIGINT/SIGTERM) closes the socket first, so
-//! no new run starts, locks the store, and lets the runs in progress end
+//! Connections are served by worker threads that live as long as the
+//! daemon: each waits in `accept`, serves the connection it got itself
+//! (request, run, answer) and waits again, so a hot call costs no thread
+//! start and no hand-off between threads. When the last waiting worker
+//! takes a connection it starts another first, so a long run never keeps
+//! others waiting; workers beyond [`MAX_IDLE`] waiting end. Runs share the
+//! engine and the hot components ([`Hot`]); one thread watches their
+//! connections for the clients' signals ([`Watcher`]). A peer of another
+//! uid is dropped before a byte is read. A stop (request or SIGINT/SIGTERM)
+//! shuts the listening socket first, which wakes every waiting worker and
+//! starts no new run, locks the store, and lets the runs in progress end
 //! (each within its own timeout limit); a second signal ends the process
 //! at once, which loses no record of a released value (each is durable
 //! before its release).
@@ -12,15 +19,19 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 
 use super::connection::{self, Asked};
 use super::hot::{Hot, Locked};
+use super::watch::Watcher;
 use super::{peer_uid, private_dir, socket_path};
+
+/// Most workers kept waiting for a connection.
+const MAX_IDLE: usize = 8;
 
 /// When the daemon locks itself.
 #[derive(Debug, Clone, Copy)]
@@ -33,11 +44,21 @@ pub struct Timeouts {
 
 /// A bound, listening daemon.
 pub struct Daemon {
-    hot: Arc<Hot>,
+    shared: Arc<Shared>,
+    timeouts: Timeouts,
+}
+
+/// What the daemon's threads share.
+struct Shared {
+    hot: Hot,
     listener: UnixListener,
     socket: PathBuf,
-    stopping: Arc<AtomicBool>,
-    timeouts: Timeouts,
+    watcher: Arc<Watcher>,
+    stopping: AtomicBool,
+    /// Workers waiting in `accept`.
+    idle: AtomicUsize,
+    /// Set once stopping; the main thread then winds the daemon down.
+    stopped: (Mutex<bool>, Condvar),
 }
 
 impl Daemon {
@@ -60,40 +81,33 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {}", socket.display()))?;
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot make {} private", socket.display()))?;
-        Ok(Daemon {
-            hot: Arc::new(hot),
+        let watcher = Watcher::start().context("cannot start watching connections")?;
+        let shared = Shared {
+            hot,
             listener,
             socket,
-            stopping: Arc::default(),
+            watcher,
+            stopping: AtomicBool::default(),
+            idle: AtomicUsize::default(),
+            stopped: Default::default(),
+        };
+        Ok(Daemon {
+            shared: Arc::new(shared),
             timeouts,
         })
     }
 
     pub fn socket(&self) -> &Path {
-        &self.socket
+        &self.shared.socket
     }
 
     /// Serves until stopped; removes the socket on the way out.
     pub fn serve(self) -> anyhow::Result<()> {
         let _signals = self.on_signals()?;
         let _clock = self.lock_clock();
-        for stream in self.listener.incoming() {
-            if self.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            let Ok(stream) = stream else { continue };
-            if !same_user(&stream) {
-                continue;
-            }
-            let (hot, stopping, socket) =
-                (self.hot.clone(), self.stopping.clone(), self.socket.clone());
-            std::thread::spawn(move || {
-                if let Asked::Stop = connection::serve(stream, &hot) {
-                    stop(&stopping, &socket);
-                }
-            });
-        }
-        finish(&self.hot, &self.socket);
+        Shared::start_worker(&self.shared).context("cannot start a worker thread")?;
+        self.shared.wait_stopped();
+        finish(&self.shared.hot, &self.shared.socket);
         Ok(())
     }
 
@@ -103,20 +117,14 @@ impl Daemon {
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
             .context("cannot handle SIGINT/SIGTERM")?;
         let handle = signals.handle();
-        let (hot, stopping, socket) =
-            (self.hot.clone(), self.stopping.clone(), self.socket.clone());
+        let shared = self.shared.clone();
         std::thread::spawn(move || {
             for number in signals.forever() {
-                if stopping.load(Ordering::SeqCst) {
-                    let _ = std::fs::remove_file(&socket);
+                if shared.stopping.load(Ordering::SeqCst) {
+                    let _ = std::fs::remove_file(&shared.socket);
                     let _ = signal_hook::low_level::emulate_default_handler(number);
                 }
-                // With its socket gone (removed by hand, its directory
-                // deleted) nothing wakes the accept loop: stop from here.
-                if !stop(&stopping, &socket) {
-                    finish(&hot, &socket);
-                    std::process::exit(i32::from(crate::exit_code::OK));
-                }
+                shared.stop();
             }
         });
         Ok(handle)
@@ -124,21 +132,71 @@ impl Daemon {
 
     /// Checks the idle time and the cap a few times a second.
     fn lock_clock(&self) -> std::thread::JoinHandle<()> {
-        let (hot, stopping, timeouts) = (self.hot.clone(), self.stopping.clone(), self.timeouts);
+        let (shared, timeouts) = (self.shared.clone(), self.timeouts);
         std::thread::spawn(move || {
-            while !stopping.load(Ordering::SeqCst) {
-                hot.lock_if_due(timeouts.idle, timeouts.cap);
+            while !shared.stopping.load(Ordering::SeqCst) {
+                shared.hot.lock_if_due(timeouts.idle, timeouts.cap);
                 std::thread::sleep(Duration::from_millis(100));
             }
         })
     }
 }
 
-/// Marks the daemon as stopping and wakes its accept loop; `false` when
-/// the socket could not be reached to wake it.
-fn stop(stopping: &AtomicBool, socket: &Path) -> bool {
-    stopping.store(true, Ordering::SeqCst);
-    UnixStream::connect(socket).is_ok()
+impl Shared {
+    fn start_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("scopehold-serve".into())
+            .spawn(move || shared.work())
+            .map(drop)
+    }
+
+    /// A worker: accept, serve, again; ends when the daemon stops or
+    /// enough other workers wait.
+    fn work(self: Arc<Shared>) {
+        loop {
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            let accepted = self.listener.accept();
+            let waiting = self.idle.fetch_sub(1, Ordering::SeqCst) - 1;
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok((stream, _)) = accepted else { continue };
+            // Someone must be in accept while this one serves; if no
+            // thread can start, this one accepts again after serving.
+            if waiting == 0 {
+                let _ = Shared::start_worker(&self);
+            }
+            if same_user(&stream)
+                && let Asked::Stop = connection::serve(stream, &self.hot, &self.watcher)
+            {
+                self.stop();
+            }
+            if self.idle.load(Ordering::SeqCst) >= MAX_IDLE {
+                return;
+            }
+        }
+    }
+
+    /// Marks the daemon as stopping: no connection is accepted from now
+    /// on, and the main thread winds it down.
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wakes every worker in accept (EINVAL), even with the socket's
+        // file gone (removed by hand, its directory deleted).
+        let _ = socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Both);
+        let (stopped, wake) = &self.stopped;
+        *stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        wake.notify_all();
+    }
+
+    fn wait_stopped(&self) {
+        let (stopped, wake) = &self.stopped;
+        let mut done = stopped.lock().unwrap_or_else(|p| p.into_inner());
+        while !*done {
+            done = wake.wait(done).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// Removes the socket, locks, waits for runs in progress.

@@ -22,6 +22,7 @@ mod connection;
 pub mod daemon;
 mod hot;
 pub mod protocol;
+mod watch;
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
