@@ -40,10 +40,14 @@ pg pg_ctl -D "$PGD/data" -l "$PGD/log" -w \
   -o "-k $PGD -c listen_addresses='' -c max_connections=300" start >/dev/null
 export SCOPEHOLD_DATABASE_URL="postgresql://test@localhost/postgres?host=$PGD"
 
-POLICY='[projects.analytics]
+# MANY distinct secrets: a run that resolves them all makes MANY durable
+# resolutions (repeats of one secret are counted in exec.end, not recorded).
+MANY=${MANY:-50}
+POLICY="[projects.analytics]
 [agents.support-analysis]
-project = "analytics"
-grants = [{ secret = "posthog-read" }]'
+project = \"analytics\"
+grants = [{ secret = \"posthog-read\" }$(for i in $(seq "$MANY"); do printf ', { secret = "s%d" }' "$i"; done)]"
+GETS_MANY=$(for i in $(seq "$MANY"); do printf 'get:s%d ' "$i"; done)
 
 # One state dir per backend (HOME separate so nothing else is shared).
 setup() { # NAME BACKEND
@@ -51,20 +55,22 @@ setup() { # NAME BACKEND
   mkdir -p "$dir"
   { [ "$2" = postgres ] && printf '[state]\nbackend = "postgres"\n'; echo "$POLICY"; } >"$dir/tasks.toml"
   "$RUNNER" --home "$dir/home" --config "$dir/tasks.toml" init >/dev/null
-  printf bench-value | "$RUNNER" --home "$dir/home" --config "$dir/tasks.toml" \
-    secret set posthog-read --project analytics >/dev/null
+  for name in posthog-read $(seq -f 's%g' "$MANY"); do
+    printf bench-value | "$RUNNER" --home "$dir/home" --config "$dir/tasks.toml" \
+      secret set "$name" --project analytics >/dev/null
+  done
 }
 setup file file
 setup pg postgres
 
 # Whole runs per second with N concurrent loops over WINDOW seconds.
-runs_per_second() { # NAME N
-  local dir="$TMP/$1" n=$2 end=$((SECONDS + WINDOW))
+runs_per_second() { # NAME N GETS...
+  local dir="$TMP/$1" n=$2 end=$((SECONDS + WINDOW)); shift 2
   for i in $(seq "$n"); do
     ( count=0
       while [ $SECONDS -lt $end ]; do
         "$RUNNER" --home "$dir/home" --config "$dir/tasks.toml" exec "$PROBE" \
-          --agent support-analysis -- get:posthog-read >/dev/null 2>"$dir/err" && count=$((count + 1))
+          --agent support-analysis -- "$@" >/dev/null 2>"$dir/err" && count=$((count + 1))
       done
       echo "$count" >"$dir/count.$i" ) &
   done
@@ -94,13 +100,19 @@ sql_per_second() { # N
     2>/dev/null | awk '/^tps/ { printf "%.1f", $3 }'
 }
 
-printf '%-12s %14s %14s %14s %12s\n' concurrent file-exec/s pg-exec/s bare-sql/s pg/ceiling
+ratio() { awk -v p="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f%%", 100 * p / s; else print "-" }'; }
+per_second() { awk -v r="$1" -v k="$2" 'BEGIN { printf "%.1f", r * k }'; }
+echo "durable resolutions/s; runs of one resolution (process start and wasm load dominate),"
+echo "then runs of $MANY distinct resolutions each; bare SQL: one head-locked insert per transaction"
+printf '%-12s %-10s %14s %14s %14s %12s\n' concurrent per-run file/s postgres/s bare-sql/s pg/ceiling
 for n in 1 8 32; do
-  f=$(runs_per_second file "$n")
-  p=$(runs_per_second pg "$n")
   s=$(sql_per_second "$n")
-  r=$(awk -v p="$p" -v s="$s" 'BEGIN { if (s > 0) printf "%.0f%%", 100 * p / s; else print "-" }')
-  printf '%-12s %14s %14s %14s %12s\n' "$n" "$f" "$p" "$s" "$r"
+  for k in 1 "$MANY"; do
+    if [ "$k" = 1 ]; then gets=(get:posthog-read); else read -ra gets <<<"$GETS_MANY"; fi
+    f=$(per_second "$(runs_per_second file "$n" "${gets[@]}")" "$k")
+    p=$(per_second "$(runs_per_second pg "$n" "${gets[@]}")" "$k")
+    printf '%-12s %-10s %14s %14s %14s %12s\n' "$n" "$k" "$f" "$p" "$s" "$(ratio "$p" "$s")"
+  done
 done
 pg psql -X -q -h "$PGD" -U test -d postgres -At -c \
   "SELECT count(*) || ' records in the chain' FROM audit_record"

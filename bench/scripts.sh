@@ -91,12 +91,13 @@ bench py-key 3 "" "$RX $work/key.py --agent bench -- $api" "$PY $work/host-key.p
 say "4. JavaScript, the same: runner (placeholder) vs node + fetch (key from env)"
 bench js-key 3 "" "$RX $work/key.js --agent bench -- $api" "$NODE $work/host-key.mjs $api"
 
-if "$R" serve --help >/dev/null 2>&1; then
-  say "5. the same through runner serve (a daemon holding the compiled interpreters)"
-  r serve --idle 10m >/dev/null 2>&1 &
-  for _ in $(seq 100); do r serve --status >/dev/null 2>&1 && break; sleep 0.1; done
-  bench py-hello-serve 3 "" "$RX $work/hello.py --agent bench" "$PY $work/hello.py"
-  bench js-hello-serve 3 "" "$RX $work/hello.js --agent bench" "$NODE $work/hello.js"
-  bench py-key-serve 3 "" "$RX $work/key.py --agent bench -- $api" "$PY $work/host-key.py $api"
-  r serve --stop >/dev/null 2>&1 || true
-fi
+say "5. the same through runner serve (a daemon holding the compiled interpreters)"
+export XDG_RUNTIME_DIR=$work/xdg; mkdir -m 700 "$XDG_RUNTIME_DIR"
+r serve 2>"$work/serve.log" & daemon=$!
+trap 'kill $standin 2>/dev/null; kill $daemon 2>/dev/null && wait $daemon; rm -rf "$work"' EXIT
+until ls "$XDG_RUNTIME_DIR"/scopehold/*.sock >/dev/null 2>&1; do sleep 0.1; done
+for s in hello.py hello.js; do r exec "$work/$s" --agent bench >/dev/null; done
+bench py-hello-serve 3 "" "$RX $work/hello.py --agent bench" "$PY $work/hello.py"
+bench js-hello-serve 3 "" "$RX $work/hello.js --agent bench" "$NODE $work/hello.js"
+bench py-key-serve 3 "" "$RX $work/key.py --agent bench -- $api" "$PY $work/host-key.py $api"
+bench js-key-serve 3 "" "$RX $work/key.js --agent bench -- $api" "$NODE $work/host-key.mjs $api"
