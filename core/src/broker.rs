@@ -41,6 +41,7 @@ pub use approval::{
 };
 pub use lazy_store::{Reopen, StoreUnusable};
 pub use released::Released;
+pub use stamp::FileStamp;
 
 use denial::{Denial, denial, unusable};
 use lazy_store::LazyStore;

@@ -22,7 +22,7 @@ use std::path::Path;
 
 /// What `stat` (following symlinks) says about a file's identity and state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileStamp {
+pub struct FileStamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -38,14 +38,16 @@ impl FileStamp {
             .map(|meta| FileStamp::from_meta(&meta))
     }
 
-    /// Whether the file was modified less than a second ago (or in the
-    /// future): a same-size rewrite could still land in the same mtime.
+    /// Whether the file was modified (or its status changed) less than a
+    /// second ago, or in the future: a same-size rewrite could still land
+    /// in the same times. The ctime counts too: unlike the mtime, no user
+    /// can set it back after a rewrite.
     pub(crate) fn is_recent(&self) -> bool {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        let mtime = self.mtime.0 as f64 + self.mtime.1 as f64 / 1e9;
-        now - mtime < 1.0
+        let secs = |(s, ns): (i64, i64)| s as f64 + ns as f64 / 1e9;
+        now - secs(self.mtime).max(secs(self.ctime)) < 1.0
     }
 
     /// The stamp of a file already opened (its `fstat`).

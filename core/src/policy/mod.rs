@@ -38,6 +38,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -55,6 +56,7 @@ pub use location::Location;
 pub(crate) use snapshot::Snapshot;
 pub use tools::{Arg, ArgType, Language, MAX_ARGS, Tool, ToolKind};
 
+use crate::broker::FileStamp;
 use crate::input::{InputError, MAX_POLICY_BYTES, Opened};
 use crate::names::{AgentName, ProjectName, SecretName, ToolName};
 
@@ -67,6 +69,15 @@ pub struct Policy {
     agents: BTreeMap<AgentName, Agent>,
     settings: Settings,
     tools: BTreeMap<ToolName, Tool>,
+}
+
+/// A policy and the stamp of the file it was read from (`None` when that
+/// stamp cannot vouch for the file: it was modified within the last
+/// second).
+#[derive(Debug, Clone)]
+pub struct StampedPolicy {
+    pub stamp: Option<FileStamp>,
+    pub policy: Arc<Policy>,
 }
 
 /// The file-wide settings: `[audit]` and `[state]`.
@@ -194,6 +205,29 @@ impl Policy {
             Some(backend) => Ok(backend),
             None => Policy::from_bytes(&bytes, path).map(|policy| policy.backend()),
         }
+    }
+
+    /// [`Policy::load_trusted`] for a caller that loads the same file run
+    /// after run (`runner serve`): the file is opened and checked as there
+    /// each time, and parsed again unless it is the very file `known` was
+    /// read from (same [`FileStamp`], not modified within the last second,
+    /// when a same-size rewrite could leave the stamp as it was).
+    pub fn load_trusted_again(
+        path: &Path,
+        known: Option<&StampedPolicy>,
+    ) -> Result<StampedPolicy, PolicyError> {
+        let opened = open_trusted(path).map_err(not_loaded)?;
+        let stamp = Some(FileStamp::from_meta(&opened.meta)).filter(|s| !s.is_recent());
+        if let Some(known) = known
+            && known.stamp.is_some()
+            && known.stamp == stamp
+            && known.policy.path == path
+        {
+            return Ok(known.clone());
+        }
+        let bytes = opened.read_all().map_err(|e| not_loaded(e.into()))?;
+        let policy = Arc::new(Policy::from_bytes(&bytes, path)?);
+        Ok(StampedPolicy { stamp, policy })
     }
 
     /// Parses the raw bytes of a policy file, which must be UTF-8.

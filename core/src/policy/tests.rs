@@ -349,3 +349,34 @@ fn backend_of_reads_state_alone_and_refuses_a_file_that_does_not_read() {
     std::fs::write(&path, "[state\nbackend = \"postgres\"\n").unwrap();
     assert!(Policy::backend_of(&path).is_err());
 }
+
+#[test]
+fn loaded_again_only_when_the_file_changed() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tasks.toml");
+    std::fs::write(&path, EXAMPLE).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // Just written: its stamp cannot vouch for it yet; read at each load.
+    let fresh = Policy::load_trusted_again(&path, None).unwrap();
+    let again = Policy::load_trusted_again(&path, Some(&fresh)).unwrap();
+    assert!(fresh.stamp.is_none() && !Arc::ptr_eq(&fresh.policy, &again.policy));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let first = Policy::load_trusted_again(&path, Some(&again)).unwrap();
+    let same = Policy::load_trusted_again(&path, Some(&first)).unwrap();
+    assert!(Arc::ptr_eq(&first.policy, &same.policy), "parsed again");
+    // A same-size edit with its mtime put back is still seen.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, EXAMPLE.replace("Payments", "Pavments")).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(mtime).unwrap();
+    let edited = Policy::load_trusted_again(&path, Some(&same)).unwrap();
+    let billing = ProjectName::new("billing").unwrap();
+    let description = edited.policy.projects[&billing].description.as_deref();
+    assert_eq!(description, Some("Pavments"));
+    // The file is checked at every load, changed or not.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let unsafe_file = Policy::load_trusted_again(&path, Some(&edited));
+    assert!(matches!(unsafe_file, Err(PolicyError::Unsafe(_))));
+}

@@ -29,7 +29,15 @@ pub fn engine() -> Result<Engine, LoadError> {
 }
 
 /// The engine of `runner serve`: pooled instances, shared by every run.
+///
+/// Also stops wasmtime from capturing a backtrace for each error it makes:
+/// dropping a run's store unwinds a fiber it keeps with an error made for
+/// the purpose, and under `RUST_BACKTRACE=1` each cost a stack walk per
+/// run. The runner shows wasmtime's errors by their messages only, never
+/// a backtrace. (A hidden wasmtime function: should it go, the build says
+/// so; the `backtrace` feature it stands for is shared by the workspace.)
 pub fn pooled_engine() -> Result<Engine, LoadError> {
+    wasmtime::error::disable_backtrace();
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(POOL_INSTANCES)
         .total_core_instances(POOL_CORE)

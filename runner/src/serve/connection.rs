@@ -135,7 +135,7 @@ fn execute(
     served: Served<'_>,
     summary: Option<&mut Summary>,
 ) -> anyhow::Result<crate::exec::Ended> {
-    let policy = crate::policy::Policy::load_trusted(&request.config)?;
+    let policy = served.hot.policy(&request.config)?;
     if policy.backend() != StateBackend::File {
         anyhow::bail!(crate::report::Refused {
             message: "runner serve runs tasks of a state dir on the file backend only; this \

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 use wasmtime::Engine;
 
 use crate::broker::{Answer, Approver, Question, Reopen, StoreUnusable, TerminalApprover};
-use crate::policy::ComponentDigest;
+use crate::policy::{ComponentDigest, Policy, PolicyError, StampedPolicy};
 use crate::sandbox::{CacheKey, CodeCache, LoadError, Task};
 use crate::store::Store;
 
-/// Most compiled components kept; beyond it the table starts over.
+/// Most compiled components (and policy files) kept; beyond it the table
+/// starts over.
 const MAX_HOT_TASKS: usize = 64;
 
 /// Why the daemon no longer holds the store.
@@ -51,6 +52,8 @@ pub struct Hot {
     home: PathBuf,
     engine: Engine,
     tasks: Mutex<HashMap<[u8; 32], Task>>,
+    /// The policy files runs came with, as last parsed.
+    policies: Mutex<HashMap<PathBuf, StampedPolicy>>,
     keys: Arc<Mutex<Keys>>,
     unlocked_at: Instant,
     last_used: Mutex<Instant>,
@@ -72,6 +75,7 @@ impl Hot {
             home: home.to_owned(),
             engine,
             tasks: Mutex::default(),
+            policies: Mutex::default(),
             keys: Arc::new(Mutex::new(keys)),
             unlocked_at: Instant::now(),
             last_used: Mutex::new(Instant::now()),
@@ -110,6 +114,20 @@ impl Hot {
         }
         tasks.insert(key, task.clone());
         Ok(task)
+    }
+
+    /// The policy file at `path` as it is now: opened and checked at every
+    /// run, parsed again only when it changed ([`Policy::load_trusted_again`]).
+    pub fn policy(&self, path: &Path) -> Result<Arc<Policy>, PolicyError> {
+        let known = lock(&self.policies).get(path).cloned();
+        let loaded = Policy::load_trusted_again(path, known.as_ref())?;
+        let policy = loaded.policy.clone();
+        let mut policies = lock(&self.policies);
+        if policies.len() >= MAX_HOT_TASKS {
+            policies.clear();
+        }
+        policies.insert(path.to_owned(), loaded);
+        Ok(policy)
     }
 
     /// How a run's broker gets its copy of the store.
