@@ -20,7 +20,10 @@
 //! checkpoint's time by more than [`CLOCK_TOLERANCE`] (an expired grant
 //! must not become valid again; within the tolerance records take the
 //! previous record's time, so a log's times never go backwards).
-//! Any failure refuses the append: no record, no released secret.
+//! Any failure refuses the append: no record, no released secret. A log
+//! this process wrote last, unchanged since (same stamps of the log and
+//! the checkpoint), was checked then and holds only this process's records
+//! after: only the clock is checked again (`remember.rs`).
 
 use std::fs::File;
 use std::path::Path;
@@ -31,9 +34,11 @@ use super::backward::BackwardChunks;
 use super::checkpoint::{CHECKPOINT_FILE, Checkpoint};
 use super::ids::Hash;
 use super::record::Record;
+use super::remember::Checked;
 use super::segments;
 use super::writer::AuditLog;
 use super::{AuditError, timestamp};
+use crate::broker::FileStamp;
 
 /// How far the clock may be behind the log's newest record before appends
 /// are refused (small steps back, e.g. by NTP, are absorbed).
@@ -56,10 +61,51 @@ impl AuditLog {
 
     /// Refuses an append after `last` (the log's last complete record) when
     /// the log diverged from its checkpoint or the clock is behind.
-    pub(super) fn guard(&self, last: &Record, now: OffsetDateTime) -> Result<(), AuditError> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let checkpoint = Checkpoint::load(&dir.join(CHECKPOINT_FILE))?;
+    /// Returns what it checked against.
+    pub(super) fn guard(&self, last: &Record, now: OffsetDateTime) -> Result<Checked, AuditError> {
+        let path = self.checkpoint_path();
+        // Stamped before it is read: a checkpoint replaced in between is
+        // read again at the next append (remember.rs).
+        let stamp = FileStamp::of(&path);
+        let checkpoint = Checkpoint::load(&path)?;
         self.check_clock(now, last, checkpoint.as_ref())?;
+        self.against(last, checkpoint.as_ref())?;
+        Ok(Checked {
+            stamp,
+            checkpoint,
+            keyed: self.key().is_some(),
+        })
+    }
+
+    /// The guard's checks for a log this process wrote last
+    /// ([`remember`](super::remember)): the clock, and for a writer with
+    /// the key, that the checkpoint was checked with a key and is
+    /// authentic under this one. `None`: check it from the files instead.
+    pub(super) fn guard_recalled(
+        &self,
+        last: &Record,
+        checked: &Checked,
+        now: OffsetDateTime,
+    ) -> Option<Result<(), AuditError>> {
+        if let Some(key) = self.key() {
+            let authentic = checked
+                .checkpoint
+                .as_ref()
+                .is_some_and(|cp| cp.is_authentic(key));
+            if !checked.keyed || !authentic {
+                return None;
+            }
+        }
+        Some(self.check_clock(now, last, checked.checkpoint.as_ref()))
+    }
+
+    pub(super) fn checkpoint_path(&self) -> std::path::PathBuf {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        dir.join(CHECKPOINT_FILE)
+    }
+
+    /// The log's end `last` against `checkpoint`.
+    fn against(&self, last: &Record, checkpoint: Option<&Checkpoint>) -> Result<(), AuditError> {
         match (self.key(), checkpoint) {
             (Some(_), None) => Err(self.diverged(
                 "its checkpoint (audit.checkpoint) is missing, so nothing shows that no \
@@ -71,8 +117,8 @@ impl AuditLog {
                  store's key and store file were put in place)"
                     .into(),
             )),
-            (Some(_), Some(cp)) => self.still_in_chain(last, &cp),
-            (None, Some(cp)) => self.not_before(last, &cp).map(drop),
+            (Some(_), Some(cp)) => self.still_in_chain(last, cp),
+            (None, Some(cp)) => self.not_before(last, cp).map(drop),
             (None, None) => Ok(()),
         }
     }

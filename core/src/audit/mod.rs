@@ -50,6 +50,7 @@ mod policy_events;
 mod problem;
 mod read;
 mod record;
+mod remember;
 mod rotate;
 mod segments;
 mod stream;

@@ -33,6 +33,7 @@ use tracing::{info, warn};
 use super::AuditError;
 use super::carry::{self, ScanError};
 use super::record::{Event, Record};
+use super::remember;
 use super::segments::{self, same_file};
 use super::tail::{Tail, read_tail};
 use super::writer::{AuditLog, io_err, sync_dir};
@@ -116,15 +117,31 @@ impl AuditLog {
     /// finished first, and the new active segment is returned.
     /// `guarded`: refuse when the log diverged from its checkpoint or the
     /// clock is behind (`guard.rs`), before anything is written.
+    /// A log this process wrote last (nobody changed it since) is taken
+    /// as remembered ([`remember`](super::remember)), not read again.
     pub(crate) fn lock_tail(&self, guarded: bool) -> Result<(File, Tail), AuditError> {
         let file = self.open_locked()?;
-        let len = file
+        let meta = file
             .metadata()
-            .map_err(|source| io_err("inspect", &self.path, source))?
-            .len();
-        let tail = read_tail(&file, len, &self.path)?;
+            .map_err(|source| io_err("inspect", &self.path, source))?;
+        let now = time::OffsetDateTime::now_utc();
+        if guarded
+            && let Some((last, checked)) =
+                remember::recall(&self.path, &meta, &self.checkpoint_path())
+            && let Some(result) = self.guard_recalled(&last, &checked, now)
+        {
+            result?;
+            let checked = Some(checked);
+            let tail = Tail {
+                last,
+                torn: None,
+                checked,
+            };
+            return Ok((file, tail));
+        }
+        let mut tail = read_tail(&file, meta.len(), &self.path)?;
         if guarded {
-            self.guard(&tail.last, time::OffsetDateTime::now_utc())?;
+            tail.checked = Some(self.guard(&tail.last, now)?);
         }
         if !matches!(tail.last.event, Event::SegmentClose { .. }) {
             return Ok((file, tail));
@@ -136,6 +153,7 @@ impl AuditLog {
         let tail = Tail {
             last: open,
             torn: None,
+            checked: None,
         };
         Ok((new, tail))
     }

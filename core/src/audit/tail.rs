@@ -12,6 +12,7 @@ use std::path::Path;
 use super::AuditError;
 use super::ids::Hash;
 use super::record::{MAX_LINE_BYTES, Parsed, Record, Scratch};
+use super::remember::Checked;
 
 /// The end of a log.
 pub(crate) struct Tail {
@@ -19,6 +20,8 @@ pub(crate) struct Tail {
     pub last: Record,
     /// Bytes after the last `\n`, if any.
     pub torn: Option<Torn>,
+    /// What the append was checked against, once it was (`guard.rs`).
+    pub checked: Option<Checked>,
 }
 
 /// An incomplete final line.
@@ -123,5 +126,6 @@ fn tail_from(buf: &[u8], start: u64, found: Found) -> Result<Tail, String> {
     Ok(Tail {
         last: parsed.record,
         torn,
+        checked: None,
     })
 }

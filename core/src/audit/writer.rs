@@ -6,7 +6,9 @@
 //! within one process and across processes. Under the lock the writer reads
 //! the last record from the end of the file, seals the new record after it,
 //! writes the line with one `write` (`O_APPEND`) and calls `fdatasync`; only
-//! then does `append` return.
+//! then does `append` return. (When this process wrote the log last and
+//! its stamp shows nobody changed it since, the last record is taken as
+//! this process left it instead: `remember.rs`.)
 //!
 //! Before writing, the writer checks that the log still holds what its
 //! checkpoint vouches for and that the clock is not behind it (`guard.rs`),
@@ -26,6 +28,7 @@ use std::sync::Arc;
 
 use super::checkpoint::{Checkpoint, CheckpointKey};
 use super::record::{Event, MAX_LINE_BYTES, Record};
+use super::remember;
 use super::rotate::segment_limit_from_env;
 use super::tail::{Tail, Torn};
 use super::{AUDIT_FILE, AuditError};
@@ -214,7 +217,9 @@ impl AuditLog {
         tail: Tail,
         events: Vec<Event>,
     ) -> Result<Written, AuditError> {
-        let mut last = tail.last;
+        let (mut last, mut checked) = (tail.last, tail.checked);
+        // Whatever fails from here may leave the file changed.
+        remember::forget(&self.path);
         if let Some(torn) = tail.torn {
             last = self.recover(&file, &last, &torn)?;
         }
@@ -225,6 +230,7 @@ impl AuditLog {
             // Dropping the old file unlocks it; its waiters retry on `new`.
             file = new;
             last = rotation.open;
+            checked = None;
         }
         let (mut lines, mut results) = (Vec::new(), Vec::with_capacity(events.len()));
         for event in events {
@@ -238,6 +244,9 @@ impl AuditLog {
         (&file)
             .write_all(&lines)
             .map_err(|source| io_err("write to", &self.path, source))?;
+        if let Some(checked) = checked {
+            remember::remember(&self.path, &file, &last, checked);
+        }
         Ok(Written {
             file,
             results,

@@ -161,3 +161,44 @@ fn complete_init_anchors_only_a_lone_log_init_of_this_store() {
     assert!(err.contains("more than its log.init"), "{err}");
     assert!(!cp.exists(), "a longer log is never re-anchored");
 }
+
+/// A process takes the end of a log it wrote last as it left it
+/// (`remember.rs`), so what anyone else did since must still be seen:
+/// records another writer appended are chained after, and a last record
+/// rewritten in place (same size, its mtime put back) refuses the append.
+#[test]
+fn a_log_changed_since_this_process_wrote_it_is_read_again() {
+    let (dir, log) = new_log();
+    let writer = keyless(dir.path());
+    writer.append_unsynced(set(1)).unwrap();
+    writer.append_unsynced(set(2)).unwrap();
+    // Another writer: the same file by another path, as another process
+    // (which remembers nothing of this one) would append to it.
+    let other = dir.path().with_extension("other");
+    std::os::unix::fs::symlink(dir.path(), &other).unwrap();
+    keyless(&other).append_unsynced(set(3)).unwrap();
+    let after = writer.append_unsynced(set(4)).unwrap();
+    let records = read_records(log.path()).unwrap();
+    assert_eq!(after.prev, records[records.len() - 2].hash, "chained after");
+    assert_eq!(after.seq, records.len() as u64 - 1);
+    // Past the clock tick of that append, the last record is rewritten in
+    // place to another of the same size.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let path = log.path();
+    let mtime = fs::metadata(path).unwrap().modified().unwrap();
+    let text = fs::read_to_string(path).unwrap();
+    let at = text.trim_end().rfind("\"version\":4").unwrap();
+    fs::write(
+        path,
+        format!("{}\"version\":5{}", &text[..at], &text[at + 11..]),
+    )
+    .unwrap();
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let error = writer.append_unsynced(set(6)).unwrap_err();
+    assert!(error.to_string().contains("was modified"), "{error}");
+}
