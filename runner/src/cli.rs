@@ -88,6 +88,29 @@ impl Global {
         Ok(crate::state::Place::select(&self.config(), home, url)?)
     }
 
+    /// As [`Global::place`], for a command that only reads: a tasks.toml
+    /// that cannot be loaded does not stop a state dir that holds its own
+    /// log from being read (`audit verify` after a bad edit must still
+    /// work). A state dir without one (a database host's) still fails, so
+    /// a database selection never falls back to files.
+    fn place_for_reading(&self, home: &Path) -> anyhow::Result<crate::state::Place> {
+        let url = self.database_url.as_ref().map(DatabaseUrl::secret);
+        match crate::state::Place::select(&self.config(), home, url) {
+            Err(crate::state::PlaceError::Policy(error))
+                if crate::state_dir::StateDir::new(home).audit_log().exists() =>
+            {
+                eprintln!("warning: {error}");
+                eprintln!(
+                    "warning: reading the state dir's own files ({}); fix tasks.toml before \
+                     changing anything",
+                    home.display()
+                );
+                Ok(crate::state::Place::File(home.into()))
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// The checked state dir and the place its state lives.
     pub fn open_place(&self) -> anyhow::Result<(crate::state_dir::StateDir, crate::state::Place)> {
         let dir = self.open_home()?;
@@ -110,7 +133,8 @@ impl Global {
     /// The chain and store to read, in the file layout (the state dir, or a
     /// snapshot of the database), with the state dir itself.
     pub fn open_reading(&self) -> anyhow::Result<Reading> {
-        let (home, place) = self.open_place()?;
+        let home = self.open_home()?;
+        let place = self.place_for_reading(&home)?;
         let reading = place.reading()?;
         let dir = crate::state_dir::StateDir::new(reading.dir());
         Ok(Reading {

@@ -109,3 +109,48 @@ fn text_of(file: &PgHost, db: &PgHost) -> String {
         text(&db.run(&["audit", "verify"]))
     )
 }
+
+/// A tasks.toml that does not load: a file host still reads its own log
+/// (with a warning, exit as `audit verify` says), a database host fails
+/// instead of falling back to files it does not have; neither changes.
+#[test]
+fn a_broken_tasks_toml_is_read_around_on_files_only() {
+    let Some(pg) = PgCluster::start() else { return };
+    let file = file_host(&pg);
+    file.ok(&["init"]);
+    let db = PgHost::first(&pg, "host-d");
+    for host in [&file, &db] {
+        let mut policy = std::fs::read_to_string(host.config()).unwrap();
+        policy.push_str("\n[agents.broken\n");
+        std::fs::write(host.config(), policy).unwrap();
+    }
+    let read = file.run(&["audit", "verify"]);
+    assert!(read.status.success(), "{}", text(&read));
+    assert!(stdout(&read).contains("INTACT"), "{}", text(&read));
+    let warned = crate::harness::stderr(&read);
+    assert!(warned.contains("unclosed table"), "{}", text(&read));
+    assert!(
+        warned.contains("reading the state dir's own files"),
+        "{}",
+        text(&read)
+    );
+    let changed = feed(
+        file.cmd(&["secret", "set", "x", "--project", "analytics"]),
+        b"v",
+    );
+    let changed = changed.wait_with_output().unwrap();
+    assert!(
+        !changed.status.success(),
+        "a change needs a tasks.toml that loads"
+    );
+
+    let refused = db.run(&["audit", "verify"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let said = crate::harness::stderr(&refused);
+    assert!(said.contains("unclosed table"), "{}", text(&refused));
+    assert!(
+        !said.contains("reading the state dir's own files"),
+        "{}",
+        text(&refused)
+    );
+}
