@@ -23,12 +23,14 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Event;
+use crate::broker::FileStamp;
 use crate::operator::Operator;
 use crate::policy::{Edit, LockedPolicy, Policy, Snapshot, apply_edit};
 use crate::state::Chain;
@@ -36,13 +38,13 @@ use crate::state::Chain;
 /// The state file's name in the state dir.
 pub(crate) const STATE_FILE: &str = "policy.state";
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct State {
     /// Policy path -> what was last recorded for it.
     policies: BTreeMap<String, Recorded>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Recorded {
     /// blake3 of the file bytes, hex.
     digest: String,
@@ -143,11 +145,29 @@ fn key(path: &Path) -> String {
 
 /// The state, or an empty one when missing or unreadable (everything is
 /// then recorded again: a spurious record, never a missing one).
+///
+/// Parsed again only when the file is not the one last parsed in this
+/// process (`runner serve` loads it at every run): its writers replace it
+/// by rename, so a new version has another stamp; a stamp younger than a
+/// second is not trusted (the broker's [`FileStamp`] rule). Stamped before
+/// it is read, so a file replaced in between is read again next time.
 fn read(home: &Path) -> State {
-    std::fs::read(home.join(STATE_FILE))
+    static LAST: Mutex<Option<(PathBuf, FileStamp, State)>> = Mutex::new(None);
+    let path = home.join(STATE_FILE);
+    let stamp = FileStamp::of(&path).filter(|stamp| !stamp.is_recent());
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let (Some(stamp), Some((known, known_stamp, state))) = (stamp, last.as_ref())
+        && *known == path
+        && *known_stamp == stamp
+    {
+        return state.clone();
+    }
+    let state: State = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    *last = stamp.map(|stamp| (path, stamp, state.clone()));
+    state
 }
 
 /// Replaces the state file atomically; a failure only costs a repeated

@@ -1,8 +1,10 @@
 //! What `runner exec` does besides running a component works the same
 //! through `runner serve`: scripts (their text travels in the request: the
 //! daemon reads no file of the client's), `--json-summary`, the readiness
-//! check (a refusal and a warning), SIGINT forwarded to the run, and
-//! approval questions, which go to the daemon's terminal.
+//! check (a refusal and a warning), SIGINT forwarded to the run, approval
+//! questions, which go to the daemon's terminal, and a hand edit of
+//! tasks.toml, recorded once before the next run (the daemon reuses what
+//! it parsed only while the files stay the same).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -258,5 +260,50 @@ fn runner_mcp_works_while_a_daemon_runs() {
     assert_absent(&key, &[("stderr", &stderr)]);
     assert!(status.success(), "{stderr}");
     assert_eq!(world.records_of("tool.call").len(), 3);
+    world.ok(&["audit", "verify"]);
+}
+
+/// The daemon keeps what it parsed of tasks.toml and policy.state while
+/// their stamps stay the same; a hand edit is still recorded, once, before
+/// the next run's start, and an unchanged file records nothing.
+#[test]
+fn a_hand_edit_is_recorded_once_through_the_daemon() {
+    let world = World::new();
+    let _daemon = Served::start(&world, &[]);
+    let run = || {
+        let out = world.exec("hello", "support-analysis", &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    };
+    run();
+    // Stamps younger than a second are not trusted: past it, the daemon
+    // takes both files as it parsed them.
+    std::thread::sleep(Duration::from_millis(1100));
+    run();
+    run();
+    let changes = world.records_of("policy.change").len();
+    let policy = std::fs::read_to_string(world.config()).unwrap();
+    let edited = format!("{policy}\n[agents.newcomer]\nproject = \"analytics\"\n");
+    std::fs::write(world.config(), edited).unwrap();
+    run();
+    let records = world.records();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    let change = kinds.iter().rposition(|k| *k == "policy.change").unwrap();
+    assert_eq!(world.records_of("policy.change").len(), changes + 1);
+    assert_eq!(
+        &kinds[change..],
+        ["policy.change", "exec.start", "exec.end"]
+    );
+    assert!(
+        records[change].to_string().contains("newcomer"),
+        "{}",
+        records[change]
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    run();
+    run();
+    assert_eq!(world.records_of("policy.change").len(), changes + 1);
     world.ok(&["audit", "verify"]);
 }
