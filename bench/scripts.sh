@@ -93,7 +93,9 @@ bench js-key 3 "" "$RX $work/key.js --agent bench -- $api" "$NODE $work/host-key
 
 say "5. the same through runner serve (a daemon holding the compiled interpreters)"
 export XDG_RUNTIME_DIR=$work/xdg; mkdir -m 700 "$XDG_RUNTIME_DIR"
-r serve 2>"$work/serve.log" & daemon=$!
+# The runner itself in the background (not a function: its pid is a
+# subshell's, and killing that would leave the daemon running).
+"$R" --home "$work/home" --config "$work/tasks.toml" serve 2>"$work/serve.log" & daemon=$!
 trap 'kill $standin 2>/dev/null; kill $daemon 2>/dev/null && wait $daemon; rm -rf "$work"' EXIT
 until ls "$XDG_RUNTIME_DIR"/scopehold/*.sock >/dev/null 2>&1; do sleep 0.1; done
 for s in hello.py hello.js; do r exec "$work/$s" --agent bench >/dev/null; done
