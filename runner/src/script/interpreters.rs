@@ -70,40 +70,75 @@ pub struct Interpreter {
 impl Interpreter {
     /// The interpreter for `language`, for a runner whose state dir is `home`.
     pub fn load(home: &Path, language: Language) -> Result<Interpreter, InterpreterError> {
-        let dir = match std::env::var_os(DIR_VARIABLE) {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => home.join("interpreters"),
-        };
-        Interpreter::load_from(&dir, language)
+        Interpreter::load_from(&dir_of(home), language)
+    }
+
+    /// Checks, reading only its 8-byte header, that the interpreter for
+    /// `language` is there, safe to run and a component: what listing an
+    /// MCP code tool needs when its agent pins no component (no digest to
+    /// compare, so the 20 MB need not be read and hashed).
+    pub fn check(home: &Path, language: Language) -> Result<(), InterpreterError> {
+        Interpreter::check_in(&dir_of(home), language)
+    }
+
+    fn check_in(dir: &Path, language: Language) -> Result<(), InterpreterError> {
+        let (path, opened) = open_checked(dir, language)?;
+        let mut header = [0u8; 8];
+        let read = std::os::unix::fs::FileExt::read_at(&opened.file, &mut header, 0);
+        let read = read.map_err(|source| {
+            let source = crate::input::InputError::Read {
+                path: path.clone(),
+                source,
+            };
+            unusable(language.as_str(), source.into())
+        })?;
+        crate::task_file::check(&path, &header[..read]).map_err(|e| unusable(language.as_str(), e))
     }
 
     /// The interpreter for `language` in `dir`.
     fn load_from(dir: &Path, language: Language) -> Result<Interpreter, InterpreterError> {
-        let path = dir.join(file_name(language));
+        let (path, opened) = open_checked(dir, language)?;
         let name = language.as_str();
-        let opened = match Opened::open(&path, MAX_COMPONENT_BYTES) {
-            Err(crate::input::InputError::Open { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Err(InterpreterError::Missing {
-                    language: name,
-                    path,
-                });
-            }
-            other => other.map_err(|e| unusable(name, e.into()))?,
-        };
-        let unsafe_error = |problem: String| InterpreterError::Unsafe {
-            language: name,
-            path: path.clone(),
-            problem,
-        };
-        check_owner(&opened.meta).map_err(|p| unsafe_error(format!("the file {p}")))?;
-        let dir_meta = std::fs::metadata(dir).map_err(|e| unsafe_error(e.to_string()))?;
-        check_owner(&dir_meta).map_err(|p| unsafe_error(format!("its directory {p}")))?;
         let wasm = opened.read_all().map_err(|e| unusable(name, e.into()))?;
         crate::task_file::check(&path, &wasm).map_err(|e| unusable(name, e))?;
         Ok(Interpreter { path, wasm })
     }
+}
+
+/// Where the interpreters are: `$SCOPEHOLD_INTERPRETERS`, else the state
+/// dir's `interpreters`.
+fn dir_of(home: &Path) -> PathBuf {
+    match std::env::var_os(DIR_VARIABLE) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => home.join("interpreters"),
+    }
+}
+
+/// Opens the interpreter for `language` in `dir`, refusing one that is
+/// missing or that someone else could have written (file or directory).
+fn open_checked(dir: &Path, language: Language) -> Result<(PathBuf, Opened), InterpreterError> {
+    let path = dir.join(file_name(language));
+    let name = language.as_str();
+    let opened = match Opened::open(&path, MAX_COMPONENT_BYTES) {
+        Err(crate::input::InputError::Open { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Err(InterpreterError::Missing {
+                language: name,
+                path,
+            });
+        }
+        other => other.map_err(|e| unusable(name, e.into()))?,
+    };
+    let unsafe_error = |problem: String| InterpreterError::Unsafe {
+        language: name,
+        path: path.clone(),
+        problem,
+    };
+    check_owner(&opened.meta).map_err(|p| unsafe_error(format!("the file {p}")))?;
+    let dir_meta = std::fs::metadata(dir).map_err(|e| unsafe_error(e.to_string()))?;
+    check_owner(&dir_meta).map_err(|p| unsafe_error(format!("its directory {p}")))?;
+    Ok((path, opened))
 }
 
 fn unusable(language: &'static str, source: TaskFileError) -> InterpreterError {
@@ -175,5 +210,35 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(bad, InterpreterError::Unusable { .. }), "{bad}");
+    }
+
+    #[test]
+    fn the_header_check_agrees_with_a_load_without_reading_the_rest() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("interpreters");
+        let missing = Interpreter::check_in(&dir, Language::Python).err().unwrap();
+        assert!(matches!(missing, InterpreterError::Missing { .. }));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let file = dir.join("python.wasm");
+        std::fs::write(&file, [HEADER, &[0xff; 64]].concat()).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Interpreter::check_in(&dir, Language::Python).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o622)).unwrap();
+        let open = Interpreter::check_in(&dir, Language::Python).err().unwrap();
+        assert!(matches!(open, InterpreterError::Unsafe { .. }), "{open}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        for bad in [&b"\0asm\x01\0\0\0"[..], b"\0as", b"#!/bin/sh"] {
+            std::fs::write(&file, bad).unwrap();
+            let checked = Interpreter::check_in(&dir, Language::Python).err().unwrap();
+            let loaded = Interpreter::load_from(&dir, Language::Python)
+                .err()
+                .unwrap();
+            assert!(
+                matches!(checked, InterpreterError::Unusable { .. }),
+                "{checked}"
+            );
+            assert_eq!(checked.to_string(), loaded.to_string());
+        }
     }
 }
