@@ -46,6 +46,9 @@ pub struct Timeouts {
 pub struct Daemon {
     shared: Arc<Shared>,
     timeouts: Timeouts,
+    /// SIGINT and SIGTERM, caught from before the socket exists: a signal
+    /// sent as soon as a client could see the daemon stops it properly.
+    signals: signal_hook::iterator::Signals,
 }
 
 /// What the daemon's threads share.
@@ -65,6 +68,9 @@ impl Daemon {
     /// Binds the socket for the state dir of `hot`. A live daemon there is
     /// an error; a stale socket (nobody answers) is replaced.
     pub fn bind(hot: Hot, timeouts: Timeouts) -> anyhow::Result<Daemon> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+            .context("cannot handle SIGINT/SIGTERM")?;
         let socket = socket_path(hot.home());
         private_dir(&socket)?;
         if UnixStream::connect(&socket).is_ok() {
@@ -94,6 +100,7 @@ impl Daemon {
         Ok(Daemon {
             shared: Arc::new(shared),
             timeouts,
+            signals,
         })
     }
 
@@ -103,21 +110,23 @@ impl Daemon {
 
     /// Serves until stopped; removes the socket on the way out.
     pub fn serve(self) -> anyhow::Result<()> {
-        let _signals = self.on_signals()?;
         let _clock = self.lock_clock();
-        Shared::start_worker(&self.shared).context("cannot start a worker thread")?;
-        self.shared.wait_stopped();
-        finish(&self.shared.hot, &self.shared.socket);
+        let shared = self.shared.clone();
+        let _signals = self.on_signals();
+        Shared::start_worker(&shared).context("cannot start a worker thread")?;
+        shared.wait_stopped();
+        finish(&shared.hot, &shared.socket);
         Ok(())
     }
 
     /// SIGINT or SIGTERM stops the daemon; a second one ends it at once.
-    fn on_signals(&self) -> anyhow::Result<signal_hook::iterator::Handle> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-            .context("cannot handle SIGINT/SIGTERM")?;
+    fn on_signals(self) -> signal_hook::iterator::Handle {
+        let Daemon {
+            shared,
+            mut signals,
+            ..
+        } = self;
         let handle = signals.handle();
-        let shared = self.shared.clone();
         std::thread::spawn(move || {
             for number in signals.forever() {
                 if shared.stopping.load(Ordering::SeqCst) {
@@ -127,7 +136,7 @@ impl Daemon {
                 shared.stop();
             }
         });
-        Ok(handle)
+        handle
     }
 
     /// Checks the idle time and the cap a few times a second.
